@@ -1,0 +1,226 @@
+"""The ``curator`` command: headless access to everything Mask Curator does.
+
+Each subcommand parses its options, builds a core job (a generator of progress events) and drives
+it with a progress bar on stderr. Heavy libraries are imported inside the subcommands, so
+``curator --help`` and ``curator --version`` answer at once. Exit codes: 0 success, 1 the work
+failed (the message says why), 2 bad command line, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers
+
+
+class CliError(Exception):
+    """A failure to report to the user as one line, with exit status 1."""
+
+
+def _progress_runner(quiet: bool = False):
+    """Return ``drive(job)`` that runs a core job with a tqdm bar (or silently)."""
+    from .core.jobs import run
+
+    def drive(job, desc: str = ""):
+        if quiet:
+            return run(job)
+        from tqdm import tqdm
+
+        bar = tqdm(total=None, desc=desc, unit="step", file=sys.stderr, dynamic_ncols=True, leave=False,
+                   disable=not sys.stderr.isatty() and os.environ.get("CURATOR_PROGRESS") != "1")
+        try:
+            def on(ev):
+                if ev.total and bar.total != ev.total:
+                    bar.total = ev.total
+                bar.n = ev.step
+                bar.set_postfix_str(ev.message[:60], refresh=False)
+                bar.refresh()
+            return run(job, on)
+        finally:
+            bar.close()
+
+    return drive
+
+
+def _fmt_spacing(spacing) -> str:
+    def one(s: float) -> str:
+        text = f"{s:.3f}".rstrip("0")
+        return text + "0" if text.endswith(".") else text
+
+    return "(" + ", ".join(one(s) for s in spacing) + ")"
+
+
+def _describe_shape(case) -> str:
+    info = case._image_info
+    if info is None:
+        return "?"
+    if case.ndim == 3:
+        z, y, x = info.shape
+        return f"{z} slice{'s' if z != 1 else ''} of {y}x{x}"
+    y, x = info.shape
+    return f"{y}x{x}" + (" RGB" if info.channels >= 3 else " grey")
+
+
+# ----------------------------------------------------------------------------------------------
+# subcommands
+
+
+def cmd_info(args) -> int:
+    from .core.dataset import DatasetError, open_dataset
+
+    try:
+        ds = open_dataset(args.path, layout=args.layout)
+    except DatasetError as exc:
+        if args.json:
+            print(json.dumps({"layout": None, "cases": [], "problems": [
+                {"code": "not_a_dataset", "severity": "error", "message": str(exc)}]}, indent=2))
+        raise CliError(str(exc)) from exc
+    drive_bar = None
+    if not args.json and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        drive_bar = tqdm(total=len(ds), desc="checking", file=sys.stderr, leave=False)
+    ds.check(deep=args.deep, progress=(lambda i, n, cid: drive_bar.update(1)) if drive_bar else None)
+    if drive_bar:
+        drive_bar.close()
+    if args.json:
+        print(json.dumps(ds.to_json(), indent=2))
+        return 0
+    n_err = sum(1 for c in ds.cases if any(p.severity == "error" for p in c.problems))
+    n_warn = sum(1 for c in ds.cases if c.problems and not any(p.severity == "error" for p in c.problems))
+    dims = sorted({c.ndim for c in ds.cases})
+    print(f"{ds.root}")
+    print(f"layout: {ds.layout}    cases: {len(ds)}    {'/'.join(f'{d}-D' for d in dims)}")
+    if ds.label_names:
+        print("labels: " + ", ".join(f"{k} {v}" for k, v in sorted(ds.label_names.items())))
+    width = max((len(c.id) for c in ds.cases), default=4)
+    for c in ds.cases:
+        status = "ok" if not c.problems else ("ERROR" if not c.ok else "warning")
+        spacing = _fmt_spacing(c._image_info.geometry.spacing) + (" mm" if c.ndim == 3 else "") if c._image_info else ""
+        mask = c.mask_rel if c.mask is not None else "(no mask)"
+        print(f"  {c.id:<{width}}  {c.ndim}-D  {_describe_shape(c):<22} spacing {spacing:<24} {status:<8} mask {mask}")
+        for p in c.problems:
+            print(f"  {'':<{width}}    {p.severity}: {p.message}")
+    for p in ds.problems:
+        print(f"dataset {p.severity}: {p.message}")
+    print(f"summary: {len(ds) - n_err - n_warn} ok, {n_warn} with warnings, {n_err} with errors"
+          + ("" if args.deep else " (header check; --deep decodes every file)"))
+    return 0
+
+
+def cmd_corrupt(args) -> int:
+    from .core.corrupt import CorruptError, iter_corrupt_dataset
+    from .core.dataset import DatasetError
+
+    try:
+        job = iter_corrupt_dataset(args.src, args.out, noise=args.noise, fraction=args.fraction, seed=args.seed,
+                                   mode=args.mode, overwrite=args.overwrite, link_images=args.link)
+        csv_path = _progress_runner(args.quiet)(job, "corrupt")
+    except (CorruptError, DatasetError) as exc:
+        raise CliError(str(exc)) from exc
+    import csv
+
+    rows = list(csv.DictReader(open(csv_path)))
+    corrupted = [float(r["dice_to_original"]) for r in rows if r["corrupted"] == "1"]
+    failed = [r["case_id"] for r in rows if r["noise"] == "failed"]
+    mean = sum(corrupted) / len(corrupted) if corrupted else float("nan")
+    print(f"wrote {args.out}: {len(corrupted)} of {len(rows)} masks corrupted ({args.noise}), "
+          f"mean Dice to original {mean:.3f}; record in {csv_path}")
+    if failed:
+        print(f"{len(failed)} case(s) could not be read and were copied unchanged: {', '.join(failed[:10])}"
+              + (" ..." if len(failed) > 10 else ""), file=sys.stderr)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .core.synthetic import demo_root, iter_write_demo
+
+    root = Path(args.root) if args.root else demo_root()
+    _progress_runner(args.quiet)(iter_write_demo(root), "demo data")
+    if args.no_gui or not _gui_available():
+        if not args.no_gui:
+            print("(the desktop app is not installed here; showing the demo dataset instead)", file=sys.stderr)
+        ns = argparse.Namespace(path=str(root / "derm"), layout=None, json=False, deep=False)
+        return cmd_info(ns)
+    from .gui.app import launch
+
+    return launch(dataset=root / "derm", demo=True)
+
+
+def _gui_available() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("napari", "qtpy")) and \
+        importlib.util.find_spec("curator.gui.app") is not None
+
+
+# ----------------------------------------------------------------------------------------------
+# parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .core.noise import NOISE_KINDS  # light: numpy only
+
+    p = argparse.ArgumentParser(
+        prog="curator",
+        description="Mask Curator: find and fix wrong segmentation masks in medical imaging datasets.",
+    )
+    p.add_argument("--version", action="version", version=f"mask-curator {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("info", help="list the cases a dataset folder holds and each case's problems")
+    s.add_argument("path", help="dataset folder (PH2, ISIC, image/mask folders, MSD, LiTS, DICOM)")
+    s.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    s.add_argument("--deep", action="store_true", help="decode every image and mask, not only headers")
+    s.add_argument("--layout", choices=["ph2", "isic", "msd", "lits", "dicom", "pairs"],
+                   help="force a layout instead of detecting it")
+    s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("corrupt", help="write a copy of a dataset with deliberately wrong masks")
+    s.add_argument("src", help="source dataset folder (only read)")
+    s.add_argument("out", help="output folder for the copy")
+    s.add_argument("--noise", default="polygon3", choices=NOISE_KINDS, help="kind of mask error (default polygon3)")
+    s.add_argument("--fraction", type=float, default=1.0, help="fraction of cases to corrupt, 0..1 (default 1)")
+    s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    s.add_argument("--mode", default="auto", choices=["auto", "slice", "3d"],
+                   help="3-D masks: per slice or in 3-D (default: slices for polygons/smooth, 3-D otherwise)")
+    s.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    s.add_argument("--link", action="store_true", help="symlink unchanged files instead of copying them")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_corrupt)
+
+    s = sub.add_parser("demo", help="open the built-in synthetic demo dataset (generated on first use)")
+    s.add_argument("--root", help="where to keep the demo data (default: the user data folder)")
+    s.add_argument("--no-gui", action="store_true", help="only generate the data and list it")
+    s.add_argument("--screenshot", metavar="PNG", help="open the app, save a screenshot of the window and exit")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except CliError as exc:
+        print(f"curator {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"curator {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,442 @@
+"""DICOM series and DICOM SEG: discovery, ordering, gap detection, reading and writing.
+
+A folder may hold several series; they are told apart by SeriesInstanceUID (anonymised series with
+an empty UID are grouped by series number and description instead). Slices are ordered by their
+position along the slice normal (ImagePositionPatient projected on ImageOrientationPatient's
+normal), never by file name. Missing slices (a gap larger than the series' usual step), duplicate
+positions and uneven spacing are reported as problems.
+
+Voxels are decoded by SimpleITK (GDCM: JPEG, JPEG-LS, JPEG 2000, RLE); headers are read with
+pydicom; DICOM SEG objects are read and written with highdicom.
+
+Arrays are ``(Z, Y, X)``; geometry follows :mod:`curator.core.io` (ITK, LPS, ``(x, y, z)``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .io import Geometry, ImageData, ImageInfo, MaskEncoding, ReadError, atomic_path, is_dicom_file
+
+__all__ = [
+    "DicomSeries",
+    "SegFile",
+    "scan_folder",
+    "scan_series",
+    "is_seg_file",
+    "read_dicom_image",
+    "read_file_info",
+    "read_seg",
+    "write_seg",
+]
+
+SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
+_HEADER_TAGS = [
+    "SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID", "SeriesNumber",
+    "SeriesDescription", "Modality", "ImagePositionPatient", "ImageOrientationPatient",
+    "PixelSpacing", "Rows", "Columns", "InstanceNumber", "SliceThickness", "BitsAllocated",
+    "PixelRepresentation", "NumberOfFrames", "ReferencedSeriesSequence",
+]
+
+
+@dataclass
+class SliceHeader:
+    path: Path
+    position: tuple[float, float, float] | None
+    orientation: tuple[float, ...] | None
+    pixel_spacing: tuple[float, float] | None
+    rows: int
+    columns: int
+    instance: int | None
+    sop_uid: str
+
+
+@dataclass
+class DicomSeries:
+    """One image series: its slice files in spatial order and what is wrong with it."""
+
+    uid: str
+    folder: Path
+    files: list[Path]
+    modality: str = ""
+    description: str = ""
+    number: int | None = None
+    rows: int = 0
+    columns: int = 0
+    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    direction: tuple[float, ...] = tuple(np.eye(3).ravel().tolist())
+    problems: list[tuple[str, str, str]] = field(default_factory=list)  # (code, severity, message)
+    sop_uids: list[str] = field(default_factory=list)
+
+    @property
+    def info(self) -> ImageInfo:
+        return ImageInfo((len(self.files), self.rows, self.columns),
+                         Geometry(self.spacing, self.origin, self.direction), 1, "int16", "dicom")
+
+    @property
+    def label(self) -> str:
+        parts = [p for p in (self.modality, self.description) if p]
+        return " ".join(parts) or self.uid
+
+
+@dataclass
+class SegFile:
+    """A DICOM SEG object found in a folder and the series it annotates."""
+
+    path: Path
+    referenced_series_uid: str
+    referenced_sop_uids: tuple[str, ...]
+
+
+def is_seg_file(path: str | os.PathLike) -> bool:
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(str(path), stop_before_pixels=True, specific_tags=["SOPClassUID", "Modality"])
+    except Exception:
+        return False
+    return str(ds.get("SOPClassUID", "")) == SEG_SOP_CLASS or ds.get("Modality", "") == "SEG"
+
+
+def _dicom_files(folder: Path, recursive: bool) -> list[Path]:
+    it = folder.rglob("*") if recursive else folder.iterdir()
+    files = []
+    for p in it:
+        if p.is_file() and not p.name.startswith(".") and (p.suffix.lower() == ".dcm" or is_dicom_file(p)):
+            files.append(p)
+    return sorted(files)
+
+
+def scan_folder(folder: str | os.PathLike, *, recursive: bool = False) -> tuple[list[DicomSeries], list[SegFile], list[str]]:
+    """Find the image series and SEG objects among a folder's DICOM files (headers only).
+
+    Returns ``(series, segs, errors)``; ``errors`` names files that could not be parsed.
+    """
+    import pydicom
+
+    folder = Path(folder)
+    groups: dict[str, list[tuple[SliceHeader, object]]] = {}
+    segs: list[SegFile] = []
+    errors: list[str] = []
+    for f in _dicom_files(folder, recursive):
+        try:
+            ds = pydicom.dcmread(str(f), stop_before_pixels=True, specific_tags=_HEADER_TAGS)
+        except Exception as exc:
+            errors.append(f"{f.name}: unreadable DICOM file ({exc})")
+            continue
+        if str(ds.get("SOPClassUID", "")) == SEG_SOP_CLASS or ds.get("Modality", "") == "SEG":
+            ref_uid, ref_sops = "", []
+            for item in ds.get("ReferencedSeriesSequence", []) or []:
+                ref_uid = str(item.get("SeriesInstanceUID", ""))
+                ref_sops += [str(r.ReferencedSOPInstanceUID) for r in item.get("ReferencedInstanceSequence", [])]
+            segs.append(SegFile(f, ref_uid, tuple(ref_sops)))
+            continue
+        if "Rows" not in ds or "Columns" not in ds:
+            continue  # not an image (structured report, presentation state, ...)
+        uid = str(ds.get("SeriesInstanceUID", "") or "")
+        key = uid or f"no-uid:{ds.get('SeriesNumber', '')}:{ds.get('SeriesDescription', '')}:{f.parent}"
+        hdr = SliceHeader(
+            path=f,
+            position=tuple(float(v) for v in ds.ImagePositionPatient) if "ImagePositionPatient" in ds else None,
+            orientation=tuple(float(v) for v in ds.ImageOrientationPatient) if "ImageOrientationPatient" in ds else None,
+            pixel_spacing=tuple(float(v) for v in ds.PixelSpacing) if "PixelSpacing" in ds else None,
+            rows=int(ds.Rows),
+            columns=int(ds.Columns),
+            instance=int(ds.InstanceNumber) if ds.get("InstanceNumber") not in (None, "") else None,
+            sop_uid=str(ds.get("SOPInstanceUID", "") or ""),
+        )
+        groups.setdefault(key, []).append((hdr, ds))
+    series = [_build_series(key, items, folder) for key, items in groups.items()]
+    series.sort(key=lambda s: (s.number if s.number is not None else 1 << 30, s.uid))
+    return series, segs, errors
+
+
+def scan_series(folder: str | os.PathLike) -> list[DicomSeries]:
+    """The image series directly inside ``folder`` (see :func:`scan_folder`)."""
+    return scan_folder(folder)[0]
+
+
+def _build_series(key: str, items: list, folder: Path) -> DicomSeries:
+    hdrs = [h for h, _ in items]
+    ds0 = items[0][1]
+    uid = "" if key.startswith("no-uid:") else key
+    s = DicomSeries(
+        uid=uid,
+        folder=hdrs[0].path.parent,
+        files=[],
+        modality=str(ds0.get("Modality", "") or ""),
+        description=str(ds0.get("SeriesDescription", "") or ""),
+        number=int(ds0.SeriesNumber) if ds0.get("SeriesNumber") not in (None, "") else None,
+    )
+    sizes = {(h.rows, h.columns) for h in hdrs}
+    if len(sizes) > 1:
+        s.problems.append(("inconsistent_size", "error", f"slices of different sizes {sorted(sizes)} in one series"))
+    s.rows, s.columns = max(sizes)
+    orientation = hdrs[0].orientation or (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+    if any(h.orientation is not None and not np.allclose(h.orientation, orientation, atol=1e-3) for h in hdrs):
+        s.problems.append(("inconsistent_orientation", "error", "slices with different orientations in one series"))
+    row_cos, col_cos = np.array(orientation[:3]), np.array(orientation[3:])
+    normal = np.cross(row_cos, col_cos)
+    if all(h.position is not None for h in hdrs):
+        z = np.array([float(np.dot(h.position, normal)) for h in hdrs])
+        order = np.argsort(z, kind="stable")
+    else:
+        s.problems.append(("no_position", "warning", "slices lack ImagePositionPatient; ordered by InstanceNumber"))
+        z = np.array([float(h.instance or 0) for h in hdrs])
+        order = np.argsort(z, kind="stable")
+    hdrs = [hdrs[i] for i in order]
+    z = z[order]
+    s.files = [h.path for h in hdrs]
+    s.sop_uids = [h.sop_uid for h in hdrs]
+    px = hdrs[0].pixel_spacing or (1.0, 1.0)
+    step = 1.0
+    if len(hdrs) > 1:
+        diffs = np.diff(z)
+        positive = diffs[diffs > 1e-4]
+        step = float(np.median(positive)) if positive.size else 1.0
+        dup = int(np.count_nonzero(diffs <= 1e-4))
+        if dup:
+            s.problems.append(("duplicate_slices", "error", f"{dup} slice(s) share a position with another slice"))
+        gaps = [(i, d) for i, d in enumerate(diffs) if d > 1.5 * step]
+        for i, d in gaps:
+            missing = int(round(d / step)) - 1
+            s.problems.append((
+                "missing_slices", "error",
+                f"gap in the series: {d:.2f} mm between slices {i + 1} and {i + 2} where the step is "
+                f"{step:.2f} mm (about {missing} missing slice{'s' if missing != 1 else ''})",
+            ))
+        uneven = positive[(positive <= 1.5 * step)]
+        if uneven.size and (uneven.max() - uneven.min()) > max(0.01 * step, 1e-3) and not gaps:
+            s.problems.append((
+                "uneven_spacing", "warning",
+                f"uneven slice spacing: steps from {uneven.min():.3f} to {uneven.max():.3f} mm",
+            ))
+    s.spacing = (float(px[1]), float(px[0]), step)  # PixelSpacing is (row, column) = (y, x)
+    first = hdrs[0].position or (0.0, 0.0, 0.0)
+    s.origin = tuple(float(v) for v in first)
+    direction = np.stack([row_cos, col_cos, normal], axis=1)  # columns: x, y, z axes
+    s.direction = tuple(direction.ravel().tolist())
+    return s
+
+
+def read_file_info(path: Path) -> ImageInfo:
+    """Header of a single DICOM file (one image or a multi-frame object)."""
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(str(path), stop_before_pixels=True, specific_tags=_HEADER_TAGS)
+    except Exception as exc:
+        raise ReadError(f"{path}: unreadable DICOM file ({exc})") from exc
+    if "Rows" not in ds:
+        raise ReadError(f"{path}: DICOM file holds no image")
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    px = tuple(float(v) for v in ds.PixelSpacing) if "PixelSpacing" in ds else (1.0, 1.0)
+    if frames == 1:
+        return ImageInfo((int(ds.Rows), int(ds.Columns)), Geometry.identity(2, (px[1], px[0])), 1, "int16", "dicom")
+    return ImageInfo((frames, int(ds.Rows), int(ds.Columns)), Geometry.identity(3, (px[1], px[0], 1.0)), 1,
+                     "int16", "dicom")
+
+
+def _pick_series(path: Path, series_uid: str | None) -> DicomSeries:
+    series = scan_series(path)
+    if not series:
+        raise ReadError(f"{path}: no DICOM image series in this folder")
+    if series_uid is None:
+        if len(series) > 1:
+            uids = ", ".join(s.uid or "(no UID)" for s in series)
+            raise ReadError(f"{path}: {len(series)} series in this folder ({uids}); choose one by SeriesInstanceUID")
+        return series[0]
+    for s in series:
+        if s.uid == series_uid:
+            return s
+    raise ReadError(f"{path}: series {series_uid} not found")
+
+
+def read_dicom_image(path: str | os.PathLike, *, series_uid: str | None = None,
+                     series: DicomSeries | None = None) -> ImageData:
+    """Read a DICOM series (a folder) or a single DICOM file into ``(Z, Y, X)`` / ``(Y, X)``.
+
+    Slices are read in spatial order with the geometry computed from their headers; pixel values are
+    rescaled to modality units (HU for CT) by GDCM.
+    """
+    from .io import _sitk, _short
+
+    sitk = _sitk()
+    path = Path(path)
+    if path.is_file():
+        try:
+            img = sitk.ReadImage(str(path))
+        except RuntimeError as exc:
+            raise ReadError(f"{path}: cannot decode DICOM file ({_short(exc)})") from exc
+        arr = sitk.GetArrayFromImage(img)
+        if arr.ndim == 3 and arr.shape[0] == 1:
+            arr = arr[0]
+            geom = Geometry(img.GetSpacing()[:2], img.GetOrigin()[:2], (1.0, 0.0, 0.0, 1.0))
+            return ImageData(arr, geom, "dicom", path)
+        return ImageData(arr, Geometry.from_sitk(img), "dicom", path)
+    s = series or _pick_series(path, series_uid)
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames([str(f) for f in s.files])
+    try:
+        img = reader.Execute()
+    except RuntimeError as exc:
+        raise ReadError(f"{path}: cannot decode DICOM series ({_short(exc)})") from exc
+    arr = sitk.GetArrayFromImage(img)
+    geom = Geometry(s.spacing, s.origin, s.direction)
+    meta = {"series_uid": s.uid, "sop_uids": list(s.sop_uids), "files": [str(f) for f in s.files]}
+    return ImageData(arr, geom, "dicom", path, meta=meta)
+
+
+# ----------------------------------------------------------------------------------------------
+# DICOM SEG
+
+
+def read_seg(path: str | os.PathLike, *, reference: ImageData | ImageInfo | None = None) -> ImageData:
+    """Read a DICOM SEG as a label map (segment number = label), aligned to ``reference``.
+
+    With a reference (the annotated series), the segmentation is resampled onto the series grid
+    with nearest-neighbour interpolation through physical space, so frames are matched by position,
+    not by order. Without, it is returned on its own grid. Overlapping segments: the higher segment
+    number wins.
+    """
+    import highdicom as hd
+
+    path = Path(path)
+    try:
+        seg = hd.seg.segread(str(path))
+    except Exception as exc:
+        raise ReadError(f"{path}: unreadable DICOM SEG ({exc})") from exc
+    numbers = list(seg.get_segment_numbers())
+    try:
+        vol = seg.get_volume(combine_segments=True, skip_overlap_checks=True, dtype=np.uint16)
+    except Exception as exc:
+        raise ReadError(f"{path}: DICOM SEG frames do not form a regular volume ({exc})") from exc
+    arr = np.asarray(vol.array)
+    if arr.ndim == 4:
+        arr = arr[..., 0]
+    affine = np.asarray(vol.affine, dtype=float)  # (slice, row, column) index -> LPS
+    spacing = tuple(float(np.linalg.norm(affine[:3, i])) for i in (2, 1, 0))
+    direction = np.stack([affine[:3, i] / s for i, s in zip((2, 1, 0), spacing)], axis=1)
+    geom = Geometry(spacing, tuple(float(v) for v in affine[:3, 3]), tuple(direction.ravel().tolist()))
+    max_label = int(arr.max()) if arr.size else 0
+    labels = arr.astype(np.uint8 if max_label <= 255 else np.uint16)
+    names = {int(s.SegmentNumber): str(s.SegmentLabel) for s in seg.SegmentSequence}
+    meta = {"segments": names, "referenced_series_uid": _seg_ref_series(seg), "segment_numbers": numbers}
+    enc = MaskEncoding(tuple((n, n) for n in [0] + numbers), "volume", None, "dicom-seg")
+    out = ImageData(labels, geom, "dicom-seg", path, enc, meta)
+    if reference is not None:
+        out = resample_labels_to(out, reference.geometry, _shape_of(reference))
+    return out
+
+
+def _shape_of(ref: ImageData | ImageInfo) -> tuple[int, ...]:
+    return tuple(ref.spatial_shape) if isinstance(ref, ImageData) else tuple(ref.shape)
+
+
+def _seg_ref_series(seg) -> str:
+    for item in getattr(seg, "ReferencedSeriesSequence", []) or []:
+        return str(item.SeriesInstanceUID)
+    return ""
+
+
+def resample_labels_to(mask: ImageData, geometry: Geometry, shape: Sequence[int]) -> ImageData:
+    """Nearest-neighbour resampling of a label map onto another grid (through physical space)."""
+    from dataclasses import replace
+
+    from .io import _sitk
+
+    if mask.geometry.matches(geometry, atol=1e-4) and tuple(mask.array.shape) == tuple(shape):
+        return mask
+    sitk = _sitk()
+    src = sitk.GetImageFromArray(mask.array)
+    mask.geometry.apply(src)
+    ref = sitk.Image([int(v) for v in reversed(shape)], src.GetPixelID())
+    geometry.apply(ref)
+    out = sitk.Resample(src, ref, sitk.Transform(), sitk.sitkNearestNeighbor, 0, src.GetPixelID())
+    return replace(mask, array=sitk.GetArrayFromImage(out), geometry=geometry)
+
+
+def write_seg(
+    path: str | os.PathLike,
+    labels: np.ndarray,
+    series: DicomSeries,
+    *,
+    segment_names: dict[int, str] | None = None,
+    like: Path | None = None,
+    series_description: str = "Mask Curator corrected segmentation",
+    software: str = "Mask Curator",
+) -> Path:
+    """Write ``labels`` ``(Z, Y, X)`` (in the series' spatial order) as a DICOM SEG of ``series``.
+
+    Segment descriptions are copied from ``like`` (the original SEG) when given, so coded
+    anatomy survives; new labels get generic descriptions. The SEG references every source
+    instance. Needs SOPInstanceUIDs in the source files (anonymised series without them cannot be
+    referenced and raise :class:`ValueError`).
+    """
+    import highdicom as hd
+    import pydicom
+    from pydicom.sr.codedict import codes
+
+    from .. import __version__
+
+    if any(not u for u in series.sop_uids):
+        raise ValueError("the source series has no SOPInstanceUIDs; a DICOM SEG cannot reference it")
+    sources = [pydicom.dcmread(str(f)) for f in series.files]
+    labels = np.asarray(labels)
+    described: dict[int, object] = {}
+    if like is not None:
+        try:
+            orig = hd.seg.segread(str(like))
+            for item in orig.SegmentSequence:
+                described[int(item.SegmentNumber)] = item
+        except Exception:
+            described = {}
+    # Segment numbers are the label values; DICOM wants them 1..N, so every number up to the
+    # largest label (or the original's largest segment) is described, present or not.
+    top = max([int(labels.max()) if labels.size else 0, *described.keys(), 1])
+    descriptions = []
+    for n in range(1, top + 1):
+        if n in described:
+            d = described[n]
+            descriptions.append(hd.seg.SegmentDescription(
+                segment_number=n,
+                segment_label=str(d.SegmentLabel),
+                segmented_property_category=hd.sr.CodedConcept.from_dataset(d.SegmentedPropertyCategoryCodeSequence[0]),
+                segmented_property_type=hd.sr.CodedConcept.from_dataset(d.SegmentedPropertyTypeCodeSequence[0]),
+                algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+            ))
+        else:
+            name = (segment_names or {}).get(n, f"Label {n}")
+            descriptions.append(hd.seg.SegmentDescription(
+                segment_number=n,
+                segment_label=name,
+                segmented_property_category=codes.SCT.Tissue,
+                segmented_property_type=codes.SCT.Tissue,
+                algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+            ))
+    pixel = labels.astype(np.uint16 if top > 255 else np.uint8)
+    seg = hd.seg.Segmentation(
+        source_images=sources,
+        pixel_array=pixel,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions,
+        series_instance_uid=hd.UID(),
+        series_number=int(series.number or 0) + 1000,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer="Mask Curator",
+        manufacturer_model_name=software,
+        software_versions=__version__,
+        device_serial_number="0",
+        series_description=series_description[:64],
+        omit_empty_frames=False,
+    )
+    with atomic_path(path) as tmp:
+        seg.save_as(str(tmp))
+    return Path(path)

@@ -1,0 +1,736 @@
+"""Read and write medical images and masks with their geometry.
+
+2D: JPEG, PNG, BMP, TIFF (RGB or grey images; masks as 0/1, 0/255, 1-bit, palette, grey or RGB
+label colours). 3D: NIfTI, NRRD, MetaImage, DICOM series (JPEG 2000 and other compressed transfer
+syntaxes through GDCM) and DICOM SEG.
+
+Conventions used throughout Mask Curator:
+
+* Arrays are in numpy order: 2D images ``(Y, X)`` or ``(Y, X, C)``, 3D volumes ``(Z, Y, X)``.
+* Geometry follows ITK: ``spacing`` and ``origin`` are in physical axis order ``(x, y[, z])`` in
+  millimetres, ``direction`` is the row-major direction cosine matrix, in LPS patient coordinates.
+  ``Geometry.scale`` gives spacing in array order for viewers such as napari.
+* A mask is read into a label map (``uint8``, or ``uint16`` beyond 255 labels) with label 0 for
+  background, together with a :class:`MaskEncoding` saying how the values are stored in the file,
+  so that writing a corrected mask back reproduces the original's storage (0/255, 1-bit BMP,
+  palette PNG, NIfTI header).
+
+All writes are atomic: written to a temporary file in the destination folder, flushed to disk and
+renamed over the destination.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+__all__ = [
+    "Geometry",
+    "ImageData",
+    "ImageInfo",
+    "MaskEncoding",
+    "ReadError",
+    "IMAGE_2D_SUFFIXES",
+    "VOLUME_SUFFIXES",
+    "atomic_write",
+    "atomic_path",
+    "format_of",
+    "is_dicom_file",
+    "read_info",
+    "read_image",
+    "read_mask",
+    "write_image",
+    "write_mask",
+    "mask_from_values",
+]
+
+IMAGE_2D_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
+_LOSSY_2D = ("jpeg",)
+
+
+class ReadError(Exception):
+    """A file could not be read as an image or mask; the message says why, for a user."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Geometry and containers
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Physical placement of an image grid (ITK conventions).
+
+    ``spacing``/``origin`` are in axis order ``(x, y[, z])`` (mm); ``direction`` is the row-major
+    ``ndim x ndim`` matrix of direction cosines.
+    """
+
+    spacing: tuple[float, ...]
+    origin: tuple[float, ...]
+    direction: tuple[float, ...]
+
+    @classmethod
+    def identity(cls, ndim: int, spacing: Sequence[float] | None = None) -> "Geometry":
+        spacing = tuple(float(s) for s in (spacing or (1.0,) * ndim))
+        return cls(spacing, (0.0,) * ndim, tuple(np.eye(ndim).ravel().tolist()))
+
+    @classmethod
+    def from_sitk(cls, img) -> "Geometry":
+        return cls(tuple(img.GetSpacing()), tuple(img.GetOrigin()), tuple(img.GetDirection()))
+
+    @property
+    def ndim(self) -> int:
+        return len(self.spacing)
+
+    @property
+    def scale(self) -> tuple[float, ...]:
+        """Spacing in array order ``(Z, Y, X)`` / ``(Y, X)``, as napari's ``scale`` expects."""
+        return tuple(reversed(self.spacing))
+
+    def apply(self, sitk_image) -> None:
+        sitk_image.SetSpacing(self.spacing)
+        sitk_image.SetOrigin(self.origin)
+        sitk_image.SetDirection(self.direction)
+
+    def matches(self, other: "Geometry", *, rtol: float = 1e-4, atol: float = 1e-3) -> bool:
+        """True when both grids place voxels at the same physical points (within tolerance)."""
+        if self.ndim != other.ndim:
+            return False
+        return bool(
+            np.allclose(self.spacing, other.spacing, rtol=rtol, atol=atol)
+            and np.allclose(self.origin, other.origin, rtol=rtol, atol=max(atol, 1e-2))
+            and np.allclose(self.direction, other.direction, atol=1e-4)
+        )
+
+    def to_json(self) -> dict:
+        return {"spacing": list(self.spacing), "origin": list(self.origin), "direction": list(self.direction)}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Geometry":
+        return cls(tuple(d["spacing"]), tuple(d["origin"]), tuple(d["direction"]))
+
+
+@dataclass(frozen=True)
+class MaskEncoding:
+    """How a mask's labels are stored in its file, so it can be written back the same way.
+
+    ``stored`` maps each label to the value (or RGB colour) written for it. ``mode`` is the Pillow
+    mode of a 2D file (``"1"``, ``"L"``, ``"P"``, ``"RGB"``, ``"I;16"``, ``"I"``) or ``"volume"``.
+    ``palette`` is a palette PNG's raw palette. ``note`` records anything lossy about the read.
+    """
+
+    stored: tuple[tuple[int, int | tuple[int, ...]], ...] = ((0, 0), (1, 1))
+    mode: str = "L"
+    palette: tuple[int, ...] | None = None
+    note: str = ""
+
+    def value_of(self, label: int):
+        for lab, val in self.stored:
+            if lab == label:
+                return val
+        return label  # labels not seen on read are stored as themselves
+
+    def to_json(self) -> dict:
+        return {
+            "stored": [[lab, list(val) if isinstance(val, tuple) else val] for lab, val in self.stored],
+            "mode": self.mode,
+            "palette": list(self.palette) if self.palette else None,
+            "note": self.note,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> "MaskEncoding":
+        stored = tuple((int(lab), tuple(val) if isinstance(val, list) else int(val)) for lab, val in d["stored"])
+        pal = tuple(d["palette"]) if d.get("palette") else None
+        return cls(stored, d.get("mode", "L"), pal, d.get("note", ""))
+
+
+@dataclass
+class ImageData:
+    """An image or label map in memory with its geometry.
+
+    ``array`` is ``(Y, X)``, ``(Y, X, C)`` (2D, ``C`` = 3 for RGB) or ``(Z, Y, X)`` (3D).
+    ``format`` is one of ``jpeg png bmp tiff nifti nrrd mha dicom dicom-seg``.
+    ``encoding`` is set for masks (see :class:`MaskEncoding`).
+    """
+
+    array: np.ndarray
+    geometry: Geometry
+    format: str = ""
+    source: Path | None = None
+    encoding: MaskEncoding | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def ndim(self) -> int:
+        """Number of spatial dimensions (2 or 3)."""
+        return self.geometry.ndim
+
+    @property
+    def spatial_shape(self) -> tuple[int, ...]:
+        return tuple(self.array.shape[: self.ndim])
+
+    @property
+    def channels(self) -> int:
+        return self.array.shape[self.ndim] if self.array.ndim > self.ndim else 1
+
+    @property
+    def labels(self) -> list[int]:
+        """Sorted non-zero label values present (for masks)."""
+        return [int(v) for v in np.unique(self.array) if v != 0]
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What a file's header says, read without decoding pixels.
+
+    ``shape`` is spatial, in array order (``(Y, X)`` or ``(Z, Y, X)``); ``channels`` is the number
+    of components per pixel; ``dtype`` a numpy dtype name.
+    """
+
+    shape: tuple[int, ...]
+    geometry: Geometry
+    channels: int = 1
+    dtype: str = "uint8"
+    format: str = ""
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+
+# ----------------------------------------------------------------------------------------------
+# Atomic writes
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | os.PathLike, *, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``dest``; on success fsync it and rename it over ``dest``.
+
+    The temporary file keeps ``dest``'s suffix (libraries choose the format from it). On error the
+    temporary file is removed and ``dest`` is left as it was.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    suffix = suffix if suffix is not None else "".join(dest.suffixes) or dest.suffix
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp" + suffix, dir=dest.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, dest)
+        _fsync_dir(dest.parent)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp_path.unlink()
+        raise
+
+
+def atomic_write(dest: str | os.PathLike, data: bytes | str) -> None:
+    """Write bytes or text to ``dest`` atomically."""
+    with atomic_path(dest) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+# ----------------------------------------------------------------------------------------------
+# Format detection
+
+
+def format_of(path: str | os.PathLike) -> str:
+    """Format name of a path from its suffix (or ``dicom`` for a folder / DICOM file)."""
+    p = Path(path)
+    name = p.name.lower()
+    if p.is_dir():
+        return "dicom"
+    if name.endswith(".nii.gz") or name.endswith(".nii"):
+        return "nifti"
+    suffix = p.suffix.lower()
+    return {
+        ".jpg": "jpeg",
+        ".jpeg": "jpeg",
+        ".png": "png",
+        ".bmp": "bmp",
+        ".tif": "tiff",
+        ".tiff": "tiff",
+        ".nrrd": "nrrd",
+        ".nhdr": "nrrd",
+        ".mha": "mha",
+        ".mhd": "mha",
+        ".dcm": "dicom",
+    }.get(suffix, "dicom" if is_dicom_file(p) else "unknown")
+
+
+def is_dicom_file(path: str | os.PathLike) -> bool:
+    """True when the file carries the DICOM preamble magic ``DICM`` at byte 128."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(128)
+            return fh.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise ReadError(f"{path}: file not found")
+    if path.is_file() and path.stat().st_size == 0:
+        raise ReadError(f"{path}: file is empty (0 bytes)")
+
+
+def _sitk():
+    import SimpleITK as sitk
+
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+    return sitk
+
+
+# ----------------------------------------------------------------------------------------------
+# Header-only reads
+
+
+def read_info(path: str | os.PathLike) -> ImageInfo:
+    """Read shape, geometry and pixel type from a file's header without decoding its pixels."""
+    path = Path(path)
+    _check_file(path)
+    fmt = format_of(path)
+    if fmt in ("jpeg", "png", "bmp", "tiff"):
+        from PIL import Image as PILImage
+
+        try:
+            with PILImage.open(path) as im:
+                w, h = im.size
+                bands = len(im.getbands())
+                mode = im.mode
+        except Exception as exc:  # Pillow raises many types for broken files
+            raise ReadError(f"{path}: not a readable {fmt.upper()} image ({exc})") from exc
+        channels = 1 if mode in ("1", "L", "P", "I", "I;16", "F", "LA", "PA") else min(bands, 4)
+        dtype = {"I;16": "uint16", "I": "int32", "F": "float32", "1": "bool"}.get(mode, "uint8")
+        return ImageInfo((h, w), Geometry.identity(2), channels, dtype, fmt)
+    if fmt == "dicom":
+        from . import dicom as dcm
+
+        if path.is_dir():
+            series = dcm.scan_series(path)
+            if not series:
+                raise ReadError(f"{path}: no DICOM image series in this folder")
+            return series[0].info
+        return dcm.read_file_info(path)
+    if fmt in ("nifti", "nrrd", "mha"):
+        sitk = _sitk()
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        try:
+            reader.ReadImageInformation()
+        except RuntimeError as exc:
+            raise ReadError(f"{path}: not a readable {fmt.upper()} file ({_short(exc)})") from exc
+        size = reader.GetSize()
+        geometry = Geometry(reader.GetSpacing(), reader.GetOrigin(), reader.GetDirection())
+        dtype = _sitk_dtype_name(reader.GetPixelID())
+        return ImageInfo(tuple(reversed(size)), geometry, reader.GetNumberOfComponents(), dtype, fmt)
+    raise ReadError(f"{path}: unsupported file type '{path.suffix}'")
+
+
+def _short(exc: BaseException) -> str:
+    """The useful last line of a (long, multi-line) ITK error message."""
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else type(exc).__name__
+
+
+def _sitk_dtype_name(pixel_id: int) -> str:
+    sitk = _sitk()
+    table = {
+        sitk.sitkUInt8: "uint8", sitk.sitkInt8: "int8", sitk.sitkUInt16: "uint16",
+        sitk.sitkInt16: "int16", sitk.sitkUInt32: "uint32", sitk.sitkInt32: "int32",
+        sitk.sitkUInt64: "uint64", sitk.sitkInt64: "int64", sitk.sitkFloat32: "float32",
+        sitk.sitkFloat64: "float64", sitk.sitkVectorUInt8: "uint8", sitk.sitkVectorFloat32: "float32",
+        sitk.sitkVectorInt16: "int16", sitk.sitkVectorUInt16: "uint16", sitk.sitkVectorFloat64: "float64",
+    }
+    return table.get(pixel_id, "unknown")
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading images
+
+
+def read_image(path: str | os.PathLike, *, series_uid: str | None = None) -> ImageData:
+    """Read an image: 2D ``(Y, X[, C])`` or 3D ``(Z, Y, X)`` with its geometry.
+
+    ``path`` may be a file or a folder holding a DICOM series (``series_uid`` picks one when the
+    folder holds several). RGBA and palette images become RGB; 16-bit grey stays 16-bit.
+    """
+    path = Path(path)
+    _check_file(path)
+    fmt = format_of(path)
+    if fmt in ("jpeg", "png", "bmp", "tiff"):
+        return _read_2d_image(path, fmt)
+    if fmt == "dicom":
+        from . import dicom as dcm
+
+        return dcm.read_dicom_image(path, series_uid=series_uid)
+    if fmt in ("nifti", "nrrd", "mha"):
+        return _read_itk(path, fmt)
+    raise ReadError(f"{path}: unsupported file type '{path.suffix}'")
+
+
+def _open_pil(path: Path, fmt: str):
+    from PIL import Image as PILImage
+
+    try:
+        im = PILImage.open(path)
+        im.load()
+        return im
+    except Exception as exc:
+        raise ReadError(f"{path}: cannot decode {fmt.upper()} image ({exc})") from exc
+
+
+def _read_2d_image(path: Path, fmt: str) -> ImageData:
+    im = _open_pil(path, fmt)
+    if im.mode in ("P", "PA", "RGBA", "CMYK", "YCbCr", "LAB", "HSV", "LA", "1"):
+        im = im.convert("RGB" if im.mode not in ("LA", "1") else "L")
+    if im.mode in ("I;16", "I;16B", "I;16L"):
+        arr = np.asarray(im, dtype=np.uint16)
+    else:
+        arr = np.asarray(im)
+    arr = np.ascontiguousarray(arr)
+    return ImageData(arr, Geometry.identity(2), fmt, path, meta={"mode": im.mode})
+
+
+def _read_itk(path: Path, fmt: str) -> ImageData:
+    sitk = _sitk()
+    try:
+        img = sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        raise ReadError(f"{path}: cannot read {fmt.upper()} file ({_short(exc)})") from exc
+    return _from_sitk(img, fmt, path)
+
+
+def _from_sitk(img, fmt: str, path: Path | None) -> ImageData:
+    sitk = _sitk()
+    dim = img.GetDimension()
+    if dim == 4:
+        size = img.GetSize()
+        if size[3] != 1:
+            raise ReadError(f"{path}: 4-D image with {size[3]} volumes; expected a single 3-D volume")
+        img = img[:, :, :, 0]
+        dim = 3
+    if dim not in (2, 3):
+        raise ReadError(f"{path}: {dim}-D image; expected 2-D or 3-D")
+    arr = sitk.GetArrayFromImage(img)
+    return ImageData(arr, Geometry.from_sitk(img), fmt, path)
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading masks
+
+
+def read_mask(
+    path: str | os.PathLike,
+    *,
+    reference: ImageData | ImageInfo | None = None,
+    series_uid: str | None = None,
+) -> ImageData:
+    """Read a mask as a label map (``uint8``; ``uint16`` beyond 255 labels), background 0.
+
+    2D files are decoded to labels: 1-bit → 0/1; grey with one non-zero value (0/255, 0/1) → 0/1;
+    grey with several small values → those values; palette PNG → palette indices; RGB colours →
+    labels in order of the colours' sums (black = 0); grey or RGB masks saved lossily (JPEG) are
+    thresholded at half range, noted in ``encoding.note``. 3D files keep their integer values.
+    DICOM SEG objects are resampled onto ``reference`` (the series they annotate), when given.
+
+    Raises :class:`ReadError` for unreadable files and non-integer masks.
+    """
+    path = Path(path)
+    _check_file(path)
+    fmt = format_of(path)
+    if fmt in ("jpeg", "png", "bmp", "tiff"):
+        return _read_2d_mask(path, fmt)
+    if fmt == "dicom":
+        from . import dicom as dcm
+
+        if path.is_file() and dcm.is_seg_file(path):
+            return dcm.read_seg(path, reference=reference)
+        img = dcm.read_dicom_image(path, series_uid=series_uid)
+        return _volume_to_mask(img, path)
+    if fmt in ("nifti", "nrrd", "mha"):
+        return _volume_to_mask(_read_itk(path, fmt), path)
+    raise ReadError(f"{path}: unsupported mask file type '{path.suffix}'")
+
+
+def _label_dtype(max_label: int):
+    return np.uint8 if max_label <= 255 else np.uint16
+
+
+def _volume_to_mask(img: ImageData, path: Path) -> ImageData:
+    arr = img.array
+    if arr.ndim != img.ndim:
+        raise ReadError(f"{path}: mask has {arr.shape[-1]} components per voxel; expected a label map")
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)):
+            raise ReadError(f"{path}: mask holds NaN or infinite values")
+        if not np.array_equal(arr, np.round(arr)):
+            frac = np.count_nonzero(arr != np.round(arr)) / arr.size
+            raise ReadError(
+                f"{path}: non-integer mask ({frac:.1%} of voxels are fractional; "
+                "expected integer labels, e.g. a probability map was saved instead of a label map)"
+            )
+    if arr.size and arr.min() < 0:
+        raise ReadError(f"{path}: mask holds negative values ({int(arr.min())}); expected labels >= 0")
+    max_label = int(arr.max()) if arr.size else 0
+    if max_label > 65535:
+        raise ReadError(f"{path}: mask label {max_label} is out of range (max 65535)")
+    labels = arr.astype(_label_dtype(max_label), copy=False)
+    enc = MaskEncoding(tuple((int(v), int(v)) for v in np.unique(labels)), "volume", None, str(arr.dtype))
+    return ImageData(np.ascontiguousarray(labels), img.geometry, img.format, path, enc, dict(img.meta))
+
+
+def _read_2d_mask(path: Path, fmt: str) -> ImageData:
+    im = _open_pil(path, fmt)
+    mode = im.mode
+    palette = None
+    if mode == "1":
+        labels = np.asarray(im, dtype=bool).astype(np.uint8)
+        enc = MaskEncoding(((0, 0), (1, 1)), "1")
+        return ImageData(labels, Geometry.identity(2), fmt, path, enc)
+    if mode in ("P", "PA"):
+        idx = np.asarray(im.convert("P") if mode == "PA" else im)
+        pal = im.getpalette()
+        palette = tuple(pal) if pal else None
+        values = np.unique(idx)
+        enc = MaskEncoding(tuple((int(v), int(v)) for v in values), "P", palette)
+        return ImageData(idx.astype(np.uint8), Geometry.identity(2), fmt, path, enc)
+    if mode in ("RGBA", "LA"):
+        im = im.convert("RGB" if mode == "RGBA" else "L")
+        mode = im.mode
+    if mode in ("RGB", "YCbCr", "CMYK"):
+        rgb = np.asarray(im.convert("RGB"))
+        if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
+            labels, stored, note = mask_from_values(rgb[..., 0], lossy=fmt in _LOSSY_2D)
+            enc = MaskEncoding(tuple((lab, (v, v, v)) for lab, v in stored), "RGB", None, note)
+            return ImageData(labels, Geometry.identity(2), fmt, path, enc)
+        return _rgb_colour_mask(rgb, path, fmt)
+    arr = np.asarray(im)
+    if arr.ndim != 2:
+        raise ReadError(f"{path}: mask has an unsupported pixel layout (mode {mode})")
+    if np.issubdtype(arr.dtype, np.floating) and not np.array_equal(arr, np.round(arr)):
+        raise ReadError(f"{path}: non-integer mask (floating-point TIFF with fractional values)")
+    labels, stored, note = mask_from_values(arr, lossy=fmt in _LOSSY_2D)
+    enc = MaskEncoding(stored, mode, None, note)
+    return ImageData(labels, Geometry.identity(2), fmt, path, enc)
+
+
+def mask_from_values(values: np.ndarray, *, lossy: bool = False):
+    """Turn stored grey values into labels.
+
+    Returns ``(labels, stored, note)`` where ``stored`` is ``((label, stored_value), ...)``.
+    One non-zero value (0/255, 0/1, 0/128) → binary 0/1. Several values that are already small
+    integers (< 64) → kept as labels. A lossy file (JPEG) or a grey map of many values → thresholded
+    at half of the maximum, noted.
+    """
+    vals = np.unique(values)
+    vals_i = [int(v) for v in vals]
+    if len(vals_i) == 1:
+        v = vals_i[0]
+        if v == 0:
+            return np.zeros(values.shape, np.uint8), ((0, 0), (1, 255 if values.dtype == np.uint8 else 1)), ""
+        return np.ones(values.shape, np.uint8), ((0, 0), (1, v)), "mask covers the whole image"
+    if len(vals_i) == 2 and vals_i[0] == 0:
+        return (values != 0).astype(np.uint8), ((0, 0), (1, vals_i[1])), ""
+    if not lossy and vals_i[0] >= 0 and vals_i[-1] < 64 and len(vals_i) <= 32:
+        max_label = vals_i[-1]
+        return values.astype(_label_dtype(max_label)), tuple((v, v) for v in vals_i), ""
+    top = vals_i[-1]
+    labels = (values > top / 2).astype(np.uint8)
+    note = f"{len(vals_i)} grey levels thresholded at {top / 2:g} (lossy or anti-aliased mask)"
+    return labels, ((0, 0), (1, top)), note
+
+
+def _rgb_colour_mask(rgb: np.ndarray, path: Path, fmt: str) -> ImageData:
+    flat = rgb.reshape(-1, 3)
+    colours, inverse = np.unique(flat, axis=0, return_inverse=True)
+    if len(colours) > 64:
+        raise ReadError(
+            f"{path}: colour mask with {len(colours)} distinct colours; expected a label map "
+            "(a photograph or an overlay may have been given as the mask)"
+        )
+    order = np.argsort(colours.sum(axis=1), kind="stable")
+    if colours[order[0]].sum() != 0:
+        order = np.concatenate([[len(colours)], order])  # no black: background label unused
+        colours = np.vstack([colours, [0, 0, 0]])
+    rank = np.empty(len(colours), np.int64)
+    rank[order] = np.arange(len(order))
+    labels = rank[inverse.ravel()].reshape(rgb.shape[:2]).astype(np.uint8)
+    stored = tuple((int(rank[i]), tuple(int(c) for c in colours[i])) for i in order)
+    return ImageData(labels, Geometry.identity(2), fmt, path, MaskEncoding(stored, "RGB"))
+
+
+# ----------------------------------------------------------------------------------------------
+# Writing
+
+
+def write_image(path: str | os.PathLike, image: ImageData | np.ndarray, geometry: Geometry | None = None, *,
+                quality: int = 95) -> Path:
+    """Write an image atomically in the format given by ``path``'s suffix.
+
+    2D arrays go through Pillow (JPEG written at ``quality``); 3D arrays through SimpleITK with
+    their geometry.
+    """
+    path = Path(path)
+    if isinstance(image, ImageData):
+        arr, geometry = image.array, geometry or image.geometry
+    else:
+        arr = np.asarray(image)
+    fmt = format_of(path)
+    if fmt in ("jpeg", "png", "bmp", "tiff"):
+        from PIL import Image as PILImage
+
+        if arr.dtype != np.uint8 and not (arr.dtype == np.uint16 and arr.ndim == 2 and fmt in ("png", "tiff")):
+            raise ValueError(f"cannot write {arr.dtype} data as {fmt.upper()}; convert to uint8 first")
+        im = PILImage.fromarray(arr)
+        with atomic_path(path) as tmp:
+            kwargs = {"quality": quality} if fmt == "jpeg" else {}
+            im.save(tmp, format=_pil_format(fmt), **kwargs)
+        return path
+    if fmt in ("nifti", "nrrd", "mha"):
+        sitk = _sitk()
+        img = sitk.GetImageFromArray(arr, isVector=arr.ndim == (geometry.ndim if geometry else 3) + 1)
+        (geometry or Geometry.identity(img.GetDimension())).apply(img)
+        with atomic_path(path) as tmp:
+            sitk.WriteImage(img, str(tmp), useCompression=True)
+        return path
+    raise ValueError(f"{path}: cannot write format '{fmt}'")
+
+
+def _pil_format(fmt: str) -> str:
+    return {"jpeg": "JPEG", "png": "PNG", "bmp": "BMP", "tiff": "TIFF"}[fmt]
+
+
+def write_mask(
+    path: str | os.PathLike,
+    labels: np.ndarray,
+    *,
+    like: ImageData | None = None,
+    geometry: Geometry | None = None,
+    encoding: MaskEncoding | None = None,
+) -> Path:
+    """Write a label map atomically, stored the way ``like`` (the original mask) was.
+
+    ``labels`` is ``(Y, X)`` or ``(Z, Y, X)`` integer. 2D files follow ``encoding`` (default: the
+    original's, else 0/255 for binary masks and raw values otherwise). NIfTI masks written ``like``
+    an original NIfTI keep its header and affine byte for byte (nibabel). NRRD / MHA and NIfTI
+    without an original go through SimpleITK with ``geometry``. DICOM SEG output is written by
+    :func:`curator.core.dicom.write_seg`.
+    """
+    path = Path(path)
+    labels = np.asarray(labels)
+    if not np.issubdtype(labels.dtype, np.integer) and labels.dtype != bool:
+        raise ValueError(f"labels must be integers, got {labels.dtype}")
+    fmt = format_of(path) if not path.is_dir() else "dicom"
+    encoding = encoding or (like.encoding if like is not None else None)
+    geometry = geometry or (like.geometry if like is not None else None)
+    if fmt in ("jpeg", "png", "bmp", "tiff"):
+        if labels.ndim != 2:
+            raise ValueError(f"{path}: a {fmt.upper()} mask must be 2-D, got shape {labels.shape}")
+        with atomic_path(path) as tmp:
+            _encode_2d_mask(labels, encoding, fmt).save(tmp, format=_pil_format(fmt), **(
+                {"quality": 100, "subsampling": 0} if fmt == "jpeg" else {}))
+        return path
+    if fmt == "nifti" and like is not None and like.source is not None and format_of(like.source) == "nifti":
+        return _write_nifti_like(path, labels, like.source)
+    if fmt in ("nifti", "nrrd", "mha"):
+        sitk = _sitk()
+        max_label = int(labels.max()) if labels.size else 0
+        img = sitk.GetImageFromArray(labels.astype(_label_dtype(max_label), copy=False))
+        (geometry or Geometry.identity(labels.ndim)).apply(img)
+        with atomic_path(path) as tmp:
+            sitk.WriteImage(img, str(tmp), useCompression=True)
+        return path
+    raise ValueError(f"{path}: cannot write masks as '{fmt}' (DICOM SEG: use curator.core.dicom.write_seg)")
+
+
+def _encode_2d_mask(labels: np.ndarray, encoding: MaskEncoding | None, fmt: str):
+    from PIL import Image as PILImage
+
+    present = [int(v) for v in np.unique(labels)]
+    if encoding is None:
+        binary = set(present) <= {0, 1}
+        encoding = MaskEncoding(((0, 0), (1, 255)), "L") if binary else MaskEncoding(
+            tuple((v, v) for v in present), "L")
+    mode = encoding.mode
+    if mode == "1":
+        if set(present) - {0, 1}:
+            mode = "L"  # multi-class content cannot be 1-bit; keep grey
+        else:
+            return PILImage.fromarray((labels > 0)).convert("1")
+    if mode == "P":
+        im = PILImage.fromarray(labels.astype(np.uint8), mode="P")
+        if encoding.palette:
+            im.putpalette(list(encoding.palette))
+        return im
+    if mode == "RGB":
+        out = np.zeros(labels.shape + (3,), np.uint8)
+        for lab in present:
+            val = encoding.value_of(lab)
+            out[labels == lab] = val if isinstance(val, tuple) else (val, val, val)
+        return PILImage.fromarray(out, mode="RGB")
+    if mode in ("I;16", "I") and fmt in ("png", "tiff"):
+        out = np.zeros(labels.shape, np.uint16 if mode == "I;16" else np.int32)
+        for lab in present:
+            out[labels == lab] = encoding.value_of(lab)
+        return PILImage.fromarray(out)
+    out = np.zeros(labels.shape, np.uint8)
+    for lab in present:
+        val = encoding.value_of(lab)
+        out[labels == lab] = val[0] if isinstance(val, tuple) else val
+    return PILImage.fromarray(out, mode="L")
+
+
+def _write_nifti_like(path: Path, labels: np.ndarray, original: Path) -> Path:
+    """Write labels with the original NIfTI's header and affine (qform/sform codes included)."""
+    import nibabel as nib
+
+    ref = nib.load(str(original))
+    data = np.asarray(labels).transpose(tuple(reversed(range(labels.ndim))))  # (Z,Y,X) -> (x,y,z)
+    if data.shape != ref.shape[: data.ndim]:
+        raise ValueError(f"labels of shape {labels.shape} do not fit {original} ({ref.shape[::-1]} in Z,Y,X)")
+    header = ref.header.copy()
+    max_label = int(labels.max()) if labels.size else 0
+    dtype = _label_dtype(max_label)
+    orig_dtype = ref.get_data_dtype()
+    if np.issubdtype(orig_dtype, np.integer) and np.iinfo(orig_dtype).max >= max_label:
+        dtype = orig_dtype  # keep the original's storage type where it can hold the labels
+    header.set_data_dtype(dtype)
+    out = nib.Nifti1Image(data.astype(dtype), ref.affine, header) if isinstance(ref, nib.Nifti1Image) else \
+        nib.Nifti2Image(data.astype(dtype), ref.affine, header)
+    out.header.set_slope_inter(1.0, 0.0)
+    qform, qcode = ref.get_qform(coded=True)
+    sform, scode = ref.get_sform(coded=True)
+    if qform is not None:
+        out.set_qform(qform, int(qcode))
+    if sform is not None:
+        out.set_sform(sform, int(scode))
+    with atomic_path(path) as tmp:
+        nib.save(out, str(tmp))
+    return path
+
+
+def with_array(image: ImageData, array: np.ndarray) -> ImageData:
+    """A copy of ``image`` holding ``array`` (same geometry, format, encoding)."""
+    return replace(image, array=array)

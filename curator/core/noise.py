@@ -1,0 +1,379 @@
+"""Simulated annotation errors: the mask deteriorations of Redekop & Chernyavskiy (ISBI 2021).
+
+Kinds (:data:`NOISE_KINDS`):
+
+* ``polygon3`` / ``polygon7``: each connected component replaced by a low-vertex polygon that
+  approximates its outline (an annotator clicking 3 or 7 points). Vertices are chosen by
+  Visvalingam-Whyatt reduction of the contour, so the polygon keeps the shape's dominant corners.
+* ``smooth``: each component replaced by a smooth closed curve, a periodic spline through a few
+  points of its outline (an annotator drawing a quick smooth contour).
+* ``dilate`` / ``erode``: the outline grown or shrunk by a random fraction of the component's
+  size (systematic over- and under-segmentation).
+* ``shift``: the mask translated by a random fraction of the object size (misregistration).
+* ``mixed``: one of the above, drawn per case.
+
+Masks are label maps ``(Y, X)`` or ``(Z, Y, X)``; every label is deteriorated on its own and
+painted back in label order (a tumour, label 2, stays on top of the liver, label 1). 3D masks are
+deteriorated slice by slice (``mode="slice"``, the default for polygons and smooth curves, along
+the first array axis) or in 3D (``mode="3d"``: dilate, erode and shift by 3D structuring
+elements, smooth by low-pass filtering the signed distance).
+
+Every function takes a seed or a ``numpy.random.Generator`` and is deterministic under it.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+__all__ = [
+    "NOISE_KINDS",
+    "corrupt_mask",
+    "polygon_approximation",
+    "smooth_approximation",
+    "dilate",
+    "erode",
+    "shift",
+]
+
+NOISE_KINDS = ("polygon3", "polygon7", "smooth", "dilate", "erode", "shift", "mixed")
+_CONCRETE = ("polygon3", "polygon7", "smooth", "dilate", "erode", "shift")
+
+
+def _rng(seed) -> np.random.Generator:
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+# ----------------------------------------------------------------------------------------------
+# Outline helpers (2D)
+
+
+def _outline(component: np.ndarray, n_points: int = 256) -> np.ndarray | None:
+    """Outer outline of a binary component as ``(n_points, 2)`` (row, col), evenly spaced."""
+    from skimage import measure
+
+    padded = np.pad(component.astype(np.float32), 1)
+    contours = measure.find_contours(padded, 0.5)
+    if not contours:
+        return None
+    c = max(contours, key=len) - 1.0  # outer boundary is the longest closed contour
+    if len(c) < 4:
+        return None
+    if not np.allclose(c[0], c[-1]):
+        c = np.vstack([c, c[:1]])
+    seg = np.sqrt((np.diff(c, axis=0) ** 2).sum(axis=1))
+    t = np.concatenate([[0.0], np.cumsum(seg)])
+    if t[-1] <= 0:
+        return None
+    s = np.linspace(0.0, t[-1], n_points, endpoint=False)
+    return np.stack([np.interp(s, t, c[:, 0]), np.interp(s, t, c[:, 1])], axis=1)
+
+
+def _rasterize(points: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """Fill a closed polygon; keep its largest connected piece (acute tips can leave stray pixels)."""
+    from scipy import ndimage
+    from skimage.draw import polygon
+
+    out = np.zeros(shape, bool)
+    rr, cc = polygon(points[:, 0], points[:, 1], shape)
+    out[rr, cc] = True
+    lab, n = ndimage.label(out)
+    if n > 1:
+        sizes = np.bincount(lab.ravel())[1:]
+        out = lab == 1 + int(np.argmax(sizes))
+    return out
+
+
+def _visvalingam(points: np.ndarray, k: int) -> np.ndarray:
+    """Reduce a closed polyline to ``k`` vertices, each time dropping the vertex whose triangle with
+    its neighbours has the least area (Visvalingam-Whyatt)."""
+    pts = points.copy()
+    while len(pts) > k:
+        prev, nxt = np.roll(pts, 1, axis=0), np.roll(pts, -1, axis=0)
+        area = 0.5 * np.abs((prev[:, 0] - pts[:, 0]) * (nxt[:, 1] - pts[:, 1])
+                            - (nxt[:, 0] - pts[:, 0]) * (prev[:, 1] - pts[:, 1]))
+        # drop several low-area vertices per pass when far from k (same result order, faster)
+        n_drop = max(1, min(len(pts) - k, len(pts) // 8))
+        drop = np.argsort(area, kind="stable")[:n_drop]
+        if n_drop > 1:  # never drop two neighbours in one pass
+            keep_drop, taken = [], set()
+            for i in drop:
+                if (i - 1) % len(pts) in taken or (i + 1) % len(pts) in taken:
+                    continue
+                keep_drop.append(i)
+                taken.add(int(i))
+            drop = np.array(keep_drop)
+        pts = np.delete(pts, drop, axis=0)
+    return pts
+
+
+def _max_area_polygon(outline: np.ndarray, k: int, passes: int = 4) -> np.ndarray:
+    """``k`` outline points forming a polygon of (locally) maximal area: start from the
+    Visvalingam-Whyatt reduction, then move each vertex along the outline, between its neighbours,
+    to where the polygon's area is largest (coordinate ascent; an annotator's best few clicks)."""
+    n = len(outline)
+    reduced = _visvalingam(outline, k)
+    # indices of the reduced vertices on the outline, in outline order
+    idx = np.sort([int(np.argmin(((outline - p) ** 2).sum(axis=1))) for p in reduced])
+    idx = np.unique(idx)
+    if len(idx) < 3:
+        return reduced
+    y, x = outline[:, 0], outline[:, 1]
+    orientation = np.sign(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y)) or 1.0
+    for _ in range(passes):
+        moved = False
+        for j in range(len(idx)):
+            a, b = idx[j - 1], idx[(j + 1) % len(idx)]
+            span = (b - a) % n
+            cand = (a + np.arange(1, span)) % n if span > 1 else np.array([idx[j]])
+            # the signed area of triangle (a, c, b) is all that changes when vertex j moves to c
+            tri = (x[a] * y[cand] - x[cand] * y[a]) + (x[cand] * y[b] - x[b] * y[cand])
+            best = int(cand[int(np.argmax(orientation * tri))])
+            if best != idx[j]:
+                idx[j], moved = best, True
+        if not moved:
+            break
+    return outline[idx]
+
+
+def _components(binary: np.ndarray):
+    from scipy import ndimage
+
+    lab, n = ndimage.label(binary)
+    return lab, n
+
+
+def polygon_approximation(binary: np.ndarray, n_vertices: int = 3, *, min_area: int = 4) -> np.ndarray:
+    """Replace each connected component of a 2D binary mask ``(Y, X)`` by an ``n_vertices``-gon.
+
+    The polygon's vertices lie on the component's outline. Components smaller than ``min_area``
+    pixels are kept as they are. Holes are not reproduced (an annotator's polygon has none).
+    """
+    binary = np.asarray(binary, bool)
+    if binary.ndim != 2:
+        raise ValueError(f"expected a 2-D mask, got shape {binary.shape}")
+    lab, n = _components(binary)
+    out = np.zeros_like(binary)
+    for i in range(1, n + 1):
+        comp = lab == i
+        if comp.sum() < min_area:
+            out |= comp
+            continue
+        outline = _outline(comp, 256)
+        if outline is None:
+            out |= comp
+            continue
+        poly = _max_area_polygon(outline, max(3, int(n_vertices)))
+        shape = _rasterize(poly, binary.shape)
+        out |= shape if shape.any() else comp
+    return out
+
+
+def smooth_approximation(binary: np.ndarray, n_points: int = 6, seed=None, *, min_area: int = 4) -> np.ndarray:
+    """Replace each component of a 2D binary mask ``(Y, X)`` by a smooth closed curve: a periodic
+    cubic spline through ``n_points`` points of its outline, spaced evenly by arc length from a
+    random start (an annotator drawing a quick smooth contour). Keeps the number of components."""
+    from scipy.interpolate import CubicSpline
+
+    binary = np.asarray(binary, bool)
+    if binary.ndim != 2:
+        raise ValueError(f"expected a 2-D mask, got shape {binary.shape}")
+    rng = _rng(seed)
+    lab, n = _components(binary)
+    out = np.zeros_like(binary)
+    for i in range(1, n + 1):
+        comp = lab == i
+        if comp.sum() < min_area:
+            out |= comp
+            continue
+        outline = _outline(comp, 240)
+        if outline is None:
+            out |= comp
+            continue
+        k = max(4, int(n_points))
+        start = rng.uniform(0, len(outline) / k)
+        jitter = rng.uniform(-0.15, 0.15, k) * len(outline) / k
+        idx = np.round(start + np.arange(k) * len(outline) / k + jitter).astype(int) % len(outline)
+        pts = outline[np.sort(idx)]
+        t = np.arange(k + 1, dtype=float)
+        spline = CubicSpline(t, np.vstack([pts, pts[:1]]), bc_type="periodic")
+        curve = spline(np.linspace(0, k, 50 * k, endpoint=False))
+        shape = _rasterize(curve, binary.shape)
+        shape &= ~(out & ~comp)  # never merge into a component already drawn
+        out |= shape if shape.any() else comp
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Morphological deteriorations (2D or 3D)
+
+
+def _equivalent_radius(binary: np.ndarray, spacing: Sequence[float] | None) -> float:
+    """Radius (in voxels of the finest axis) of a disc/ball with the mask's area/volume."""
+    n = int(binary.sum())
+    if n == 0:
+        return 0.0
+    if binary.ndim == 2:
+        return float(np.sqrt(n / np.pi))
+    return float((3 * n / (4 * np.pi)) ** (1 / 3))
+
+
+def _ball(radius: float, ndim: int, scale: Sequence[float] | None = None) -> np.ndarray:
+    """Boolean ball of ``radius`` voxels (anisotropic when ``scale`` gives voxel sizes)."""
+    scale = np.asarray(scale if scale is not None else (1.0,) * ndim, float)
+    scale = scale / scale.min()
+    r = [max(0, int(np.floor(radius / s))) for s in scale]
+    grids = np.ogrid[tuple(slice(-ri, ri + 1) for ri in r)]
+    d2 = sum((g * s) ** 2 for g, s in zip(grids, scale))
+    return d2 <= radius ** 2 + 1e-9
+
+
+def dilate(binary: np.ndarray, radius: float, *, scale: Sequence[float] | None = None) -> np.ndarray:
+    """Grow a binary mask by ``radius`` voxels (Euclidean, via the distance transform)."""
+    from scipy import ndimage
+
+    binary = np.asarray(binary, bool)
+    if radius <= 0 or not binary.any():
+        return binary.copy()
+    dist = ndimage.distance_transform_edt(~binary, sampling=_rel_scale(scale, binary.ndim))
+    return dist <= radius
+
+
+def erode(binary: np.ndarray, radius: float, *, scale: Sequence[float] | None = None,
+          keep_components: bool = True) -> np.ndarray:
+    """Shrink a binary mask by ``radius`` voxels; a component that would vanish keeps its core
+    (its pixels deepest inside) when ``keep_components``."""
+    from scipy import ndimage
+
+    binary = np.asarray(binary, bool)
+    if radius <= 0 or not binary.any():
+        return binary.copy()
+    dist = ndimage.distance_transform_edt(binary, sampling=_rel_scale(scale, binary.ndim))
+    out = dist > radius
+    if keep_components:
+        lab, n = _components(binary)
+        for i in range(1, n + 1):
+            comp = lab == i
+            if not (out & comp).any():
+                core = dist[comp].max()
+                out |= comp & (dist >= core * 0.6)
+    return out
+
+
+def shift(binary: np.ndarray, offset: Sequence[int]) -> np.ndarray:
+    """Translate a mask by an integer ``offset`` in array order; what leaves the grid is lost."""
+    binary = np.asarray(binary, bool)
+    out = np.zeros_like(binary)
+    src, dst = [], []
+    for o, n in zip(offset, binary.shape):
+        o = int(o)
+        if abs(o) >= n:
+            return out
+        src.append(slice(max(0, -o), n - max(0, o)))
+        dst.append(slice(max(0, o), n - max(0, -o)))
+    out[tuple(dst)] = binary[tuple(src)]
+    return out
+
+
+def _rel_scale(scale, ndim):
+    if scale is None:
+        return None
+    s = np.asarray(scale, float)
+    return tuple(s / s.min())
+
+
+# ----------------------------------------------------------------------------------------------
+# Public entry point
+
+
+def corrupt_mask(
+    labels: np.ndarray,
+    kind: str,
+    seed=None,
+    *,
+    mode: str = "auto",
+    scale: Sequence[float] | None = None,
+    strength: tuple[float, float] = (0.10, 0.30),
+) -> tuple[np.ndarray, str]:
+    """Deteriorate a label map; returns ``(noisy_labels, kind_applied)``.
+
+    ``labels``: ``(Y, X)`` or ``(Z, Y, X)`` integer label map. ``kind``: one of
+    :data:`NOISE_KINDS` (``mixed`` draws one of the others; the kind applied is returned).
+    ``mode``: ``slice``, ``3d`` or ``auto`` (3D masks: slice-wise for polygons and smooth curves,
+    3D for the morphological kinds). ``scale``: voxel size in array order for anisotropic
+    volumes. ``strength``: range of the dilate / erode / shift magnitude as a fraction of the
+    object's equivalent radius (dilate, erode) or diameter (shift).
+    """
+    if kind not in NOISE_KINDS:
+        raise ValueError(f"unknown noise kind '{kind}'; choose from {', '.join(NOISE_KINDS)}")
+    rng = _rng(seed)
+    if kind == "mixed":
+        kind = str(rng.choice(_CONCRETE))
+    labels = np.asarray(labels)
+    if labels.ndim not in (2, 3):
+        raise ValueError(f"expected a 2-D or 3-D label map, got shape {labels.shape}")
+    if mode not in ("auto", "slice", "3d"):
+        raise ValueError("mode must be 'auto', 'slice' or '3d'")
+    if labels.ndim == 3 and mode == "3d" and kind.startswith("polygon"):
+        raise ValueError("polygon noise is defined per slice; use mode='slice' for 3-D masks")
+    per_slice = labels.ndim == 3 and (mode == "slice" or (mode == "auto" and kind in ("polygon3", "polygon7", "smooth")))
+    out = np.zeros_like(labels)
+    present = [int(v) for v in np.unique(labels) if v != 0]
+    # one set of random parameters per case, shared by its labels and slices (a consistent annotator)
+    frac = float(rng.uniform(*strength))
+    direction = rng.normal(size=labels.ndim if not per_slice else 2)
+    direction /= np.linalg.norm(direction) + 1e-12
+    for lab in present:
+        binary = labels == lab
+        if per_slice:
+            noisy = np.zeros_like(binary)
+            size_ref = _equivalent_radius(binary.max(axis=0), None)  # in-plane size of the object
+            # smooth curves: one random start per label, shared by its slices (consistent surfaces)
+            start_state = rng.integers(1 << 31)
+            for z in range(binary.shape[0]):
+                slice_rng = np.random.default_rng(start_state)
+                if binary[z].any():
+                    noisy[z] = _apply(binary[z], kind, frac, direction, size_ref, None, slice_rng)
+        else:
+            size_ref = _equivalent_radius(binary, scale)
+            noisy = _apply(binary, kind, frac, direction, size_ref, scale, rng)
+        out[noisy] = lab
+    return out, kind
+
+
+def _apply(binary, kind, frac, direction, size_ref, scale, rng):
+    if kind == "polygon3":
+        return polygon_approximation(binary, 3)
+    if kind == "polygon7":
+        return polygon_approximation(binary, 7)
+    if kind == "smooth":
+        if binary.ndim == 3:
+            return _smooth_3d(binary, scale)
+        return smooth_approximation(binary, 6, rng)
+    radius = max(1.0, frac * size_ref)
+    if kind == "dilate":
+        return dilate(binary, radius, scale=scale)
+    if kind == "erode":
+        return erode(binary, radius, scale=scale)
+    if kind == "shift":
+        rel = np.asarray(_rel_scale(scale, binary.ndim) or (1.0,) * binary.ndim)
+        offset = np.round(direction * 2 * radius / rel).astype(int)
+        if not offset.any():
+            offset[int(np.argmax(np.abs(direction)))] = 1 if direction.max() >= 0 else -1
+        return shift(binary, offset)
+    raise ValueError(kind)
+
+
+def _smooth_3d(binary: np.ndarray, scale) -> np.ndarray:
+    """3D smooth-surface approximation: low-pass filter the signed distance and re-threshold."""
+    from scipy import ndimage
+
+    sampling = _rel_scale(scale, 3)
+    inside = ndimage.distance_transform_edt(binary, sampling=sampling)
+    outside = ndimage.distance_transform_edt(~binary, sampling=sampling)
+    sdf = inside - outside
+    r = _equivalent_radius(binary, scale)
+    sigma = np.maximum(0.35 * r / np.asarray(sampling or (1, 1, 1)), 1.0)
+    out = ndimage.gaussian_filter(sdf, sigma) > 0
+    return out if out.any() else binary
