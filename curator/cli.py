@@ -140,6 +140,101 @@ def cmd_corrupt(args) -> int:
     return 0
 
 
+def _train_config(args):
+    from .core.experiments import parse_relabel_options
+    from .core.training import RelabelConfig, TrainConfig
+
+    relabel = None
+    if args.relabel:
+        opts = {"rule": args.relabel_rule, "tau": args.tau, "delta": args.delta,
+                "start": args.relabel_start if args.relabel_start == "auto" else int(args.relabel_start),
+                "band": None if args.band is not None and args.band <= 0 else args.band}
+        if args.relabel_options:
+            opts.update(parse_relabel_options(args.relabel_options))
+        relabel = RelabelConfig(**{k: v for k, v in opts.items() if v is not None or k == "band"})
+    return TrainConfig(
+        folds=args.folds, repeats=args.repeats, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        loss=args.loss, size=args.size, seed=args.seed, device=args.device, amp=not args.no_amp, threads=args.threads,
+        relabel=relabel, channels=tuple(int(c) for c in args.channels.split(",")), dropout=args.dropout,
+        spacing=tuple(float(v) for v in args.spacing.split(",")) if args.spacing else None,
+        patch=tuple(int(v) for v in args.patch.split(",")),
+    )
+
+
+def cmd_train(args) -> int:
+    from .core.dataset import DatasetError, open_dataset
+    from .core.project import Project, ProjectError
+    from .core.training import TrainError, iter_train
+
+    try:
+        cfg = _train_config(args)
+        ds = open_dataset(args.dataset, layout=args.layout)
+        project = Project.create(args.project, ds.root, layout=ds.layout)
+        result = _progress_runner(args.quiet)(
+            iter_train(ds, project.models_dir, cfg, cache_dir=project.cache_dir), "train")
+    except (DatasetError, ProjectError, TrainError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+    print(f"trained {len(result['members'])} member(s) into {project.models_dir}")
+    for cid, why in sorted(result["failed"].items()):
+        print(f"  skipped {cid}: {why}", file=sys.stderr)
+    return 0
+
+
+def cmd_uncertainty(args) -> int:
+    from .core.pipeline import PipelineError, UncertaintyConfig, iter_uncertainty
+    from .core.project import Project, ProjectError
+
+    cfg = UncertaintyConfig(tta=args.tta, tta_intensity=args.tta_intensity, mc=args.mc_dropout, device=args.device,
+                            amp=not args.no_amp, threads=args.threads, overwrite=args.overwrite,
+                            models=tuple(args.model or ()))
+    try:
+        project = Project.open(args.project)
+        result = _progress_runner(args.quiet)(iter_uncertainty(project, cfg), "uncertainty")
+    except (ProjectError, PipelineError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+    print(f"uncertainty maps: {len(result['done'])} computed, {len(result['skipped'])} up to date, "
+          f"{len(result['failed'])} failed -> {project.maps_dir}")
+    if result["in_fold"]:
+        print(f"note: {len(result['in_fold'])} case(s) had no held-out model and were scored by models that "
+              "trained on them", file=sys.stderr)
+    for cid, why in sorted(result["failed"].items()):
+        print(f"  failed {cid}: {why}", file=sys.stderr)
+    return 0
+
+
+def cmd_bench_speed(args) -> int:
+    from .core.bench import SCENARIOS, run_benchmarks
+
+    names = [n.strip() for n in args.scenarios.split(",") if n.strip()]
+    bad = [n for n in names if n not in SCENARIOS]
+    if bad:
+        raise CliError(f"unknown scenario(s) {', '.join(bad)}; choose from {', '.join(SCENARIOS)}")
+    print(f"benchmarking {', '.join(names)} (each in its own process) ...", file=sys.stderr)
+    res = run_benchmarks(names, device=args.device, passes=args.passes, threads=args.threads)
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return 0
+    print(f"device: {res['device']}   torch {res['torch']}   measured matmul peak: {res['peak_gflops']:.1f} GFLOP/s")
+    for r in res["results"]:
+        if "error" in r:
+            print(f"  {r['scenario']}: failed ({r['error']})")
+            continue
+        shape = "x".join(str(v) for v in reversed(r["shape"]))
+        extra = " (extrapolated from %d measured passes)" % r["measured_passes"] if r.get("ms_per_case_extrapolated") else ""
+        print(f"  {r['scenario']:<9} {shape:<12} {r['members']} members x {r['tta']} TTA: "
+              f"{r['ms_per_pass']:.1f} ms per forward pass, {r['ms_per_case'] / 1000:.2f} s per case{extra}; "
+              f"{r['gflops_achieved']:.1f} GFLOP/s ({100 * r['fraction_of_peak']:.0f}% of peak); "
+              f"peak memory {r['peak_memory_mb']:.0f} MB")
+    return 0
+
+
+def _add_device_options(s) -> None:
+    s.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
+    s.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
+    s.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
 def cmd_demo(args) -> int:
     from .core.synthetic import demo_root, iter_write_demo
 
@@ -197,6 +292,59 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_corrupt)
 
+    s = sub.add_parser("train", help="train an out-of-fold ensemble on a dataset (resumable)")
+    s.add_argument("dataset", help="dataset folder")
+    s.add_argument("--project", required=True, help="project folder (created if needed; never inside the dataset)")
+    s.add_argument("--layout", choices=["ph2", "isic", "msd", "lits", "dicom", "pairs"], help="force a layout")
+    s.add_argument("--folds", type=int, default=5, help="K of K-fold: members per repeat (default 5)")
+    s.add_argument("--repeats", type=int, default=1, help="independent K-fold splits; each case is then scored "
+                   "out-of-fold by this many members (default 1)")
+    s.add_argument("--epochs", type=int, default=40, help="epochs per member (default 40)")
+    s.add_argument("--size", type=int, default=128, help="2D working size in pixels (default 128)")
+    s.add_argument("--spacing", help="3D working spacing x,y,z in mm (default: from the data)")
+    s.add_argument("--patch", default="32,96,96", help="3D patch D,H,W in voxels (default 32,96,96)")
+    s.add_argument("--batch-size", type=int, default=16)
+    s.add_argument("--lr", type=float, default=2e-3, help="learning rate (AdamW, cosine schedule)")
+    s.add_argument("--loss", default="dicece", choices=["dicece", "ce", "dice", "gce"],
+                   help="dicece (default) or gce, a noise-robust generalised cross-entropy")
+    s.add_argument("--channels", default="16,32,64,128,256", help="U-Net channels per level")
+    s.add_argument("--dropout", type=float, default=0.1, help="dropout (needed for MC dropout; default 0.1)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--relabel", action=argparse.BooleanOptionalAction, default=True,
+                   help="relabel noisy masks while training (default on; --no-relabel turns it off)")
+    s.add_argument("--relabel-rule", default="confident", choices=["confident", "uncertainty", "both"],
+                   help="confident: flip where the model confidently disagrees (default); uncertainty: the "
+                        "poster's rule, flip where uncertainty > delta")
+    s.add_argument("--tau", type=float, default=0.8, help="confidence to flip a label (confident rule)")
+    s.add_argument("--delta", type=float, default=0.3, help="uncertainty threshold (uncertainty rule)")
+    s.add_argument("--relabel-start", default="auto", help="first relabelling epoch, or auto (default)")
+    s.add_argument("--band", type=float, default=0.3, help="flip only this close to mask boundaries (fraction "
+                   "of object radius, or pixels if >= 1; 0 = anywhere)")
+    s.add_argument("--relabel-options", help="more relabel options as key=value,... (e.g. update=cumulative,tta=8)")
+    _add_device_options(s)
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("uncertainty", help="compute per-case uncertainty maps with the project's ensemble")
+    s.add_argument("--project", required=True, help="project folder (made by `curator train`)")
+    s.add_argument("--tta", type=int, default=8, help="test-time augmentations per member (1 = none; default 8)")
+    s.add_argument("--tta-intensity", action="store_true", help="add mild intensity changes to the augmentations")
+    s.add_argument("--mc-dropout", type=int, default=0, metavar="N", help="MC-dropout passes per augmentation")
+    s.add_argument("--model", action="append", metavar="SPEC.json",
+                   help="your own trained model (state dict + spec, or TorchScript) to add to the ensemble")
+    s.add_argument("--overwrite", action="store_true", help="recompute maps that are up to date")
+    _add_device_options(s)
+    s.set_defaults(func=cmd_uncertainty)
+
+    s = sub.add_parser("bench", help="benchmarks: speed (and, later, detection and Table 1 experiments)")
+    bsub = s.add_subparsers(dest="bench_command", metavar="BENCH")
+    b = bsub.add_parser("speed", help="forward passes, ms per case (5 members x 8 TTA), GFLOP/s vs peak, peak memory")
+    b.add_argument("--scenarios", default="2d,3d", help="comma list of 2d, 3d, 3d-large (default 2d,3d)")
+    b.add_argument("--passes", type=int, default=None, help="3D: passes to measure before extrapolating "
+                   "to members x TTA (default 2)")
+    b.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    _add_device_options(b)
+    b.set_defaults(func=cmd_bench_speed)
+
     s = sub.add_parser("demo", help="open the built-in synthetic demo dataset (generated on first use)")
     s.add_argument("--root", help="where to keep the demo data (default: the user data folder)")
     s.add_argument("--no-gui", action="store_true", help="only generate the data and list it")
@@ -209,8 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        parser.print_help()
+    if not getattr(args, "command", None) or not hasattr(args, "func"):
+        parser.parse_args([args.command, "--help"] if getattr(args, "command", None) else ["--help"])
         return 2
     try:
         return int(args.func(args) or 0)

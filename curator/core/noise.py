@@ -3,8 +3,8 @@
 Kinds (:data:`NOISE_KINDS`):
 
 * ``polygon3`` / ``polygon7``: each connected component replaced by a low-vertex polygon that
-  approximates its outline (an annotator clicking 3 or 7 points). Vertices are chosen by
-  Visvalingam-Whyatt reduction of the contour, so the polygon keeps the shape's dominant corners.
+  approximates its outline (an annotator clicking 3 or 7 points around it): vertices on the
+  outline, evenly spaced from a random start, with random jitter.
 * ``smooth``: each component replaced by a smooth closed curve, a periodic spline through a few
   points of its outline (an annotator drawing a quick smooth contour).
 * ``dilate`` / ``erode``: the outline grown or shrunk by a random fraction of the component's
@@ -85,56 +85,18 @@ def _rasterize(points: np.ndarray, shape: Sequence[int]) -> np.ndarray:
     return out
 
 
-def _visvalingam(points: np.ndarray, k: int) -> np.ndarray:
-    """Reduce a closed polyline to ``k`` vertices, each time dropping the vertex whose triangle with
-    its neighbours has the least area (Visvalingam-Whyatt)."""
-    pts = points.copy()
-    while len(pts) > k:
-        prev, nxt = np.roll(pts, 1, axis=0), np.roll(pts, -1, axis=0)
-        area = 0.5 * np.abs((prev[:, 0] - pts[:, 0]) * (nxt[:, 1] - pts[:, 1])
-                            - (nxt[:, 0] - pts[:, 0]) * (prev[:, 1] - pts[:, 1]))
-        # drop several low-area vertices per pass when far from k (same result order, faster)
-        n_drop = max(1, min(len(pts) - k, len(pts) // 8))
-        drop = np.argsort(area, kind="stable")[:n_drop]
-        if n_drop > 1:  # never drop two neighbours in one pass
-            keep_drop, taken = [], set()
-            for i in drop:
-                if (i - 1) % len(pts) in taken or (i + 1) % len(pts) in taken:
-                    continue
-                keep_drop.append(i)
-                taken.add(int(i))
-            drop = np.array(keep_drop)
-        pts = np.delete(pts, drop, axis=0)
-    return pts
-
-
-def _max_area_polygon(outline: np.ndarray, k: int, passes: int = 4) -> np.ndarray:
-    """``k`` outline points forming a polygon of (locally) maximal area: start from the
-    Visvalingam-Whyatt reduction, then move each vertex along the outline, between its neighbours,
-    to where the polygon's area is largest (coordinate ascent; an annotator's best few clicks)."""
+def _outline_points(outline: np.ndarray, k: int, rng: np.random.Generator | None, jitter: float) -> np.ndarray:
+    """``k`` points on a closed outline, evenly spaced by arc length from a random start, each
+    moved along the outline by up to ``jitter`` of the spacing (an annotator's clicks)."""
     n = len(outline)
-    reduced = _visvalingam(outline, k)
-    # indices of the reduced vertices on the outline, in outline order
-    idx = np.sort([int(np.argmin(((outline - p) ** 2).sum(axis=1))) for p in reduced])
-    idx = np.unique(idx)
-    if len(idx) < 3:
-        return reduced
-    y, x = outline[:, 0], outline[:, 1]
-    orientation = np.sign(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y)) or 1.0
-    for _ in range(passes):
-        moved = False
-        for j in range(len(idx)):
-            a, b = idx[j - 1], idx[(j + 1) % len(idx)]
-            span = (b - a) % n
-            cand = (a + np.arange(1, span)) % n if span > 1 else np.array([idx[j]])
-            # the signed area of triangle (a, c, b) is all that changes when vertex j moves to c
-            tri = (x[a] * y[cand] - x[cand] * y[a]) + (x[cand] * y[b] - x[b] * y[cand])
-            best = int(cand[int(np.argmax(orientation * tri))])
-            if best != idx[j]:
-                idx[j], moved = best, True
-        if not moved:
-            break
-    return outline[idx]
+    step = n / k
+    if rng is None:
+        start, moves = 0.0, np.zeros(k)
+    else:
+        start = rng.uniform(0, step)
+        moves = rng.uniform(-jitter, jitter, k) * step
+    idx = np.round(start + np.arange(k) * step + moves).astype(int) % n
+    return outline[np.sort(idx)]
 
 
 def _components(binary: np.ndarray):
@@ -144,15 +106,21 @@ def _components(binary: np.ndarray):
     return lab, n
 
 
-def polygon_approximation(binary: np.ndarray, n_vertices: int = 3, *, min_area: int = 4) -> np.ndarray:
+def polygon_approximation(binary: np.ndarray, n_vertices: int = 3, seed=None, *, jitter: float = 0.25,
+                          min_area: int = 4) -> np.ndarray:
     """Replace each connected component of a 2D binary mask ``(Y, X)`` by an ``n_vertices``-gon.
 
-    The polygon's vertices lie on the component's outline. Components smaller than ``min_area``
-    pixels are kept as they are. Holes are not reproduced (an annotator's polygon has none).
+    The vertices lie on the component's outline, evenly spaced by arc length from a random start
+    and jittered by up to ``jitter`` of their spacing (``seed=None``: from the outline's first
+    point, no jitter). Random placement matters: a deterministic rule (say, the largest inscribed
+    triangle) is a systematic bias a network learns to reproduce, not the annotation noise of the
+    paper. Components smaller than ``min_area`` pixels are kept as they are. Holes are not
+    reproduced (an annotator's polygon has none).
     """
     binary = np.asarray(binary, bool)
     if binary.ndim != 2:
         raise ValueError(f"expected a 2-D mask, got shape {binary.shape}")
+    rng = _rng(seed) if seed is not None else None
     lab, n = _components(binary)
     out = np.zeros_like(binary)
     for i in range(1, n + 1):
@@ -164,7 +132,7 @@ def polygon_approximation(binary: np.ndarray, n_vertices: int = 3, *, min_area: 
         if outline is None:
             out |= comp
             continue
-        poly = _max_area_polygon(outline, max(3, int(n_vertices)))
+        poly = _outline_points(outline, max(3, int(n_vertices)), rng, jitter)
         shape = _rasterize(poly, binary.shape)
         out |= shape if shape.any() else comp
     return out
@@ -192,10 +160,7 @@ def smooth_approximation(binary: np.ndarray, n_points: int = 6, seed=None, *, mi
             out |= comp
             continue
         k = max(4, int(n_points))
-        start = rng.uniform(0, len(outline) / k)
-        jitter = rng.uniform(-0.15, 0.15, k) * len(outline) / k
-        idx = np.round(start + np.arange(k) * len(outline) / k + jitter).astype(int) % len(outline)
-        pts = outline[np.sort(idx)]
+        pts = _outline_points(outline, k, rng, 0.15)
         t = np.arange(k + 1, dtype=float)
         spline = CubicSpline(t, np.vstack([pts, pts[:1]]), bc_type="periodic")
         curve = spline(np.linspace(0, k, 50 * k, endpoint=False))
@@ -329,12 +294,9 @@ def corrupt_mask(
         if per_slice:
             noisy = np.zeros_like(binary)
             size_ref = _equivalent_radius(binary.max(axis=0), None)  # in-plane size of the object
-            # smooth curves: one random start per label, shared by its slices (consistent surfaces)
-            start_state = rng.integers(1 << 31)
             for z in range(binary.shape[0]):
-                slice_rng = np.random.default_rng(start_state)
                 if binary[z].any():
-                    noisy[z] = _apply(binary[z], kind, frac, direction, size_ref, None, slice_rng)
+                    noisy[z] = _apply(binary[z], kind, frac, direction, size_ref, None, rng)
         else:
             size_ref = _equivalent_radius(binary, scale)
             noisy = _apply(binary, kind, frac, direction, size_ref, scale, rng)
@@ -344,9 +306,9 @@ def corrupt_mask(
 
 def _apply(binary, kind, frac, direction, size_ref, scale, rng):
     if kind == "polygon3":
-        return polygon_approximation(binary, 3)
+        return polygon_approximation(binary, 3, rng)
     if kind == "polygon7":
-        return polygon_approximation(binary, 7)
+        return polygon_approximation(binary, 7, rng)
     if kind == "smooth":
         if binary.ndim == 3:
             return _smooth_3d(binary, scale)

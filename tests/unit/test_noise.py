@@ -50,7 +50,7 @@ def test_seven_vertex_polygon_is_closer_than_three():
     d3 = dice(m, noise.corrupt_mask(m, "polygon3", 0)[0])
     d7 = dice(m, noise.corrupt_mask(m, "polygon7", 0)[0])
     assert d3 < d7 < 0.99
-    assert _corners(noise.polygon_approximation(m, 7)) == 7
+    assert _corners(noise.polygon_approximation(_disc(), 7)) == 7
 
 
 def test_smooth_keeps_component_count_and_changes_irregular_outline():

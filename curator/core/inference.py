@@ -1,0 +1,119 @@
+"""Prediction with uncertainty: ensemble members x test-time augmentation x MC dropout.
+
+:func:`iter_predict` runs every member on one preprocessed input under every TTA transform and
+MC-dropout pass, inverts each prediction's transform, and adds its softmax to a streaming
+:class:`~curator.core.uncertainty.UncertaintyAccumulator`; it yields progress between forward
+passes (and between sliding-window patches of a 3D volume), so a cancel takes effect within one
+step. 3D volumes larger than the patch go through MONAI's ``SlidingWindowSplitter`` and
+``AvgMerger``.
+
+Tensors: input ``(C, *S)`` in working space; probabilities ``(K, *S)`` (``K`` classes).
+"""
+
+from __future__ import annotations
+
+from typing import Generator, Sequence
+
+import numpy as np
+
+from .augment import TTATransform, tta_transforms
+from .jobs import Progress
+from .uncertainty import UncertaintyAccumulator
+
+__all__ = ["iter_predict", "iter_sliding_window", "forward_probs"]
+
+
+def iter_sliding_window(net, x, patch: Sequence[int], *, overlap: float = 0.25, batch: int = 2,
+                        device=None, amp: bool = False) -> Generator[Progress, None, object]:
+    """Logits for a ``(B, C, D, H, W)`` volume by overlapping patches, averaged where they overlap.
+
+    Yields after every batch of patches (a cancellation point); returns ``(B, K, D, H, W)`` on CPU.
+    """
+    import torch
+    from monai.inferers import AvgMerger, SlidingWindowSplitter
+
+    from .device import autocast
+
+    spatial = tuple(x.shape[2:])
+    patch = tuple(min(p, s) for p, s in zip(patch, spatial))
+    splitter = SlidingWindowSplitter(patch_size=patch, overlap=overlap, pad_mode="constant", pad_value=0.0)
+    patches = list(splitter(x))
+    total = len(patches)
+    # the splitter pads the volume so every patch fits; the merged grid must hold them all
+    padded = tuple(max(s, max(int(loc[d]) + patch[d] for _, loc in patches)) for d, s in enumerate(spatial))
+    merger = None
+    for i in range(0, total, batch):
+        chunk = patches[i:i + batch]
+        inp = torch.cat([p for p, _ in chunk]).to(device) if device is not None else torch.cat([p for p, _ in chunk])
+        with torch.no_grad(), autocast(inp.device, amp):
+            out = net(inp).float().cpu()
+        b = x.shape[0]
+        for j, (_, loc) in enumerate(chunk):
+            piece = out[j * b:(j + 1) * b]
+            if merger is None:
+                merger = AvgMerger(merged_shape=(b, piece.shape[1]) + padded,
+                                   cropped_shape=(b, piece.shape[1]) + spatial)
+            merger.aggregate(piece, loc)
+        yield Progress(min(i + batch, total), total, "patches")
+    return merger.finalize()
+
+
+def forward_probs(net, x, *, patch: Sequence[int] | None = None, device=None, amp: bool = False):
+    """Softmax probabilities for a batch ``(B, C, *S)`` (no progress; for training-time use)."""
+    import torch
+
+    from .device import autocast
+    from .jobs import run
+
+    if patch is not None and any(s > p for s, p in zip(x.shape[2:], patch)):
+        logits = run(iter_sliding_window(net, x, patch, device=device, amp=amp))
+    else:
+        with torch.no_grad(), autocast(x.device if device is None else device, amp):
+            logits = net(x.to(device) if device is not None else x).float()
+    return torch.softmax(logits, dim=1)
+
+
+def iter_predict(members, x, *, tta: int | Sequence[TTATransform] = 1, mc: int = 0, device=None,
+                 amp: bool = False, tta_intensity: bool = False, seed: int = 0,
+                 accumulator: UncertaintyAccumulator | None = None) -> Generator[Progress, None, UncertaintyAccumulator]:
+    """Accumulate softmax predictions of ``members`` (networks) on ``x`` ``(C, *S)``.
+
+    ``tta``: number of test-time transforms (or the transforms); ``mc``: MC-dropout passes per
+    transform (0 = dropout off, one deterministic pass). Returns the accumulator.
+    """
+    import torch
+
+    from .models import enable_mc_dropout
+
+    nsp = x.ndim - 1
+    square = nsp != 2 or x.shape[-1] == x.shape[-2]
+    transforms = list(tta) if not isinstance(tta, int) else tta_transforms(tta, nsp, intensity=tta_intensity,
+                                                                        square=square)
+    acc = accumulator or UncertaintyAccumulator()
+    passes = max(1, int(mc))
+    total = len(members) * passes * (1 if nsp == 2 else len(transforms))
+    step = 0
+    torch.manual_seed(seed)
+    for net, patch in members:
+        enable_mc_dropout(net, mc > 0)
+        for _ in range(passes):
+            if nsp == 2:
+                batch = torch.cat([t.forward(x[None]) for t in transforms])
+                probs = forward_probs(net, batch, device=device, amp=amp)
+                probs = torch.cat([t.inverse(probs[i:i + 1]) for i, t in enumerate(transforms)])
+                acc.add_batch(probs.cpu())
+                step += 1
+                yield Progress(step, total, "predicting")
+            else:
+                for t in transforms:
+                    inp = t.forward(x[None])
+                    if patch is not None and any(s > p for s, p in zip(inp.shape[2:], patch)):
+                        logits = yield from iter_sliding_window(net, inp, patch, device=device, amp=amp)
+                        probs = torch.softmax(logits, dim=1)
+                    else:
+                        probs = forward_probs(net, inp, device=device, amp=amp).cpu()
+                    acc.add_batch(t.inverse(probs))
+                    step += 1
+                    yield Progress(step, total, "predicting")
+        enable_mc_dropout(net, False)
+    return acc

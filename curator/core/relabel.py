@@ -1,0 +1,100 @@
+"""Relabelling rules: where should a mask's labels change, given model probabilities and uncertainty?
+
+Shared by relabel-while-training (:mod:`curator.core.training`) and by the review proposals. All
+functions work on class-index maps ``(Y, X)`` / ``(Z, Y, X)`` and probability maps ``(C, *S)``,
+numpy in, numpy out.
+
+Rules (:func:`flip_candidates`):
+
+* ``uncertainty``: the poster's rule (Redekop & Chernyavskiy 2021): flip every pixel whose
+  uncertainty exceeds ``delta`` (binary: to the other class; multi-class: to the most probable
+  other class).
+* ``confident``: confident learning: flip where the mean probability of another class exceeds
+  ``tau`` (the models agree the given label is wrong).
+* ``both``: uncertainty above ``delta`` *and* another class more probable than the given one.
+
+``band`` restricts flips to pixels within that distance (in pixels, or as a fraction of the
+object's equivalent radius when < 1) of the current mask's boundaries, where annotation errors
+live; label noise far from any boundary (a missed object) is left to the other rules.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["RULES", "flip_candidates", "boundary_band", "apply_flips"]
+
+RULES = ("confident", "uncertainty", "both")
+
+
+def boundary_band(index: np.ndarray, width: float, *, spacing=None) -> np.ndarray:
+    """Pixels within ``width`` of a boundary between classes of ``index``.
+
+    ``width`` < 1 is read as a fraction of the equivalent radius of the foreground (so the band
+    scales with the object); ``width`` >= 1 is in pixels (voxels of the finest axis).
+    """
+    from scipy import ndimage
+
+    fg = index > 0
+    if not fg.any():
+        return np.zeros(index.shape, bool)
+    if width < 1:
+        n = fg.sum()
+        r = np.sqrt(n / np.pi) if index.ndim == 2 else (3 * n / (4 * np.pi)) ** (1 / 3)
+        width = max(2.0, width * r)
+    sampling = None
+    if spacing is not None:
+        s = np.asarray(spacing, float)
+        sampling = tuple(s / s.min())
+    # distance to the nearest pixel of a different class, for both sides of every boundary
+    edge = np.zeros(index.shape, bool)
+    for axis in range(index.ndim):
+        a = np.moveaxis(index, axis, 0)
+        e = np.moveaxis(edge, axis, 0)
+        diff = a[1:] != a[:-1]
+        e[1:] |= diff
+        e[:-1] |= diff
+    if not edge.any():
+        return np.zeros(index.shape, bool)
+    dist = ndimage.distance_transform_edt(~edge, sampling=sampling)
+    return dist <= width
+
+
+def flip_candidates(index: np.ndarray, mean_prob: np.ndarray, uncertainty: np.ndarray | None = None, *,
+                    rule: str = "confident", tau: float = 0.8, delta: float = 0.2, band=None,
+                    spacing=None) -> np.ndarray:
+    """New class for every pixel the rule flips, ``-1`` elsewhere.
+
+    ``index``: current class-index map ``S``; ``mean_prob``: ``(C, *S)``; ``uncertainty``: ``S``
+    (needed by the ``uncertainty`` and ``both`` rules).
+    """
+    if rule not in RULES:
+        raise ValueError(f"unknown relabel rule '{rule}'; choose from {', '.join(RULES)}")
+    index = np.asarray(index, np.int64)
+    p = np.asarray(mean_prob, np.float32)
+    p_given = np.take_along_axis(p, index[None], axis=0)[0]
+    other = p.copy()
+    np.put_along_axis(other, index[None], -1.0, axis=0)
+    best_other = other.argmax(0)
+    p_other = other.max(0)
+    if rule == "confident":
+        flip = p_other > tau
+    else:
+        if uncertainty is None:
+            raise ValueError(f"the '{rule}' rule needs an uncertainty map")
+        flip = np.asarray(uncertainty) > delta
+        if rule == "both":
+            flip &= p_other > p_given
+    if band is not None and band > 0:
+        flip &= boundary_band(index, band, spacing=spacing)
+    out = np.full(index.shape, -1, np.int64)
+    out[flip] = best_other[flip]
+    return out
+
+
+def apply_flips(index: np.ndarray, flips: np.ndarray) -> np.ndarray:
+    """``index`` with the flipped pixels set to their new class."""
+    out = np.array(index, copy=True)
+    m = flips >= 0
+    out[m] = flips[m].astype(out.dtype)
+    return out

@@ -1,0 +1,200 @@
+"""Training, relabel-while-training, resume after an interruption, cancellation, model files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from curator.core.jobs import Cancelled, run
+from curator.core.models import ModelSpec, build_network, enable_mc_dropout, has_dropout, load_member, save_member
+from curator.core.prepare import PreparedCase
+from curator.core.preprocess import PreprocessSpec
+from curator.core.relabel import apply_flips, boundary_band, flip_candidates
+from curator.core.training import (RelabelConfig, TrainConfig, _auto_start, iter_train_member, make_folds,
+                                   seg_loss)
+
+TINY = dict(channels=(4, 8, 16), batch_size=4, size=32, threads=1, augment=True)
+
+
+def _items(n=6, size=32, seed=0):
+    rng = np.random.default_rng(seed)
+    items = []
+    for i in range(n):
+        lab = np.zeros((size, size), np.uint8)
+        r = rng.integers(5, 10)
+        cy, cx = rng.integers(r, size - r, 2)
+        yy, xx = np.mgrid[:size, :size]
+        lab[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = 1
+        img = np.stack([lab * 2.0 - 1 + rng.normal(0, 0.3, lab.shape) for _ in range(3)]).astype(np.float16)
+        items.append(PreparedCase(f"c{i}", img, lab, (size, size), None))
+    return items
+
+
+def _spec(ndim=2):
+    pre = PreprocessSpec("rgb2d", (32, 32)) if ndim == 2 else PreprocessSpec("ct", patch=(8, 16, 16))
+    return ModelSpec(spatial_dims=ndim, in_channels=3 if ndim == 2 else 1, channels=[4, 8, 16], strides=[2, 2],
+                     num_res_units=0, norm="batch" if ndim == 2 else "instance", preprocess=pre)
+
+
+def test_folds_are_disjoint_complete_and_deterministic():
+    ids = [f"c{i}" for i in range(23)]
+    a = make_folds(ids, 5, repeats=2, seed=3)
+    b = make_folds(list(reversed(ids)), 5, repeats=2, seed=3)
+    assert a == b
+    for split in a:
+        flat = [c for f in split for c in f]
+        assert sorted(flat) == sorted(ids) and len(flat) == len(set(flat))
+    assert a[0] != a[1]
+
+
+def test_losses_are_finite_and_weights_matter():
+    logits = torch.randn(2, 2, 8, 8, requires_grad=True)
+    y = torch.randint(0, 2, (2, 8, 8))
+    for kind in ("dicece", "ce", "dice", "gce"):
+        loss = seg_loss(logits, y, kind=kind)
+        assert torch.isfinite(loss)
+        loss.backward()
+    w = torch.ones(2, 8, 8)
+    w[0] = 0
+    assert not torch.isclose(seg_loss(logits, y, kind="ce", weights=w), seg_loss(logits, y, kind="ce"))
+    with pytest.raises(ValueError):
+        seg_loss(logits, y, kind="nope")
+
+
+def test_member_save_load_weights_only_and_hash(tmp_path):
+    spec = _spec()
+    net = build_network(spec)
+    assert has_dropout(net)
+    js = save_member(tmp_path / "m", net, spec, trained_on=["a", "b"])
+    m = load_member(js)
+    assert m.out_of_fold_for("c") and not m.out_of_fold_for("a")
+    doc = json.loads(js.read_text())
+    assert len(doc["sha256"]) == 64 and doc["spec"]["labels"] == [0, 1]
+    x = torch.randn(2, 3, 32, 32)
+    net.eval()
+    torch.testing.assert_close(m.network(x), net(x))
+    (tmp_path / "m.pt").write_bytes((tmp_path / "m.pt").read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(ValueError, match="checksum"):
+        load_member(js)
+
+
+def test_mc_dropout_makes_passes_differ_but_not_batchnorm_stats():
+    net = build_network(_spec())
+    x = torch.randn(2, 3, 32, 32)
+    enable_mc_dropout(net, True)
+    with torch.no_grad():
+        a, b = net(x), net(x)
+    assert not torch.allclose(a, b)
+    assert all(not m.training for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    enable_mc_dropout(net, False)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), net(x))
+
+
+def test_training_learns_a_trivial_task():
+    items = _items(8)
+    cfg = TrainConfig(epochs=15, lr=5e-3, **TINY)
+    res = run(iter_train_member(items, _spec(), cfg, monitor=[(it, it.labels) for it in items[:3]]))
+    assert res.history[-1]["monitor_dice"] > 0.8
+    assert res.history[-1]["loss"] < res.history[0]["loss"]
+
+
+def test_resume_after_interruption_continues_from_the_last_epoch(tmp_path):
+    items = _items(6)
+    cfg = TrainConfig(epochs=4, **TINY)
+    stem = tmp_path / "member"
+    job = iter_train_member(items, _spec(), cfg, name="m", out_stem=stem)
+    for ev in job:  # stop in the middle of epoch 3, as a crash would
+        if "epoch 3/4" in ev.message and "done" not in ev.message:
+            break
+    job.close()
+    assert stem.with_suffix(".ckpt").exists() and not stem.with_suffix(".json").exists()
+    events = []
+    res = run(iter_train_member(items, _spec(), cfg, name="m", out_stem=stem), events.append)
+    assert "resumed at epoch 3" in events[0].message
+    assert [h["epoch"] for h in res.history] == [1, 2, 3, 4]
+    assert stem.with_suffix(".json").exists() and not stem.with_suffix(".ckpt").exists()
+
+
+def test_cancel_takes_effect_within_one_step():
+    items = _items(8)
+    cfg = TrainConfig(epochs=50, **TINY)
+    seen = []
+
+    def stop():
+        return len(seen) >= 3
+
+    with pytest.raises(Cancelled):
+        run(iter_train_member(items, _spec(), cfg), seen.append, should_stop=stop)
+    assert len(seen) == 3  # the job stopped at the step it was asked to
+
+
+def test_relabel_while_training_records_flips_and_keeps_originals(tmp_path):
+    items = _items(6)
+    originals = {it.case_id: it.labels.copy() for it in items}
+    # damage the training labels: erase half of every object
+    noisy = []
+    for it in items:
+        lab = it.labels.copy()
+        lab[:, : lab.shape[1] // 2] = 0
+        noisy.append(PreparedCase(it.case_id, it.image, lab, it.orig_shape, None))
+    cfg = TrainConfig(epochs=6, lr=5e-3, relabel=RelabelConfig(start=3, tau=0.6, band=None), **TINY)
+    res = run(iter_train_member(noisy, _spec(), cfg, name="m", out_stem=tmp_path / "m"))
+    assert res.relabel_start == 3
+    assert "flipped_pixels" in res.history[-1] and "flipped_pixels" not in res.history[0]
+    assert (tmp_path / "m.relabelled.json").exists()
+    for it in items:
+        np.testing.assert_array_equal(it.labels, originals[it.case_id])  # inputs untouched
+
+
+def test_auto_start_is_the_minimum_of_relative_change():
+    hist = [{"mean_uncertainty": u} for u in (100, 60, 50, 48, 47.5, 47.4)]
+    # relative changes: .4 (e2), .167 (e3), .04 (e4), .0104 (e5), .0021 (e6): still falling -> none yet
+    assert _auto_start(hist, epochs=100, max_fraction=0.3) is None
+    hist.append({"mean_uncertainty": 49.0})  # change rises at epoch 7: minimum was epoch 6
+    assert _auto_start(hist, epochs=100, max_fraction=0.3) == 6
+    falling = [{"mean_uncertainty": u} for u in (10, 5, 3, 2)]  # relative change .5, .4, .33: no minimum yet
+    assert _auto_start(falling[:2], epochs=10, max_fraction=0.3) is None
+    assert _auto_start(falling, epochs=10, max_fraction=0.3) == 3  # capped at 30 % of 10 epochs
+
+
+def test_relabel_rules():
+    index = np.zeros((10, 10), np.int64)
+    index[3:7, 3:7] = 1
+    p = np.zeros((2, 10, 10), np.float32)
+    p[1] = 0.05
+    p[1, 2:8, 2:8] = 0.95  # the model sees a bigger object
+    p[0] = 1 - p[1]
+    flips = flip_candidates(index, p, rule="confident", tau=0.8)
+    new = apply_flips(index, flips)
+    assert new[2:8, 2:8].all() and new.sum() == 36
+    band = boundary_band(index, 1.0)
+    assert band[3, 3] and band[2, 2] and not band[0, 0]
+    u = 2 * p[1] * p[0]
+    poster = flip_candidates(index, p, u, rule="uncertainty", delta=0.05)
+    assert (poster >= 0).sum() > 0
+    with pytest.raises(ValueError):
+        flip_candidates(index, p, rule="uncertainty")
+
+
+def test_3d_training_with_patches_and_sliding_window_prediction():
+    from curator.core.inference import iter_predict
+
+    rng = np.random.default_rng(0)
+    items = []
+    for i in range(3):
+        lab = np.zeros((12, 24, 24), np.uint8)
+        lab[3:9, 6:18, 6:18] = 1
+        img = (lab[None] * 0.8 + rng.normal(0, 0.1, (1, 12, 24, 24))).astype(np.float16)
+        items.append(PreparedCase(f"v{i}", img, lab, lab.shape, (1.0, 1.0, 1.0)))
+    cfg = TrainConfig(epochs=2, batch_size=2, patches_per_volume=2, channels=(4, 8, 16), threads=1)
+    res = run(iter_train_member(items, _spec(3), cfg))
+    x = torch.from_numpy(items[0].image.astype(np.float32))
+    events = []
+    acc = run(iter_predict([(res.network, (8, 16, 16))], x, tta=2), events.append)
+    out = acc.result()
+    assert tuple(out["mean_prob"].shape) == (2, 12, 24, 24) and acc.n == 2
+    assert any(e.message == "patches" for e in events)  # cancellable between patches
