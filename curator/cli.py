@@ -228,6 +228,140 @@ def cmd_bench_speed(args) -> int:
     return 0
 
 
+def _proposal_config(args):
+    from .core.proposals import ProposalConfig
+
+    rules = tuple(r.strip() for r in args.rules.split(",") if r.strip())
+    return ProposalConfig(rules=rules, tau=args.proposal_tau, delta=args.proposal_delta,
+                          band=args.proposal_band if args.proposal_band and args.proposal_band > 0 else None,
+                          largest_component=args.largest_component, refine=args.refine)
+
+
+def cmd_batch(args) -> int:
+    from .core.dataset import DatasetError
+    from .core.pipeline import PipelineError, UncertaintyConfig, iter_batch
+    from .core.project import ProjectError
+    from .core.training import TrainError
+
+    try:
+        train_cfg = None if (args.model and not args.train) else _train_config(args)
+        unc = UncertaintyConfig(tta=args.tta, tta_intensity=args.tta_intensity, mc=args.mc_dropout,
+                                device=args.device, amp=not args.no_amp, threads=args.threads)
+        job = iter_batch(args.dataset, args.project, train_cfg=train_cfg, unc_cfg=unc,
+                         proposal_cfg=_proposal_config(args), layout=args.layout, reviewer=args.reviewer,
+                         models=tuple(args.model or ()))
+        res = _progress_runner(args.quiet)(job, "batch")
+    except (DatasetError, ProjectError, TrainError, PipelineError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+    project = Path(args.project).resolve()
+    print(f"ranked {len(res.ranked)} case(s): {project / 'ranking.csv'}; proposals in {project / 'proposals'}")
+    for cid, score, rank in res.ranked[: min(10, len(res.ranked))]:
+        print(f"  {rank:>4}  {cid:<24} score {score:.3f}")
+    if res.failed:
+        print(f"{len(res.failed)} case(s) failed:", file=sys.stderr)
+        for cid, why in sorted(res.failed.items()):
+            print(f"  {cid}: {why}", file=sys.stderr)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .core.export import ExportError, iter_export
+    from .core.project import Project, ProjectError
+
+    try:
+        project = Project.open(args.project)
+        res = _progress_runner(args.quiet)(
+            iter_export(project, args.out, take_proposals_above=args.accept_proposals_above,
+                        take_top=args.accept_top, overwrite=args.overwrite, reviewer=args.reviewer), "export")
+    except (ProjectError, ExportError) as exc:
+        raise CliError(str(exc)) from exc
+    print(f"exported {res.out}: {len(res.changed)} changed, {len(res.unchanged)} unchanged, "
+          f"{len(res.excluded)} excluded; see changes.csv and provenance.json")
+    return 0
+
+
+def cmd_decide(args) -> int:
+    """Record a review decision from the command line (scripts, tests, quick triage)."""
+    from .core.project import Project, ProjectError
+    from .core.store import Store, StoreError
+
+    try:
+        project = Project.open(args.project)
+        with Store(project.db_path, reviewer=args.reviewer) as store:
+            if args.decision == "reopen":
+                d = store.reopen(args.case)
+            elif args.decision == "note":
+                store.set_note(args.case, args.note or "")
+                d = store.decision(args.case)
+            else:
+                decision = {"accept": "accepted", "keep": "kept", "exclude": "excluded", "flag": "flagged"}[args.decision]
+                regions = [int(r) for r in args.regions.split(",")] if args.regions else None
+                pixels = None
+                if decision == "accepted":
+                    p = store.proposal(args.case)
+                    if p is None:
+                        raise CliError(f"{args.case} has no proposal to accept; run `curator batch` first")
+                    pixels = (p["added"], p["removed"]) if regions is None else None
+                    run_id = p["run_id"]
+                else:
+                    run_id = None
+                d = store.decide(args.case, decision, note=args.note, regions=regions, pixels=pixels, model_run=run_id)
+    except (ProjectError, StoreError) as exc:
+        raise CliError(str(exc)) from exc
+    print(f"{args.case}: {d['decision']}{' (locked)' if d['locked'] else ''}")
+    return 0
+
+
+def cmd_queue(args) -> int:
+    from .core.project import Project, ProjectError
+    from .core.store import Store
+
+    try:
+        project = Project.open(args.project)
+    except ProjectError as exc:
+        raise CliError(str(exc)) from exc
+    with Store(project.db_path) as store:
+        rows = store.queue(args.status)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows[: args.limit or None]:
+        score = f"{r['score']:.3f}" if r["score"] is not None else "  -  "
+        change = f"{100 * r['change_fraction']:.1f}%" if r["change_fraction"] is not None else "-"
+        fail = f"  FAILED: {r['failed']}" if r["failed"] else ""
+        print(f"{r['rank'] or '-':>5}  {r['case_id']:<24} score {score}  change {change:>6}  {r['decision']}{fail}")
+    return 0
+
+
+def _add_train_options(s) -> None:
+    s.add_argument("--folds", type=int, default=5, help="K of K-fold: members per repeat (default 5)")
+    s.add_argument("--repeats", type=int, default=1, help="independent K-fold splits; each case is then scored "
+                   "out-of-fold by this many members (default 1)")
+    s.add_argument("--epochs", type=int, default=40, help="epochs per member (default 40)")
+    s.add_argument("--size", type=int, default=128, help="2D working size in pixels (default 128)")
+    s.add_argument("--spacing", help="3D working spacing x,y,z in mm (default: from the data)")
+    s.add_argument("--patch", default="32,96,96", help="3D patch D,H,W in voxels (default 32,96,96)")
+    s.add_argument("--batch-size", type=int, default=16)
+    s.add_argument("--lr", type=float, default=2e-3, help="learning rate (AdamW, cosine schedule)")
+    s.add_argument("--loss", default="dicece", choices=["dicece", "ce", "dice", "gce"],
+                   help="dicece (default) or gce, a noise-robust generalised cross-entropy")
+    s.add_argument("--channels", default="16,32,64,128,256", help="U-Net channels per level")
+    s.add_argument("--dropout", type=float, default=0.1, help="dropout (needed for MC dropout; default 0.1)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--relabel", action=argparse.BooleanOptionalAction, default=True,
+                   help="relabel noisy masks while training (default on; --no-relabel turns it off)")
+    s.add_argument("--relabel-rule", default="confident", choices=["confident", "uncertainty", "both", "trimap"],
+                   help="confident: flip where the model confidently disagrees (default); uncertainty: the "
+                        "poster's rule, flip where uncertainty > delta")
+    s.add_argument("--tau", type=float, default=0.5, help="probability of another class needed to flip a "
+                   "training label (confident rule; default 0.5: the consensus)")
+    s.add_argument("--delta", type=float, default=0.3, help="uncertainty threshold (uncertainty rule)")
+    s.add_argument("--relabel-start", default="auto", help="first relabelling epoch, or auto (default)")
+    s.add_argument("--band", type=float, default=0.0, help="flip only this close to mask boundaries (fraction "
+                   "of object radius, or pixels if >= 1; 0 = anywhere, the default)")
+    s.add_argument("--relabel-options", help="more relabel options as key=value,... (e.g. update=cumulative,tta=8)")
+
+
 def _add_device_options(s) -> None:
     s.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
     s.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
@@ -247,7 +381,23 @@ def cmd_demo(args) -> int:
         return cmd_info(ns)
     from .gui.app import launch
 
-    return launch(dataset=root / "derm", demo=True)
+    return launch(dataset=root / "derm", demo=True, screenshot=args.screenshot)
+
+
+def cmd_gui(args) -> int:
+    if not _gui_available():
+        raise CliError("the desktop app needs napari and PySide6: pip install 'mask-curator[gui]' "
+                       "(the README's setup installs them)")
+    from .core.project import Project
+    from .gui.app import launch
+
+    dataset = project = None
+    if args.path:
+        if Project.is_project(args.path):
+            project = args.path
+        else:
+            dataset = args.path
+    return launch(dataset=dataset, project=project, screenshot=args.screenshot, batch=args.batch)
 
 
 def _gui_available() -> bool:
@@ -296,31 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("dataset", help="dataset folder")
     s.add_argument("--project", required=True, help="project folder (created if needed; never inside the dataset)")
     s.add_argument("--layout", choices=["ph2", "isic", "msd", "lits", "dicom", "pairs"], help="force a layout")
-    s.add_argument("--folds", type=int, default=5, help="K of K-fold: members per repeat (default 5)")
-    s.add_argument("--repeats", type=int, default=1, help="independent K-fold splits; each case is then scored "
-                   "out-of-fold by this many members (default 1)")
-    s.add_argument("--epochs", type=int, default=40, help="epochs per member (default 40)")
-    s.add_argument("--size", type=int, default=128, help="2D working size in pixels (default 128)")
-    s.add_argument("--spacing", help="3D working spacing x,y,z in mm (default: from the data)")
-    s.add_argument("--patch", default="32,96,96", help="3D patch D,H,W in voxels (default 32,96,96)")
-    s.add_argument("--batch-size", type=int, default=16)
-    s.add_argument("--lr", type=float, default=2e-3, help="learning rate (AdamW, cosine schedule)")
-    s.add_argument("--loss", default="dicece", choices=["dicece", "ce", "dice", "gce"],
-                   help="dicece (default) or gce, a noise-robust generalised cross-entropy")
-    s.add_argument("--channels", default="16,32,64,128,256", help="U-Net channels per level")
-    s.add_argument("--dropout", type=float, default=0.1, help="dropout (needed for MC dropout; default 0.1)")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--relabel", action=argparse.BooleanOptionalAction, default=True,
-                   help="relabel noisy masks while training (default on; --no-relabel turns it off)")
-    s.add_argument("--relabel-rule", default="confident", choices=["confident", "uncertainty", "both"],
-                   help="confident: flip where the model confidently disagrees (default); uncertainty: the "
-                        "poster's rule, flip where uncertainty > delta")
-    s.add_argument("--tau", type=float, default=0.8, help="confidence to flip a label (confident rule)")
-    s.add_argument("--delta", type=float, default=0.3, help="uncertainty threshold (uncertainty rule)")
-    s.add_argument("--relabel-start", default="auto", help="first relabelling epoch, or auto (default)")
-    s.add_argument("--band", type=float, default=0.3, help="flip only this close to mask boundaries (fraction "
-                   "of object radius, or pixels if >= 1; 0 = anywhere)")
-    s.add_argument("--relabel-options", help="more relabel options as key=value,... (e.g. update=cumulative,tta=8)")
+    _add_train_options(s)
     _add_device_options(s)
     s.set_defaults(func=cmd_train)
 
@@ -335,6 +461,56 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device_options(s)
     s.set_defaults(func=cmd_uncertainty)
 
+    s = sub.add_parser("batch", help="Batch relabel: train -> uncertainty -> proposals -> ranking (resumable)")
+    s.add_argument("dataset", help="dataset folder")
+    s.add_argument("--project", required=True, help="project folder (created if needed; never inside the dataset)")
+    s.add_argument("--layout", choices=["ph2", "isic", "msd", "lits", "dicom", "pairs"], help="force a layout")
+    _add_train_options(s)
+    s.add_argument("--model", action="append", metavar="SPEC.json",
+                   help="score with your own trained model(s) instead of training (add --train to do both)")
+    s.add_argument("--train", action="store_true", help="train even when --model is given")
+    s.add_argument("--tta", type=int, default=8, help="test-time augmentations per member (default 8)")
+    s.add_argument("--tta-intensity", action="store_true", help="add mild intensity changes to the augmentations")
+    s.add_argument("--mc-dropout", type=int, default=0, metavar="N", help="MC-dropout passes per augmentation")
+    s.add_argument("--rules", default="confident", help="proposal rules, comma list of confident, uncertainty")
+    s.add_argument("--proposal-tau", type=float, default=0.8, help="confidence needed to propose a change")
+    s.add_argument("--proposal-delta", type=float, default=0.3, help="uncertainty threshold (uncertainty rule)")
+    s.add_argument("--proposal-band", type=float, default=0.0, help="only change pixels this close to the mask's "
+                   "edges (fraction of object radius, or px; 0 = anywhere)")
+    s.add_argument("--largest-component", action="store_true", help="keep only the largest component per label")
+    s.add_argument("--refine", default="none", choices=["none", "contour"],
+                   help="pull proposed contours to image edges (2D; geodesic active contour)")
+    s.add_argument("--reviewer", help="name recorded in the audit log (default: the login name)")
+    _add_device_options(s)
+    s.set_defaults(func=cmd_batch)
+
+    s = sub.add_parser("export", help="write the cleaned dataset with changes.csv and provenance.json")
+    s.add_argument("project", help="project folder")
+    s.add_argument("out", help="output folder (must not exist, or be empty, unless --overwrite)")
+    s.add_argument("--accept-proposals-above", type=float, metavar="SCORE",
+                   help="unreviewed cases scoring at least this take their proposals")
+    s.add_argument("--accept-top", type=int, metavar="N", help="unreviewed cases ranked 1..N take their proposals")
+    s.add_argument("--overwrite", action="store_true", help="replace OUT")
+    s.add_argument("--reviewer", help="name recorded in the audit log")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("decide", help="record a review decision for one case (accept, keep, exclude, flag, ...)")
+    s.add_argument("--project", required=True)
+    s.add_argument("case", help="case id")
+    s.add_argument("decision", choices=["accept", "keep", "exclude", "flag", "reopen", "note"])
+    s.add_argument("--regions", help="accept only these proposal regions (comma list of region ids)")
+    s.add_argument("--note", help="a note kept with the decision")
+    s.add_argument("--reviewer", help="name recorded in the audit log")
+    s.set_defaults(func=cmd_decide)
+
+    s = sub.add_parser("queue", help="the review queue: cases by score with their decisions")
+    s.add_argument("--project", required=True)
+    s.add_argument("--status", choices=["unreviewed", "accepted", "kept", "edited", "excluded", "flagged", "failed"])
+    s.add_argument("--limit", type=int, default=0)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_queue)
+
     s = sub.add_parser("bench", help="benchmarks: speed (and, later, detection and Table 1 experiments)")
     bsub = s.add_subparsers(dest="bench_command", metavar="BENCH")
     b = bsub.add_parser("speed", help="forward passes, ms per case (5 members x 8 TTA), GFLOP/s vs peak, peak memory")
@@ -344,6 +520,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true", help="print the numbers as JSON")
     _add_device_options(b)
     b.set_defaults(func=cmd_bench_speed)
+
+    s = sub.add_parser("gui", help="open the desktop app (optionally on a dataset or project folder)")
+    s.add_argument("path", nargs="?", help="dataset folder or project folder")
+    s.add_argument("--batch", action="store_true", help="start Batch relabel right away")
+    s.add_argument("--screenshot", metavar="PNG", help="save a screenshot of the window and exit")
+    s.set_defaults(func=cmd_gui)
 
     s = sub.add_parser("demo", help="open the built-in synthetic demo dataset (generated on first use)")
     s.add_argument("--root", help="where to keep the demo data (default: the user data folder)")

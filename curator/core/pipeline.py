@@ -142,3 +142,182 @@ def iter_uncertainty(project, cfg: UncertaintyConfig | None = None, *, cases: Se
         done.append(case.id)
         yield Progress(i + 1, total, f"uncertainty {case.id} done")
     return {"done": done, "skipped": skipped, "failed": failed, "in_fold": in_fold}
+
+
+# ----------------------------------------------------------------------------------------------
+# Proposals, ranking, and the whole batch
+
+
+def _config_hash(doc: dict) -> str:
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def regions_path(project, case_id: str) -> Path:
+    from .project import safe_name
+
+    folder = project.proposals_dir / ".regions"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{safe_name(case_id)}.npz"
+
+
+def load_proposal_arrays(path) -> tuple[np.ndarray, np.ndarray]:
+    """``(proposed labels, region map)`` saved by :func:`iter_proposals`."""
+    with np.load(path) as z:
+        return z["mask"], z["regions"]
+
+
+def iter_proposals(project, store, cfg=None, *, cases: Sequence[str] | None = None,
+                   write_masks: bool = True) -> Generator[Progress, None, dict]:
+    """Proposals and per-case scores for every case with uncertainty maps.
+
+    Writes the proposed mask in the dataset's own name and format under ``proposals/`` (when
+    ``write_masks``), the change regions under ``proposals/.regions/``, and scores, proposal and
+    region summaries to the store. Cases already proposed with the same maps and settings are
+    skipped. Returns ``{"done": [...], "skipped": [...], "failed": {...}}``.
+    """
+    from .io import ReadError, atomic_path
+    from .preprocess import labels_to_index
+    from .proposals import ProposalConfig, propose
+    from .ranking import case_scores, shape_descriptors
+    from .uncertainty import load_maps
+
+    cfg = cfg or ProposalConfig()
+    dataset = project.open_dataset()
+    dataset.check()
+    by_id = {c.id: c for c in dataset.cases}
+    todo = [c for c in dataset.cases if project.map_path(c.id).exists() and (cases is None or c.id in cases)]
+    done, skipped, failed = [], [], {}
+    for i, case in enumerate(todo):
+        yield Progress(i, len(todo), f"proposal {case.id}")
+        try:
+            maps = load_maps(project.map_path(case.id))
+        except Exception as exc:
+            failed[case.id] = f"unreadable uncertainty maps ({exc})"
+            continue
+        run_id = f"{maps.meta.get('signature', '')}-{_config_hash(cfg.to_json())}"
+        prev = store.proposal(case.id)
+        rp = regions_path(project, case.id)
+        if prev is not None and prev.get("run_id") == run_id and rp.exists():
+            skipped.append(case.id)
+            continue
+        try:
+            image = case.read_image()
+            given = case.read_mask(image)
+        except (ReadError, OSError, ValueError) as exc:
+            failed[case.id] = str(exc)
+            store.set_failed(case.id, str(exc))
+            continue
+        labels = maps.labels
+        mean_prob = maps.at_original("mean_prob")
+        unc = maps.at_original(cfg.measure) if cfg.measure in maps.maps else None
+        if mean_prob.shape[1:] != given.array.shape:
+            failed[case.id] = f"maps {mean_prob.shape[1:]} do not fit the mask {given.array.shape}; recompute them"
+            continue
+        index = labels_to_index(given.array, labels)
+        spacing = image.geometry.scale if image.ndim == 3 else None
+        prop = propose(given.array, mean_prob, unc, labels=labels, cfg=cfg, image=image.array if image.ndim == 2 else None,
+                       spacing=spacing)
+        added, removed = prop.added_removed()
+        scores = case_scores(index, mean_prob, proposal_change=prop.change_fraction)
+        desc = shape_descriptors(given.array, image.array)
+        scores.update({f"desc:{k}": v for k, v in desc.items()})
+        mask_path = None
+        if write_masks:
+            try:
+                mask_path = str(case.write_mask(prop.mask, project.proposals_dir, original=given))
+            except (ValueError, OSError) as exc:
+                yield Progress(i, len(todo), f"{case.id}: proposal not written in the dataset's format ({exc})")
+        with atomic_path(rp) as tmp:
+            np.savez_compressed(tmp, mask=prop.mask, regions=prop.region_map)
+        store.set_scores(case.id, scores, run_id)
+        store.set_proposal(case.id, path=mask_path, regions_path=str(rp), regions=[r.to_json() for r in prop.regions],
+                           added=added, removed=removed, change_fraction=prop.change_fraction, config=cfg.to_json(),
+                           run_id=run_id)
+        store.set_failed(case.id, None)
+        done.append(case.id)
+    del by_id
+    yield Progress(len(todo), len(todo), "proposals done")
+    return {"done": done, "skipped": skipped, "failed": failed}
+
+
+def rank_cases(project, store, weights: dict | None = None) -> list[tuple[str, float, int]]:
+    """Combine the stored scores (with an isolation-forest outlier score) into the review order;
+    writes ``ranking.csv`` and the store's ranking."""
+    from .ranking import COMPONENTS, combine, outlier_scores, rank_order, write_ranking
+
+    scores = store.scores()
+    ids = sorted(c for c, s in scores.items() if "softmin" in s)
+    if not ids:
+        return []
+    feats = []
+    for c in ids:
+        s = scores[c]
+        f = {k: v for k, v in s.items() if k.startswith("desc:")}
+        f.update({k: s[k] for k in ("softmin", "dice", "disagreement") if k in s})
+        feats.append(f)
+    out = outlier_scores(feats)
+    for c, o in zip(ids, out):
+        scores[c]["outlier"] = float(o)
+        store.set_scores(c, {"outlier": float(o)})
+    combined = combine({c: {k: scores[c][k] for k in COMPONENTS if k in scores[c]} for c in ids}, weights)
+    ranked = rank_order(combined)
+    store.set_ranking(ranked)
+    write_ranking(project.root / "ranking.csv", ranked)
+    return ranked
+
+
+@dataclass
+class BatchResult:
+    members: list
+    failed: dict
+    ranked: list
+    proposals: dict
+
+
+def iter_batch(dataset_path, project_dir, *, train_cfg=None, unc_cfg: UncertaintyConfig | None = None,
+               proposal_cfg=None, layout: str | None = None, reviewer: str | None = None,
+               models: Sequence[str] = ()) -> Generator[Progress, None, BatchResult]:
+    """Batch relabel: train (or load) → uncertainty → proposals → ranking, resumable.
+
+    With ``models`` (user-supplied specs) and ``train_cfg=None``, no training is done.
+    Writes ``ranking.csv`` and ``proposals/`` in the project; failures are recorded per case.
+    """
+    from .dataset import open_dataset
+    from .project import Project
+    from .store import Store
+    from .training import TrainConfig, iter_train
+
+    ds = open_dataset(dataset_path, layout=layout)
+    project = Project.create(project_dir, ds.root, layout=ds.layout)
+    unc_cfg = unc_cfg or UncertaintyConfig()
+    if models:
+        unc_cfg = UncertaintyConfig(**{**unc_cfg.__dict__, "models": tuple(models)})
+    with Store(project.db_path, reviewer=reviewer) as store:
+        ds.check()
+        store.sync_cases(ds.cases)
+        for c in ds.cases:
+            store.set_failed(c.id, None if c.ok else "; ".join(p.message for p in c.problems if p.severity == "error"))
+        store.log("batch:start", {"train": train_cfg.to_json() if train_cfg else None, "uncertainty": unc_cfg.to_json(),
+                                  "proposals": proposal_cfg.to_json() if proposal_cfg else None})
+        members = []
+        if train_cfg is not None or not models:
+            train_cfg = train_cfg or TrainConfig()
+            yield Progress(0, 4, "training the ensemble")
+            res = yield from iter_train(ds, project.models_dir, train_cfg, cache_dir=project.cache_dir)
+            members = res["members"]
+            for cid, why in res["failed"].items():
+                store.set_failed(cid, why)
+        yield Progress(1, 4, "computing uncertainty")
+        unc = yield from iter_uncertainty(project, unc_cfg)
+        for cid, why in unc["failed"].items():
+            store.set_failed(cid, why)
+        yield Progress(2, 4, "proposing corrections")
+        props = yield from iter_proposals(project, store, proposal_cfg)
+        for cid, why in props["failed"].items():
+            store.set_failed(cid, why)
+        yield Progress(3, 4, "ranking")
+        ranked = rank_cases(project, store)
+        store.log("batch:done", {"ranked": len(ranked), "failed": len(store.failed())})
+        failed = store.failed()
+    yield Progress(4, 4, "batch done")
+    return BatchResult(members, failed, ranked, props)

@@ -13,6 +13,11 @@ Rules (:func:`flip_candidates`):
   ``tau`` (the models agree the given label is wrong).
 * ``both``: uncertainty above ``delta`` *and* another class more probable than the given one.
 
+* ``trimap``: pixels the models are sure of (mean probability of one class above ``tau``) keep
+  that class; the uncertain rest is relabelled from the image itself by a random walker seeded with
+  the sure pixels (Grady 2006), so boundaries follow image edges inside the uncertain zone rather
+  than the models' blur. Needs the image.
+
 ``band`` restricts flips to pixels within that distance (in pixels, or as a fraction of the
 object's equivalent radius when < 1) of the current mask's boundaries, where annotation errors
 live; label noise far from any boundary (a missed object) is left to the other rules.
@@ -22,9 +27,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["RULES", "flip_candidates", "boundary_band", "apply_flips"]
+__all__ = ["RULES", "flip_candidates", "boundary_band", "apply_flips", "resolve_uncertain"]
 
-RULES = ("confident", "uncertainty", "both")
+RULES = ("confident", "uncertainty", "both", "trimap")
 
 
 def boundary_band(index: np.ndarray, width: float, *, spacing=None) -> np.ndarray:
@@ -60,18 +65,60 @@ def boundary_band(index: np.ndarray, width: float, *, spacing=None) -> np.ndarra
     return dist <= width
 
 
+def resolve_uncertain(image: np.ndarray, mean_prob: np.ndarray, *, certainty: float = 0.9, beta: float = 1000.0,
+                      spacing=None) -> np.ndarray:
+    """Class-index map: sure pixels (a class's mean probability above ``certainty``) keep their
+    class; the others are labelled by a random walker on ``image`` seeded with the sure ones.
+
+    ``image``: ``(C, *S)`` channels first (the network's input); ``mean_prob``: ``(K, *S)``.
+    """
+    from skimage.segmentation import random_walker
+
+    p = np.asarray(mean_prob, np.float32)
+    seeds = np.zeros(p.shape[1:], np.int32)
+    sure = p.max(0) > certainty
+    seeds[sure] = p.argmax(0)[sure] + 1
+    present = np.unique(seeds[sure])
+    if len(present) < 2 or sure.all():
+        return p.argmax(0)
+    data = np.moveaxis(np.asarray(image, np.float32), 0, -1)
+    sampling = None
+    if spacing is not None:
+        s = np.asarray(spacing, float)
+        sampling = tuple(s / s.min())
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lab = random_walker(data, seeds, beta=beta, mode="cg_j", tol=1e-2, channel_axis=-1,
+                            spacing=sampling)
+    out = lab.astype(np.int64) - 1
+    out[out < 0] = p.argmax(0)[out < 0]
+    return out
+
+
 def flip_candidates(index: np.ndarray, mean_prob: np.ndarray, uncertainty: np.ndarray | None = None, *,
                     rule: str = "confident", tau: float = 0.8, delta: float = 0.2, band=None,
-                    spacing=None) -> np.ndarray:
+                    spacing=None, image: np.ndarray | None = None) -> np.ndarray:
     """New class for every pixel the rule flips, ``-1`` elsewhere.
 
     ``index``: current class-index map ``S``; ``mean_prob``: ``(C, *S)``; ``uncertainty``: ``S``
-    (needed by the ``uncertainty`` and ``both`` rules).
+    (needed by the ``uncertainty`` and ``both`` rules); ``image``: ``(C, *S)`` for ``trimap``.
     """
     if rule not in RULES:
         raise ValueError(f"unknown relabel rule '{rule}'; choose from {', '.join(RULES)}")
     index = np.asarray(index, np.int64)
     p = np.asarray(mean_prob, np.float32)
+    if rule == "trimap":
+        if image is None:
+            raise ValueError("the 'trimap' rule needs the image")
+        new = resolve_uncertain(image, p, certainty=tau, spacing=spacing)
+        flip = new != index
+        if band is not None and band > 0:
+            flip &= boundary_band(index, band, spacing=spacing)
+        out = np.full(index.shape, -1, np.int64)
+        out[flip] = new[flip]
+        return out
     p_given = np.take_along_axis(p, index[None], axis=0)[0]
     other = p.copy()
     np.put_along_axis(other, index[None], -1.0, axis=0)

@@ -39,14 +39,23 @@ class TrainError(Exception):
 
 @dataclass
 class RelabelConfig:
-    """Relabel-while-training settings (see :mod:`curator.core.relabel` for the rules)."""
+    """Relabel-while-training settings (see :mod:`curator.core.relabel` for the rules).
 
-    rule: str = "confident"  # confident | uncertainty (the poster's) | both
-    tau: float = 0.8  # confident: flip where another class's mean probability exceeds tau
+    The defaults are the variant that helps on real data (PH2 with 3-vertex polygon masks: Dice
+    against clean masks 57.5 without correction, 90.7 with it, 93.1 training on clean masks):
+    from the automatic start epoch, while the network still learns the images rather than the
+    noise, every epoch each training pixel takes the class the member's test-time-augmented
+    consensus gives it (``tau`` 0.5) wherever that disagrees with the given mask, anywhere in the
+    image; flips are recomputed from the given mask each epoch, so nothing drifts. The poster's
+    plain rule (flip where uncertainty exceeds ``delta``) is ``rule="uncertainty"``.
+    """
+
+    rule: str = "confident"  # confident | uncertainty (the poster's) | both | trimap
+    tau: float = 0.5  # confident: flip where another class's mean (TTA) probability exceeds tau
     delta: float = 0.3  # uncertainty: flip where the uncertainty measure exceeds delta
     measure: str = "variance"  # uncertainty measure for delta and for the automatic start
     start: str | int = "auto"  # first relabelling epoch (1-based), or auto
-    band: float | None = 0.3  # flips only near mask boundaries (fraction of object radius, or px); None: anywhere
+    band: float | None = None  # flips only near mask boundaries (fraction of object radius, or px); None: anywhere
     update: str = "original"  # original: flips applied to the given mask each time; cumulative: to the current labels
     tta: int = 4
     mc: int = 0
@@ -384,7 +393,8 @@ def iter_train_member(
                 for it in items:
                     mean_p, u = preds[it.case_id]
                     base = original[it.case_id] if rc.update == "original" else labels[it.case_id]
-                    flips = flip_candidates(base, mean_p, u, rule=rc.rule, tau=rc.tau, delta=rc.delta, band=rc.band)
+                    flips = flip_candidates(base, mean_p, u, rule=rc.rule, tau=rc.tau, delta=rc.delta, band=rc.band,
+                                            image=it.image.astype(np.float32) if rc.rule == "trimap" else None)
                     new = apply_flips(base, flips).astype(np.uint8)
                     flipped += int(np.count_nonzero(new != labels[it.case_id]))
                     labels[it.case_id] = new

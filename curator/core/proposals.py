@@ -1,0 +1,239 @@
+"""Proposed corrections of a mask, split into regions a reviewer can accept or reject one by one.
+
+:func:`propose` takes a case's given mask and its uncertainty maps (brought to the image's own
+grid) and returns a :class:`Proposal`: the corrected mask, a map of the changed regions, and for
+every region its size, direction (added, removed, relabelled) and mean uncertainty. Steps:
+
+1. **Rules** (combinable, :mod:`curator.core.relabel`): ``confident`` (another class's mean
+   out-of-fold probability exceeds ``tau``, as in confident learning) and/or ``uncertainty`` (the
+   poster's: uncertainty above ``delta``); optionally only within ``band`` of the mask's edges.
+2. **Clean-up** of the corrected mask, per label: fill holes, remove islands smaller than
+   ``min_island``, keep the largest component (option), smooth the contour (opening and closing
+   with a disc of radius ``smooth``), optionally pull the contour to image edges with a geodesic
+   active contour (``refine="contour"``).
+3. **Regions**: the change is split into connected regions; regions thinner than ``min_width``
+   (boundary slivers where the models' coarser resolution disagrees with a careful outline) or
+   smaller than ``min_region`` are dropped, so the proposal only acts where it is confident.
+
+Masks are label maps ``(Y, X)`` / ``(Z, Y, X)``; sizes are in pixels of that grid unless given
+as fractions (``< 1``: of the object's equivalent radius for widths, of the mask's area for
+sizes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .relabel import apply_flips, flip_candidates
+
+__all__ = ["ProposalConfig", "Region", "Proposal", "propose", "apply_regions"]
+
+
+@dataclass
+class ProposalConfig:
+    rules: tuple[str, ...] = ("confident",)
+    tau: float = 0.8
+    delta: float = 0.3
+    measure: str = "variance"
+    band: float | None = None
+    fill_holes: bool = True
+    min_island: float = 0.01  # fraction of the mask's area (or pixels when >= 1)
+    largest_component: bool = False
+    smooth: float = 0.02  # opening/closing radius: fraction of the object's radius (or pixels)
+    min_width: float = 0.1  # regions thinner than this are dropped (fraction of radius, or px)
+    min_region: float = 0.005  # regions smaller than this are dropped (fraction of area, or px)
+    refine: str = "none"  # none | contour
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["rules"] = list(self.rules)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "ProposalConfig":
+        kw = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        if "rules" in kw:
+            kw["rules"] = tuple(kw["rules"])
+        return cls(**kw)
+
+
+@dataclass
+class Region:
+    """One connected change. ``kind``: ``added`` (background → label), ``removed`` (label →
+    background) or ``relabelled`` (label → another label)."""
+
+    id: int
+    kind: str
+    size: int
+    from_label: int
+    to_label: int
+    mean_uncertainty: float
+    mean_confidence: float
+    bbox: tuple[int, ...]
+    centroid: tuple[float, ...]
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Proposal:
+    """A proposed mask and its change regions (``region_map``: region id per pixel, 0 = unchanged)."""
+
+    given: np.ndarray
+    mask: np.ndarray
+    region_map: np.ndarray
+    regions: list[Region] = field(default_factory=list)
+
+    @property
+    def changed_pixels(self) -> int:
+        return int(np.count_nonzero(self.region_map))
+
+    @property
+    def change_fraction(self) -> float:
+        """Changed pixels over the given mask's foreground (over the image when it is empty)."""
+        fg = int(np.count_nonzero(self.given))
+        return self.changed_pixels / max(fg, 1) if fg else self.changed_pixels / self.given.size
+
+    def added_removed(self) -> tuple[int, int]:
+        from .metrics import changed_pixels
+
+        return changed_pixels(self.given, self.mask)
+
+
+def _radius(mask: np.ndarray) -> float:
+    n = int(np.count_nonzero(mask))
+    if n == 0:
+        return 0.0
+    return float(np.sqrt(n / np.pi)) if mask.ndim == 2 else float((3 * n / (4 * np.pi)) ** (1 / 3))
+
+
+def _abs(value: float, ref: float, floor: float = 0.0) -> float:
+    return max(floor, value * ref if value < 1 else value)
+
+
+def _ball(r: float, ndim: int) -> np.ndarray:
+    ri = int(np.ceil(r))
+    grids = np.ogrid[tuple(slice(-ri, ri + 1) for _ in range(ndim))]
+    return sum(g * g for g in grids) <= r * r + 1e-9
+
+
+def _clean_label(binary: np.ndarray, cfg: ProposalConfig, radius: float, area: int, image=None) -> np.ndarray:
+    from scipy import ndimage
+
+    out = binary
+    if cfg.smooth and radius > 0:
+        r = _abs(cfg.smooth, radius)
+        if r >= 1:
+            st = _ball(r, out.ndim)
+            out = ndimage.binary_closing(ndimage.binary_opening(out, st), st)
+    if cfg.fill_holes:
+        if out.ndim == 3:  # holes slice by slice: a 3D cavity fill would also close vessels' tunnels
+            out = np.stack([ndimage.binary_fill_holes(s) for s in out])
+        else:
+            out = ndimage.binary_fill_holes(out)
+    lab, n = ndimage.label(out)
+    if n:
+        sizes = np.bincount(lab.ravel())[1:]
+        keep = sizes >= _abs(cfg.min_island, area, 1)
+        if cfg.largest_component:
+            keep = np.zeros_like(keep)
+            keep[int(np.argmax(sizes))] = True
+        out = keep[lab - 1] & (lab > 0)
+    if cfg.refine == "contour" and image is not None and out.any():
+        out = _refine_contour(out, image)
+    return out
+
+
+def _refine_contour(binary: np.ndarray, image: np.ndarray, iterations: int = 15) -> np.ndarray:
+    """Pull a 2D contour to nearby image edges (morphological geodesic active contour)."""
+    from skimage.color import rgb2gray
+    from skimage.segmentation import inverse_gaussian_gradient, morphological_geodesic_active_contour
+
+    if binary.ndim != 2:
+        return binary
+    grey = rgb2gray(image) if image.ndim == 3 else image.astype(float)
+    gimage = inverse_gaussian_gradient(grey, alpha=100.0, sigma=2.0)
+    return morphological_geodesic_active_contour(gimage, iterations, init_level_set=binary.astype(np.int8),
+                                                 smoothing=1, balloon=0).astype(bool)
+
+
+def propose(given: np.ndarray, mean_prob: np.ndarray, uncertainty: np.ndarray | None = None, *,
+            labels: list[int] | None = None, cfg: ProposalConfig | None = None, image: np.ndarray | None = None,
+            spacing=None) -> Proposal:
+    """A proposal for one case.
+
+    ``given``: label map ``S`` (label values); ``mean_prob``: ``(C, *S)`` on the same grid,
+    class ``i`` meaning label ``labels[i]``; ``uncertainty``: ``S`` (for the ``uncertainty`` rule
+    and region statistics); ``image``: the image, for edge-aware refinement.
+    """
+    from scipy import ndimage
+
+    from .preprocess import labels_to_index
+
+    cfg = cfg or ProposalConfig()
+    labels = list(labels if labels is not None else range(mean_prob.shape[0]))
+    given = np.asarray(given)
+    index = labels_to_index(given, labels)
+    proposed = index.copy()
+    for rule in cfg.rules:  # the union of what the rules flip
+        flips = flip_candidates(index, mean_prob, uncertainty, rule=rule, tau=cfg.tau, delta=cfg.delta,
+                                band=cfg.band, spacing=spacing)
+        proposed = apply_flips(proposed, flips)
+    # clean-up per label, higher labels painted last (a lesion stays inside its organ)
+    radius = _radius(index > 0) or _radius(proposed > 0)
+    area = int(np.count_nonzero(index > 0)) or int(np.count_nonzero(proposed > 0))
+    cleaned = np.zeros_like(proposed)
+    for cls in range(1, len(labels)):
+        m = _clean_label(proposed == cls, cfg, radius, area, image)
+        cleaned[m] = cls
+    # regions of change, confident ones only
+    diff = cleaned != index
+    if diff.any() and cfg.min_width and radius > 0:
+        w = _abs(cfg.min_width, radius)
+        if w >= 1:
+            core = ndimage.binary_opening(diff, _ball(w / 2, diff.ndim))
+            # keep whole regions that have a core at least min_width thick
+            lab, n = ndimage.label(diff)
+            has_core = np.zeros(n + 1, bool)
+            has_core[np.unique(lab[core])] = True
+            has_core[0] = False
+            diff &= has_core[lab]
+    lab, n = ndimage.label(diff)
+    min_size = _abs(cfg.min_region, area, 1)
+    region_map = np.zeros(index.shape, np.int32)
+    regions: list[Region] = []
+    final = index.copy()
+    p_max = mean_prob.max(0)
+    objs = ndimage.find_objects(lab)
+    for i, sl in enumerate(objs, start=1):
+        if sl is None:
+            continue
+        m = lab[sl] == i
+        size = int(m.sum())
+        if size < min_size:
+            continue
+        src = index[sl][m]
+        dst = cleaned[sl][m]
+        f, t = int(np.bincount(src).argmax()), int(np.bincount(dst).argmax())
+        kind = "added" if f == 0 else ("removed" if t == 0 else "relabelled")
+        rid = len(regions) + 1
+        region_map[sl][m] = rid
+        final[sl][m] = dst
+        u = float(uncertainty[sl][m].mean()) if uncertainty is not None else float("nan")
+        coords = np.argwhere(m) + np.array([s.start for s in sl])
+        regions.append(Region(rid, kind, size, labels[f], labels[t], u, float(p_max[sl][m].mean()),
+                              tuple(int(v) for s in sl for v in (s.start, s.stop)),
+                              tuple(float(v) for v in coords.mean(0))))
+    lut = np.asarray(labels, dtype=given.dtype if np.issubdtype(given.dtype, np.integer) else np.uint16)
+    return Proposal(given, lut[final], region_map, regions)
+
+
+def apply_regions(proposal: Proposal, accepted: set[int] | list[int]) -> np.ndarray:
+    """The given mask with only the ``accepted`` regions of a proposal applied."""
+    out = np.array(proposal.given, copy=True)
+    m = np.isin(proposal.region_map, list(accepted)) & (proposal.region_map > 0)
+    out[m] = proposal.mask[m]
+    return out

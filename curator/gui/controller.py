@@ -1,0 +1,567 @@
+"""The review session behind the Curator panel: project, queue, current case, decisions, jobs.
+
+:class:`ReviewController` owns no widgets. It opens projects, moves through the review queue,
+loads a case (with a small cache and a background prefetch of the next one), recomputes the
+proposal live when the threshold moves, records every decision at once through
+:mod:`curator.core.review`, keeps an undo/redo history of the working mask, and starts long jobs
+(batch relabel, training, uncertainty, export) on its :class:`~curator.gui.workers.JobRunner`.
+The panel and the layer adapter listen to its signals.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import OrderedDict
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from qtpy.QtCore import QObject, Signal
+
+from ..core.proposals import ProposalConfig
+from .workers import JobRunner
+
+__all__ = ["ReviewController", "default_project_for", "Settings"]
+
+
+def _user_dir(kind: str) -> Path:
+    import os
+
+    from platformdirs import user_config_dir, user_data_dir
+
+    base = os.environ.get("CURATOR_HOME")
+    if base:
+        return Path(base) / kind
+    return Path(user_config_dir("mask-curator") if kind == "config" else user_data_dir("mask-curator"))
+
+
+def default_project_for(dataset_path) -> Path:
+    """Where a dataset's project lives when the user did not choose one (never inside the dataset)."""
+    import hashlib
+
+    p = Path(dataset_path).resolve()
+    digest = hashlib.sha256(str(p).encode()).hexdigest()[:8]
+    return _user_dir("data") / "projects" / f"{p.name}-{digest}"
+
+
+class Settings:
+    """Job settings the Settings dialog edits (kept per user in JSON)."""
+
+    def __init__(self):
+        from ..core.pipeline import UncertaintyConfig
+        from ..core.training import RelabelConfig, TrainConfig
+
+        self.train = TrainConfig(relabel=RelabelConfig())
+        self.uncertainty = UncertaintyConfig()
+        self.proposal = ProposalConfig()
+        self.reviewer: str | None = None
+
+    def path(self) -> Path:
+        return _user_dir("config") / "settings.json"
+
+    def load(self) -> "Settings":
+        from ..core.pipeline import UncertaintyConfig
+        from ..core.training import TrainConfig
+
+        p = self.path()
+        if p.exists():
+            try:
+                d = json.loads(p.read_text())
+                self.train = TrainConfig.from_json(d.get("train", {})) if d.get("train") else self.train
+                u = d.get("uncertainty") or {}
+                self.uncertainty = UncertaintyConfig(**{k: v for k, v in u.items() if k in UncertaintyConfig.__dataclass_fields__ and k != "models"})
+                self.proposal = ProposalConfig.from_json(d.get("proposal", {})) if d.get("proposal") else self.proposal
+                self.reviewer = d.get("reviewer")
+            except (ValueError, TypeError):
+                pass  # a damaged settings file falls back to the defaults
+        return self
+
+    def save(self) -> None:
+        from ..core.io import atomic_write
+
+        doc = {"train": self.train.to_json(), "uncertainty": {**self.uncertainty.to_json(), "device": self.uncertainty.device},
+               "proposal": self.proposal.to_json(), "reviewer": self.reviewer}
+        atomic_write(self.path(), json.dumps(doc, indent=2))
+
+
+class ReviewController(QObject):
+    """State and actions of one review session (see the module docstring)."""
+
+    project_opened = Signal(str)
+    queue_changed = Signal()
+    case_loaded = Signal(object)  # CaseView
+    proposal_changed = Signal(object)  # Proposal preview (or None)
+    working_changed = Signal()  # the working mask was replaced (undo, helpers, accept)
+    decision_changed = Signal(str, dict)
+    status = Signal(str)
+    error = Signal(str)
+
+    def __init__(self, parent=None, *, settings: Settings | None = None):
+        super().__init__(parent)
+        self.settings = settings or Settings().load()
+        self.jobs = JobRunner(self)
+        self.project = None
+        self.store = None
+        self.dataset = None
+        self.rows: list[dict] = []
+        self.filter: str | None = None
+        self.view = None
+        self.case = None
+        self.preview = None
+        self.accepted_regions: set[int] = set()
+        self._full_prob: np.ndarray | None = None
+        self._full_unc: np.ndarray | None = None
+        self._cache: OrderedDict[str, object] = OrderedDict()
+        self._undo: list = []
+        self._redo: list = []
+        self.working: np.ndarray | None = None
+        self.dirty = False
+        self.jobs.finished.connect(self._job_finished)
+        self.jobs.failed.connect(lambda name, msg: self.error.emit(f"{name} failed: {msg}"))
+        self.jobs.cancelled.connect(lambda name: self.status.emit(f"{name} cancelled; finished work is kept"))
+
+    # -- projects --------------------------------------------------------------------------------
+    def open_dataset(self, path, project_dir=None) -> None:
+        """Open a dataset folder with its project (default location unless given)."""
+        from ..core.dataset import open_dataset
+
+        ds = open_dataset(path)
+        self.open_project(project_dir or default_project_for(ds.root), dataset_path=ds.root)
+
+    def open_project(self, project_dir, *, dataset_path=None) -> None:
+        from ..core.project import Project
+        from ..core.store import Store
+
+        self.close()
+        project = Project.create(project_dir, dataset_path) if dataset_path else Project.open(project_dir)
+        self.project = project
+        self.dataset = project.open_dataset()
+        self.store = Store(project.db_path, reviewer=self.settings.reviewer)
+        self.dataset.check()
+        self.store.sync_cases(self.dataset.cases)
+        for c in self.dataset.cases:
+            if not c.ok:
+                self.store.set_failed(c.id, "; ".join(p.message for p in c.problems if p.severity == "error"))
+        self._remember_recent(project.root)
+        self.refresh_queue()
+        self.project_opened.emit(str(project.root))
+        last = self.store.get_state("gui.case")
+        ids = [r["case_id"] for r in self.rows]
+        target = last if last in ids else (ids[0] if ids else None)
+        if target:
+            self.goto(target)
+        self.status.emit(f"opened {self.dataset.root.name}: {len(self.dataset)} cases ({self.dataset.layout}); "
+                         f"project {project.root}")
+
+    def close(self) -> None:
+        self.flush()
+        if self.store is not None:
+            self.store.close()
+        self.project = self.store = self.dataset = self.view = self.case = None
+        self.rows = []
+        self._cache.clear()
+
+    def refresh_queue(self) -> None:
+        if self.store is None:
+            return
+        self.rows = self.store.queue(self.filter)
+        self.queue_changed.emit()
+
+    def set_filter(self, status: str | None) -> None:
+        self.filter = status or None
+        self.refresh_queue()
+
+    # -- navigation ------------------------------------------------------------------------------
+    def index(self) -> int:
+        if self.case is None:
+            return -1
+        for i, r in enumerate(self.rows):
+            if r["case_id"] == self.case.id:
+                return i
+        return -1
+
+    def next(self) -> None:
+        i = self.index()
+        if self.rows and i + 1 < len(self.rows):
+            self.goto(self.rows[i + 1]["case_id"])
+
+    def previous(self) -> None:
+        i = self.index()
+        if self.rows and i > 0:
+            self.goto(self.rows[i - 1]["case_id"])
+
+    def goto(self, case_id: str) -> bool:
+        """Show a case; a case that cannot be read is reported and the session goes on."""
+        from ..core.io import ReadError
+        from ..core.review import load_case_view, working_mask
+
+        if self.dataset is None:
+            return False
+        self.flush()
+        try:
+            case = self.dataset[case_id]
+        except KeyError:
+            self.error.emit(f"no case '{case_id}' in this dataset")
+            return False
+        t0 = time.perf_counter()
+        view = self._cache.pop(case_id, None)
+        try:
+            if view is None:
+                view = load_case_view(self.project, self.store, case)
+            else:
+                view.decision = self.store.decision(case_id)
+        except (ReadError, OSError, ValueError) as exc:
+            self.error.emit(f"{case_id} cannot be shown: {exc}")
+            self.store.set_failed(case_id, str(exc))
+            return False
+        self._cache[case_id] = view
+        while len(self._cache) > 3:
+            self._cache.popitem(last=False)
+        self.case, self.view = case, view
+        self._full_prob = view.maps.at_original("mean_prob") if view.maps is not None else None
+        self._full_unc = None
+        self.working = working_mask(view)
+        self._undo, self._redo = [], []
+        self.dirty = False
+        self.preview = None
+        if view.proposal is not None:
+            from ..core.proposals import Proposal
+
+            self.preview = Proposal(view.given.array, view.proposal, view.regions)
+        self.accepted_regions = set(view.decision.get("regions") or []) if view.decision.get("decision") == "accepted" \
+            else {r["id"] for r in view.region_info}
+        self.store.set_state("gui.case", case_id)
+        self.case_loaded.emit(view)
+        self.proposal_changed.emit(self.preview)
+        self.last_switch_ms = 1000 * (time.perf_counter() - t0)
+        self._prefetch_next()
+        return True
+
+    def _prefetch_next(self) -> None:
+        """Read the next case in the background so moving on is instant."""
+        from napari.qt.threading import create_worker
+
+        from ..core.review import load_case_view
+
+        i = self.index()
+        if i < 0 or i + 1 >= len(self.rows):
+            return
+        nxt = self.rows[i + 1]["case_id"]
+        if nxt in self._cache or self.jobs.busy:
+            return
+        case = self.dataset[nxt]
+        project, store = self.project, self.store
+
+        def load():
+            from ..core.store import Store
+
+            with Store(store.path) as s:  # its own connection: sqlite objects stay in their thread
+                return load_case_view(project, s, case)
+
+        worker = create_worker(load, _start_thread=False, _ignore_errors=True)
+        worker.returned.connect(lambda v: self._cache.__setitem__(nxt, v) if self.project is project else None)
+        worker.errored.connect(lambda exc: None)  # the case reports its problem when opened
+        worker.start()
+
+    # -- live threshold --------------------------------------------------------------------------
+    def set_threshold(self, tau: float) -> float:
+        """Recompute the proposal with ``tau``; returns the milliseconds it took."""
+        from ..core.proposals import Proposal, propose
+
+        if self.view is None or self._full_prob is None:
+            return 0.0
+        t0 = time.perf_counter()
+        cfg = replace(self.settings.proposal, tau=float(tau))
+        self.settings.proposal = cfg
+        if self._full_unc is None and self.view.maps is not None and cfg.measure in self.view.maps.maps:
+            self._full_unc = self.view.maps.at_original(cfg.measure)
+        prop = propose(self.view.given.array, self._full_prob, self._full_unc, labels=self.view.maps.labels, cfg=cfg,
+                       spacing=self.view.image.geometry.scale if self.view.image.ndim == 3 else None)
+        self.preview = Proposal(prop.given, prop.mask, prop.region_map, prop.regions)
+        self.accepted_regions = {r.id for r in prop.regions}
+        self.proposal_changed.emit(self.preview)
+        return 1000 * (time.perf_counter() - t0)
+
+    def region_infos(self) -> list[dict]:
+        if self.preview is None:
+            return []
+        regs = getattr(self.preview, "regions", None)
+        if regs and not isinstance(regs[0], dict):
+            return [r.to_json() for r in regs]
+        return list(self.view.region_info) if self.view is not None else []
+
+    def toggle_region(self, rid: int, on: bool | None = None) -> None:
+        """Include or leave out one change region; the working mask shows the result."""
+        from ..core.proposals import apply_regions
+
+        if self.preview is None or self.locked:
+            return
+        on = (rid not in self.accepted_regions) if on is None else on
+        (self.accepted_regions.add if on else self.accepted_regions.discard)(rid)
+        self.set_working(apply_regions(self.preview, self.accepted_regions), record=True)
+
+    def region_at(self, position) -> int:
+        if self.preview is None:
+            return 0
+        idx = tuple(int(round(p)) for p in position[-self.preview.region_map.ndim:])
+        if any(i < 0 or i >= s for i, s in zip(idx, self.preview.region_map.shape)):
+            return 0
+        return int(self.preview.region_map[idx])
+
+    # -- working mask and its history -----------------------------------------------------------
+    @property
+    def locked(self) -> bool:
+        return bool(self.view is not None and self.view.decision.get("locked"))
+
+    def set_working(self, labels: np.ndarray, *, record: bool = True) -> None:
+        if self.working is not None and record:
+            self._push(self.working, labels)
+        self.working = np.array(labels, copy=True)
+        self.dirty = True
+        self.working_changed.emit()
+
+    def painted(self, new: np.ndarray) -> None:
+        """The user painted on the working layer: remember how to undo it."""
+        if self.working is None:
+            return
+        self._push(self.working, new)
+        self.working = np.array(new, copy=True)
+        self.dirty = True
+
+    def _push(self, before: np.ndarray, after: np.ndarray) -> None:
+        diff = np.nonzero(before != after)
+        if diff[0].size == 0:
+            return
+        self._undo.append((diff, before[diff].copy(), after[diff].copy()))
+        self._undo = self._undo[-100:]
+        self._redo.clear()
+
+    def undo(self) -> bool:
+        if not self._undo or self.working is None:
+            return False
+        idx, old, new = self._undo.pop()
+        self.working[idx] = old
+        self._redo.append((idx, old, new))
+        self.dirty = True
+        self.working_changed.emit()
+        return True
+
+    def redo(self) -> bool:
+        if not self._redo or self.working is None:
+            return False
+        idx, old, new = self._redo.pop()
+        self.working[idx] = new
+        self._undo.append((idx, old, new))
+        self.dirty = True
+        self.working_changed.emit()
+        return True
+
+    def apply_helper(self, name: str, **kw) -> None:
+        """Slicer-style editing helpers on the working mask: islands, holes, smooth, between."""
+        from ..core import review
+
+        if self.working is None or self.locked:
+            return
+        fn = {"islands": review.remove_islands, "holes": review.fill_holes, "smooth": review.smooth,
+              "between": review.fill_between_slices}[name]
+        try:
+            self.set_working(fn(self.working, **kw))
+        except ValueError as exc:
+            self.error.emit(str(exc))
+
+    # -- decisions -------------------------------------------------------------------------------
+    def _after_decision(self, d: dict, message: str) -> None:
+        self.view.decision = d
+        self.dirty = False
+        self.decision_changed.emit(self.case.id, d)
+        self.refresh_queue()
+        self.status.emit(message)
+
+    def accept(self) -> None:
+        """Accept the proposal as shown (with the regions left in)."""
+        from ..core import review
+
+        if not self._ready():
+            return
+        if self.preview is None or not len(self.region_infos()):
+            self.error.emit(f"{self.case.id} has no proposed change to accept; use Keep")
+            return
+        self._persist_preview()
+        all_ids = {r["id"] for r in self.region_infos()}
+        regions = None if self.accepted_regions >= all_ids else sorted(self.accepted_regions)
+        d = review.accept(self.store, self.view, regions)
+        self.working = review.working_mask(self.view) if self.view.edited is None else self.working
+        self.working_changed.emit()
+        self._after_decision(d, f"{self.case.id}: proposal accepted" + (f" ({len(regions)} regions)" if regions else ""))
+
+    def keep(self) -> None:
+        from ..core import review
+
+        if self._ready():
+            self._after_decision(review.keep(self.store, self.view), f"{self.case.id}: original kept")
+
+    def exclude(self) -> None:
+        from ..core import review
+
+        if self._ready():
+            self._after_decision(review.exclude(self.store, self.view), f"{self.case.id}: excluded from the export")
+
+    def flag(self) -> None:
+        from ..core import review
+
+        if self._ready(allow_locked=False):
+            self._after_decision(review.flag(self.store, self.view), f"{self.case.id}: flagged for an expert")
+
+    def reopen(self) -> None:
+        from ..core import review
+
+        if self.view is not None:
+            self._after_decision(review.reopen(self.store, self.view), f"{self.case.id}: reopened")
+
+    def save_edit(self) -> None:
+        from ..core import review
+
+        if not self._ready() or self.working is None:
+            return
+        d = review.save_edit(self.project, self.store, self.view, self.working)
+        self._after_decision(d, f"{self.case.id}: edit saved (+{d['pixels_added']} / -{d['pixels_removed']} pixels)")
+
+    def set_note(self, text: str) -> None:
+        if self.view is None:
+            return
+        self.store.set_note(self.case.id, text)
+        self.view.decision = self.store.decision(self.case.id)
+        self.status.emit(f"{self.case.id}: note saved")
+
+    def flush(self) -> None:
+        """Save an unsaved edit before leaving a case (nothing is lost by moving on)."""
+        from ..core import review
+
+        if self.view is None or not self.dirty or self.working is None or self.locked:
+            return
+        if np.array_equal(self.working, review.working_mask(self.view)):
+            self.dirty = False
+            return
+        d = review.save_edit(self.project, self.store, self.view, self.working)
+        self.decision_changed.emit(self.case.id, d)
+        self.dirty = False
+
+    def _ready(self, allow_locked: bool = False) -> bool:
+        if self.view is None:
+            self.error.emit("open a dataset or project first")
+            return False
+        if self.locked and not allow_locked:
+            self.error.emit(f"{self.case.id} is locked ({self.view.decision['decision']}); reopen it to change it")
+            return False
+        return True
+
+    def _persist_preview(self) -> None:
+        """Store the proposal as shown (the threshold may have moved since the batch)."""
+        from ..core.io import atomic_path
+        from ..core.pipeline import regions_path
+
+        stored = self.store.proposal(self.case.id)
+        cfg = self.settings.proposal.to_json()
+        if stored is not None and stored.get("config") == cfg and self.view.proposal is not None and \
+                np.array_equal(self.view.proposal, self.preview.mask):
+            return
+        rp = regions_path(self.project, self.case.id)
+        with atomic_path(rp) as tmp:
+            np.savez_compressed(tmp, mask=self.preview.mask, regions=self.preview.region_map)
+        added, removed = self.preview.added_removed()
+        run = (stored or {}).get("run_id", "") or ""
+        self.store.set_proposal(self.case.id, path=(stored or {}).get("path"), regions_path=str(rp),
+                                regions=self.region_infos(), added=added, removed=removed,
+                                change_fraction=self.preview.change_fraction, config=cfg,
+                                run_id=f"{run.split('-')[0]}-gui")
+        self.view.proposal, self.view.regions = self.preview.mask, self.preview.region_map
+        self.view.region_info = self.region_infos()
+
+    # -- jobs ------------------------------------------------------------------------------------
+    def start_batch(self, dataset_path=None) -> bool:
+        from ..core.pipeline import iter_batch
+
+        ds = Path(dataset_path) if dataset_path else (self.dataset.root if self.dataset else None)
+        if ds is None:
+            self.error.emit("open a dataset first (File → Open dataset)")
+            return False
+        project_dir = self.project.root if self.project is not None else default_project_for(ds)
+        if self.store is not None:
+            self.flush()
+        job = iter_batch(ds, project_dir, train_cfg=self.settings.train, unc_cfg=self.settings.uncertainty,
+                         proposal_cfg=self.settings.proposal, reviewer=self.settings.reviewer)
+        self._pending_project = project_dir
+        return self._start("Batch relabel", job)
+
+    def start_train(self) -> bool:
+        from ..core.training import iter_train
+
+        if not self._need_project():
+            return False
+        job = iter_train(self.project.open_dataset(), self.project.models_dir, self.settings.train,
+                         cache_dir=self.project.cache_dir)
+        return self._start("Train ensemble", job)
+
+    def start_uncertainty(self) -> bool:
+        from ..core.pipeline import iter_uncertainty
+
+        if not self._need_project():
+            return False
+        return self._start("Compute uncertainty", iter_uncertainty(self.project, self.settings.uncertainty))
+
+    def start_export(self, out, **kw) -> bool:
+        from ..core.export import iter_export
+
+        if not self._need_project():
+            return False
+        self.flush()
+        return self._start("Export", iter_export(self.project, out, reviewer=self.settings.reviewer, **kw))
+
+    def _need_project(self) -> bool:
+        if self.project is None:
+            self.error.emit("open a dataset or project first")
+            return False
+        return True
+
+    def _start(self, name: str, job) -> bool:
+        if not self.jobs.start(name, job):
+            self.error.emit(f"{self.jobs.name} is still running; wait for it or cancel it")
+            return False
+        self.status.emit(f"{name} started")
+        return True
+
+    def _job_finished(self, name: str, result) -> None:
+        if name == "Batch relabel":
+            target = getattr(self, "_pending_project", None)
+            if self.project is None or (target is not None and Path(target).resolve() != self.project.root):
+                self.open_project(target)
+            else:
+                self._cache.clear()
+                self.refresh_queue()
+            if self.rows:  # start the review at the case most likely wrong
+                self.goto(self.rows[0]["case_id"])
+            failed = len(getattr(result, "failed", {}) or {})
+            self.status.emit(f"Batch relabel done: {len(result.ranked)} cases ranked"
+                             + (f", {failed} failed (see the queue's failed filter)" if failed else ""))
+        elif name == "Export":
+            self.status.emit(f"Exported to {result.out}: {len(result.changed)} changed, "
+                             f"{len(result.excluded)} excluded, {len(result.unchanged)} unchanged")
+        else:
+            self._cache.clear()
+            self.refresh_queue()
+            self.status.emit(f"{name} done")
+
+    # -- recent ----------------------------------------------------------------------------------
+    def recent(self) -> list[str]:
+        p = _user_dir("config") / "recent.json"
+        try:
+            return [r for r in json.loads(p.read_text()) if Path(r).exists()]
+        except (OSError, ValueError):
+            return []
+
+    def _remember_recent(self, root: Path) -> None:
+        from ..core.io import atomic_write
+
+        items = [str(root)] + [r for r in self.recent() if r != str(root)]
+        atomic_write(_user_dir("config") / "recent.json", json.dumps(items[:10]))

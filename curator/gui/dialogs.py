@@ -1,0 +1,155 @@
+"""Dialogs: settings for the jobs, keyboard shortcuts, About, and a clear error message box."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from qtpy.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QGroupBox,
+                            QLabel, QLineEdit, QMessageBox, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout,
+                            QWidget)
+
+__all__ = ["SHORTCUTS", "SettingsDialog", "ShortcutsDialog", "show_about", "show_error"]
+
+SHORTCUTS = [
+    ("A", "Accept the proposal (with the ticked regions)"),
+    ("K", "Keep the original mask"),
+    ("Ctrl+S", "Save the edited working mask"),
+    ("D", "Exclude the case from the cleaned dataset"),
+    ("G", "Flag the case for an expert"),
+    ("R", "Reopen a decided (locked) case"),
+    ("T", "Write a note for the case"),
+    ("N / Shift+N", "Next / previous case in the queue"),
+    ("Ctrl+Z / Ctrl+Shift+Z", "Undo / redo changes to the working mask"),
+    ("I", "Remove small islands"),
+    ("H", "Fill holes"),
+    ("Shift+S", "Smooth the outline"),
+    ("Shift+F", "Fill between slices (3D)"),
+    ("U", "Next uncertainty measure"),
+    ("Page Up / Page Down", "Raise / lower the proposal threshold τ"),
+    ("P / E / F", "Paint / erase / fill on the working mask (napari)"),
+    ("Ctrl+Y", "Toggle 3D rendering (napari)"),
+    ("F1", "This list"),
+]
+
+
+class SettingsDialog(QDialog):
+    """Edit the training, uncertainty and proposal settings used by the Tools menu jobs."""
+
+    def __init__(self, settings, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Mask Curator settings")
+        self.settings = settings
+        t, u, p = settings.train, settings.uncertainty, settings.proposal
+        self.folds = _spin(2, 20, t.folds)
+        self.epochs = _spin(1, 1000, t.epochs)
+        self.size = _spin(32, 1024, t.size, step=16)
+        self.batch = _spin(1, 256, t.batch_size)
+        self.loss = QComboBox()
+        self.loss.addItems(["dicece", "gce", "ce", "dice"])
+        self.loss.setCurrentText(t.loss)
+        self.relabel = QCheckBox("Relabel noisy masks while training")
+        self.relabel.setChecked(t.relabel is not None)
+        self.device = QComboBox()
+        self.device.addItems(["auto", "cpu", "cuda", "mps"])
+        self.device.setCurrentText(t.device)
+        self.tta = _spin(1, 16, u.tta)
+        self.mc = _spin(0, 50, u.mc)
+        self.tau = _dspin(0.5, 0.99, p.tau)
+        self.rules = QComboBox()
+        self.rules.addItems(["confident", "uncertainty", "confident,uncertainty"])
+        self.rules.setCurrentText(",".join(p.rules))
+        self.reviewer = QLineEdit(settings.reviewer or "")
+        self.reviewer.setPlaceholderText("your login name")
+        tr = QFormLayout()
+        tr.addRow("Folds (ensemble members)", self.folds)
+        tr.addRow("Epochs per member", self.epochs)
+        tr.addRow("2D working size (px)", self.size)
+        tr.addRow("Batch size", self.batch)
+        tr.addRow("Loss", self.loss)
+        tr.addRow("", self.relabel)
+        tr.addRow("Device", self.device)
+        un = QFormLayout()
+        un.addRow("Test-time augmentations", self.tta)
+        un.addRow("MC-dropout passes", self.mc)
+        pr = QFormLayout()
+        pr.addRow("Rules", self.rules)
+        pr.addRow("Threshold τ", self.tau)
+        lay = QVBoxLayout(self)
+        for title, form in (("Training", tr), ("Uncertainty", un), ("Proposals", pr)):
+            box = QGroupBox(title)
+            box.setLayout(form)
+            lay.addWidget(box)
+        who = QFormLayout()
+        who.addRow("Reviewer name", self.reviewer)
+        lay.addLayout(who)
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay.addWidget(buttons)
+
+    def apply(self) -> None:
+        from ..core.training import RelabelConfig
+
+        s = self.settings
+        s.train = replace(s.train, folds=self.folds.value(), epochs=self.epochs.value(), size=self.size.value(),
+                          batch_size=self.batch.value(), loss=self.loss.currentText(), device=self.device.currentText(),
+                          relabel=(s.train.relabel or RelabelConfig()) if self.relabel.isChecked() else None)
+        s.uncertainty = replace(s.uncertainty, tta=self.tta.value(), mc=self.mc.value(), device=self.device.currentText())
+        s.proposal = replace(s.proposal, tau=self.tau.value(), rules=tuple(self.rules.currentText().split(",")))
+        s.reviewer = self.reviewer.text().strip() or None
+        s.save()
+
+
+class ShortcutsDialog(QDialog):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard shortcuts")
+        table = QTableWidget(len(SHORTCUTS), 2)
+        table.setHorizontalHeaderLabels(["Keys", "Action"])
+        table.verticalHeader().setVisible(False)
+        for i, (keys, what) in enumerate(SHORTCUTS):
+            table.setItem(i, 0, QTableWidgetItem(keys))
+            table.setItem(i, 1, QTableWidgetItem(what))
+        table.resizeColumnsToContents()
+        table.setMinimumWidth(520)
+        table.setMinimumHeight(480)
+        lay = QVBoxLayout(self)
+        lay.addWidget(QLabel("Shortcuts work when the image or the Curator panel has the focus."))
+        lay.addWidget(table)
+        buttons = QDialogButtonBox(QDialogButtonBox.Close)
+        buttons.rejected.connect(self.reject)
+        lay.addWidget(buttons)
+
+
+def show_about(parent=None) -> None:
+    from .. import __version__
+
+    QMessageBox.about(parent, "About Mask Curator",
+                      f"<b>Mask Curator {__version__}</b><br>Find and fix wrong segmentation masks in medical "
+                      "imaging datasets, with uncertainty from model ensembles.<br><br>Method: Redekop &amp; "
+                      "Chernyavskiy, <i>Uncertainty-based method for improving poorly labeled segmentation "
+                      "datasets</i>, ISBI 2021.<br>Built on napari, PySide6, PyTorch, MONAI, SimpleITK.<br><br>"
+                      "Your dataset folder is only read; every change lives in the project folder.")
+
+
+def show_error(parent, message: str) -> None:
+    box = QMessageBox(QMessageBox.Warning, "Mask Curator", message, QMessageBox.Ok, parent)
+    box.setModal(False)
+    box.show()
+
+
+def _spin(lo, hi, value, step=1) -> QSpinBox:
+    s = QSpinBox()
+    s.setRange(lo, hi)
+    s.setSingleStep(step)
+    s.setValue(int(value))
+    return s
+
+
+def _dspin(lo, hi, value) -> QDoubleSpinBox:
+    s = QDoubleSpinBox()
+    s.setRange(lo, hi)
+    s.setSingleStep(0.01)
+    s.setDecimals(2)
+    s.setValue(float(value))
+    return s

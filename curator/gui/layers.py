@@ -1,0 +1,208 @@
+"""The napari layers of the case under review, kept in place and refreshed when the case changes.
+
+Five layers, reused across cases (their data is swapped, so moving on is fast):
+
+* **image**: RGB photograph, or a CT volume with window/level presets;
+* **uncertainty**: the chosen measure as a heatmap (colormap and opacity adjustable);
+* **given mask**: the dataset's mask as an outline, read-only;
+* **proposal**: the proposed change, added pixels in green, removed in magenta, relabelled in
+  yellow; clicking a region toggles it;
+* **working mask**: what will be saved; paint, erase and fill with napari's own tools.
+
+Geometry: ``scale`` follows the image spacing in 3D, so measurements in napari are in mm.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["CaseLayers", "CT_PRESETS", "MEASURES", "COLORMAPS"]
+
+CT_PRESETS = {  # name: (window, level) in HU
+    "Abdomen": (400, 40),
+    "Liver": (150, 60),
+    "Soft tissue": (350, 50),
+    "Lung": (1500, -600),
+    "Bone": (1800, 400),
+    "Brain": (80, 40),
+}
+MEASURES = {
+    "entropy": "Entropy (total)",
+    "mutual_info": "Mutual information (epistemic)",
+    "aleatoric": "Expected entropy (aleatoric)",
+    "variance": "Variance (Kwon, poster's U)",
+    "kwon_epistemic": "Epistemic variance (Kwon)",
+    "p_given": "Probability of the given label",
+}
+COLORMAPS = ("inferno", "magma", "turbo", "viridis", "hot", "gray")
+
+NAMES = {"image": "image", "heat": "uncertainty", "given": "given mask", "proposal": "proposed change",
+         "working": "working mask"}
+
+
+def _change_colormap():
+    from napari.utils.colormaps import DirectLabelColormap
+
+    return DirectLabelColormap(color_dict={None: (0, 0, 0, 0), 0: (0, 0, 0, 0), 1: (0.2, 1.0, 0.2, 1.0),
+                                           2: (1.0, 0.2, 1.0, 1.0), 3: (1.0, 0.9, 0.1, 1.0)})
+
+
+class CaseLayers:
+    """Creates and refreshes the review layers in a viewer."""
+
+    def __init__(self, viewer):
+        self.viewer = viewer
+        self.measure = "entropy"
+        self.heat_opacity = 0.45
+        self.colormap = "inferno"
+        self.ct_preset = "Abdomen"
+        self._view = None
+        self._is_rgb = None
+
+    def layer(self, key: str):
+        name = NAMES[key]
+        return self.viewer.layers[name] if name in self.viewer.layers else None
+
+    # -- a whole case ------------------------------------------------------------------------------
+    def show(self, view, working: np.ndarray) -> None:
+        img = view.image
+        scale = img.geometry.scale if img.ndim == 3 else (1.0, 1.0)
+        rgb = img.ndim == 2 and img.array.ndim == 3
+        self._view = view
+        layer = self.layer("image")
+        if layer is None or self._is_rgb != rgb or layer.data.ndim != img.array.ndim:
+            if layer is not None:
+                self.viewer.layers.remove(layer)
+            layer = self.viewer.add_image(img.array, name=NAMES["image"], rgb=rgb, scale=scale)
+            self.viewer.layers.move(self.viewer.layers.index(layer), 0)
+            self._is_rgb = rgb
+        else:
+            layer.data = img.array
+            layer.scale = scale
+        if img.ndim == 3:
+            self.set_ct_preset(self.ct_preset)
+        elif not rgb:
+            lo, hi = np.percentile(img.array, [0.5, 99.5])
+            layer.contrast_limits = (float(lo), float(max(hi, lo + 1)))
+        self._show_heat(view, scale)
+        self._labels("given", view.given.array, scale, editable=False, opacity=0.9, contour=2 if img.ndim == 2 else 1)
+        self._labels("proposal", np.zeros(view.given.array.shape, np.uint8), scale, editable=False, opacity=0.55,
+                     colormap=_change_colormap())
+        self._labels("working", working.copy(), scale, editable=True, opacity=0.35)  # painting must not alias
+        self.viewer.layers.selection.active = self.layer("working")
+        if img.ndim == 3:
+            self.goto_most_uncertain_slice(view)
+        self.viewer.reset_view()
+
+    def _labels(self, key: str, data: np.ndarray, scale, *, editable: bool, opacity: float, contour: int = 0,
+                colormap=None):
+        layer = self.layer(key)
+        if layer is None or layer.data.ndim != data.ndim:
+            if layer is not None:
+                self.viewer.layers.remove(layer)
+            kwargs = {"colormap": colormap} if colormap is not None else {}
+            layer = self.viewer.add_labels(data, name=NAMES[key], scale=scale, opacity=opacity, **kwargs)
+            if key == "given":
+                layer.colormap = _given_colormap()
+        else:
+            layer.data = data
+            layer.scale = scale
+        layer.editable = editable
+        layer.contour = contour
+        return layer
+
+    def _show_heat(self, view, scale) -> None:
+        data = view.measure(self.measure) if view.maps is not None else None
+        layer = self.layer("heat")
+        if data is None:
+            if layer is not None:
+                layer.visible = False
+            return
+        if self.measure == "p_given":
+            data = 1.0 - data  # show where the given label is improbable
+        hi = float(np.percentile(data, 99.9)) if data.size else 1.0
+        if layer is None or layer.data.ndim != data.ndim:
+            if layer is not None:
+                self.viewer.layers.remove(layer)
+            layer = self.viewer.add_image(data, name=NAMES["heat"], colormap=self.colormap, blending="additive",
+                                          opacity=self.heat_opacity, scale=scale)
+        else:
+            layer.data = data
+            layer.scale = scale
+        # low uncertainty maps to black, which additive blending leaves invisible: only the
+        # uncertain parts tint the image
+        hi = max(hi, 1e-3)
+        layer.contrast_limits = (0.15 * hi, hi)
+        layer.visible = True
+
+    # -- parts ---------------------------------------------------------------------------------------
+    def set_proposal(self, proposal) -> None:
+        """Colour the change regions: added green, removed magenta, relabelled yellow."""
+        layer = self.layer("proposal")
+        if layer is None:
+            return
+        if proposal is None:
+            layer.data = np.zeros_like(layer.data)
+            return
+        given, new = proposal.given, proposal.mask
+        change = np.zeros(given.shape, np.uint8)
+        diff = proposal.region_map > 0
+        change[diff & (given == 0)] = 1
+        change[diff & (new == 0)] = 2
+        change[diff & (given != 0) & (new != 0)] = 3
+        layer.data = change
+
+    def set_working(self, labels: np.ndarray, editable: bool = True) -> None:
+        layer = self.layer("working")
+        if layer is not None:
+            layer.data = labels.copy()  # the layer paints in place; the controller keeps its own copy
+            layer.editable = editable
+
+    def set_measure(self, measure: str) -> None:
+        self.measure = measure
+        if self._view is not None:
+            img = self._view.image
+            self._show_heat(self._view, img.geometry.scale if img.ndim == 3 else (1.0, 1.0))
+
+    def set_heat_opacity(self, value: float) -> None:
+        self.heat_opacity = value
+        layer = self.layer("heat")
+        if layer is not None:
+            layer.opacity = value
+
+    def set_colormap(self, name: str) -> None:
+        self.colormap = name
+        layer = self.layer("heat")
+        if layer is not None:
+            layer.colormap = name
+
+    def set_ct_preset(self, name: str) -> None:
+        self.ct_preset = name
+        layer = self.layer("image")
+        if layer is None or self._is_rgb:
+            return
+        w, lvl = CT_PRESETS[name]
+        layer.colormap = "gray"
+        layer.contrast_limits = (lvl - w / 2, lvl + w / 2)
+
+    def goto_most_uncertain_slice(self, view) -> int:
+        """Move the 3D view to the slice with the most uncertainty (or the most mask)."""
+        u = view.measure("entropy") if view.maps is not None else None
+        src = u if u is not None else (view.given.array > 0).astype(np.float32)
+        z = int(np.argmax(src.reshape(src.shape[0], -1).sum(1)))
+        step = list(self.viewer.dims.current_step)
+        if step:
+            step[0] = z
+            self.viewer.dims.current_step = tuple(step)
+        return z
+
+    def toggle_3d(self) -> int:
+        self.viewer.dims.ndisplay = 3 if self.viewer.dims.ndisplay == 2 else 2
+        return self.viewer.dims.ndisplay
+
+
+def _given_colormap():
+    from napari.utils.colormaps import DirectLabelColormap
+
+    return DirectLabelColormap(color_dict={None: (0.0, 0.8, 1.0, 1.0), 0: (0, 0, 0, 0), 1: (0.0, 0.8, 1.0, 1.0),
+                                           2: (1.0, 0.6, 0.0, 1.0)})

@@ -1,0 +1,424 @@
+"""The Curator panel: queue, review controls and job bar, wired to a controller and the layers.
+
+Used docked in the desktop app and, through the npe2 manifest, in any napari viewer. Keyboard
+shortcuts are bound on the viewer (when the canvas has the focus) and on the panel (when the panel
+has it); both call the same handlers. Errors show in the panel, as a napari notification and in
+the log (``<user data>/logs/curator.log``); a bad file never takes the app down.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+from qtpy.QtCore import Qt, QTimer
+from qtpy.QtGui import QKeySequence
+from qtpy.QtWidgets import (QFileDialog, QInputDialog, QLabel, QMenu, QScrollArea, QShortcut, QSplitter, QToolButton,
+                            QVBoxLayout, QWidget)
+
+from .controller import ReviewController
+from .layers import MEASURES, CaseLayers
+from .widgets.jobbar import JobBar
+from .widgets.queue import QueueWidget
+from .widgets.review import ReviewPanel
+
+__all__ = ["CuratorWidget", "CuratorPluginWidget", "log"]
+
+log = logging.getLogger("mask_curator")
+
+
+def _setup_log() -> None:
+    from .controller import _user_dir
+
+    if log.handlers:
+        return
+    try:
+        folder = _user_dir("data") / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(folder / "curator.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+    except OSError:
+        pass  # a read-only home: messages still show in the window
+
+
+class CuratorWidget(QWidget):
+    """The dock panel. ``CuratorWidget(viewer)``; ``widget.controller`` holds the session."""
+
+    def __init__(self, viewer, parent=None, *, controller: ReviewController | None = None):
+        super().__init__(parent)
+        _setup_log()
+        self.viewer = viewer
+        self.controller = controller or ReviewController(self)
+        self.layers = CaseLayers(viewer)
+        self.last_slider_ms = 0.0
+        self.last_switch_ms = 0.0
+        self._working_hooked = None
+        c = self.controller
+        # -- widgets
+        self.header = QLabel("Open a dataset or a project (File menu, or the ☰ button).")
+        self.header.setWordWrap(True)
+        self.menu_button = QToolButton()
+        self.menu_button.setText("☰ Mask Curator")
+        self.menu_button.setPopupMode(QToolButton.InstantPopup)
+        self.menu_button.setToolTip("Open, batch relabel, export, settings and help")
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.jobbar = JobBar(c.jobs)
+        self.queue = QueueWidget()
+        self.panel = ReviewPanel()
+        top = QWidget()
+        tl = QVBoxLayout(top)
+        tl.setContentsMargins(0, 0, 0, 0)
+        tl.addWidget(self.menu_button, alignment=Qt.AlignLeft)
+        tl.addWidget(self.header)
+        tl.addWidget(self.jobbar)
+        tl.addWidget(self.message)
+        tl.addWidget(self.queue, 1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.panel)
+        split = QSplitter(Qt.Vertical)
+        split.addWidget(top)
+        split.addWidget(scroll)
+        split.setStretchFactor(0, 2)
+        split.setStretchFactor(1, 3)
+        split.setSizes([380, 520])
+        self.queue.table.setMinimumHeight(160)
+        lay = QVBoxLayout(self)
+        lay.addWidget(split)
+        self.setMinimumWidth(430)
+        self.actions = self._build_actions()
+        self.menu_button.setMenu(self._build_menu())
+        # -- wiring
+        c.queue_changed.connect(self._refresh_queue)
+        c.case_loaded.connect(self._show_case)
+        c.proposal_changed.connect(self._show_proposal)
+        c.working_changed.connect(lambda: self.layers.set_working(c.working, editable=not c.locked))
+        c.decision_changed.connect(self._decision_changed)
+        c.status.connect(self._status)
+        c.error.connect(self._error)
+        c.project_opened.connect(self._project_opened)
+        self.queue.case_selected.connect(self._goto)
+        self.queue.filter_changed.connect(c.set_filter)
+        p = self.panel
+        p.accept_button.clicked.connect(c.accept)
+        p.keep_button.clicked.connect(c.keep)
+        p.save_button.clicked.connect(self._save_edit)
+        p.exclude_button.clicked.connect(c.exclude)
+        p.flag_button.clicked.connect(c.flag)
+        p.reopen_button.clicked.connect(c.reopen)
+        p.next_button.clicked.connect(self.next_case)
+        p.prev_button.clicked.connect(self.previous_case)
+        p.note_entered.connect(c.set_note)
+        p.undo_button.clicked.connect(c.undo)
+        p.redo_button.clicked.connect(c.redo)
+        p.islands_button.clicked.connect(lambda: c.apply_helper("islands", min_size=self._island_size()))
+        p.holes_button.clicked.connect(lambda: c.apply_helper("holes"))
+        p.smooth_button.clicked.connect(lambda: c.apply_helper("smooth", radius=2.0))
+        p.between_button.clicked.connect(lambda: c.apply_helper("between"))
+        p.region_toggled.connect(c.toggle_region)
+        p.threshold_changed.connect(self._threshold_moved)
+        p.measure.currentIndexChanged.connect(lambda i: self.layers.set_measure(p.measure.itemData(i)))
+        p.colormap.currentTextChanged.connect(self.layers.set_colormap)
+        p.opacity.valueChanged.connect(lambda v: self.layers.set_heat_opacity(v / 100))
+        p.ct_preset.currentTextChanged.connect(self.layers.set_ct_preset)
+        p.view3d_button.clicked.connect(self.layers.toggle_3d)
+        p.set_tau(c.settings.proposal.tau)
+        self._slider_timer = QTimer(self)
+        self._slider_timer.setSingleShot(True)
+        self._slider_timer.setInterval(40)
+        self._slider_timer.timeout.connect(self._apply_threshold)
+        self._pending_tau = None
+        self._autosave = QTimer(self)
+        self._autosave.setSingleShot(True)
+        self._autosave.setInterval(3000)
+        self._autosave.timeout.connect(c.flush)
+        self._bind_keys()
+        viewer.mouse_drag_callbacks.append(self._on_click)
+
+    # -- actions and menus -------------------------------------------------------------------------
+    def _build_actions(self) -> dict:
+        from qtpy.QtWidgets import QAction
+
+        def act(text, slot, tip=""):
+            a = QAction(text, self)
+            a.triggered.connect(slot)
+            a.setStatusTip(tip)
+            return a
+
+        return {
+            "open_dataset": act("Open dataset…", self.ask_open_dataset, "Open a dataset folder (it is only read)"),
+            "open_project": act("Open project…", self.ask_open_project, "Open a Mask Curator project folder"),
+            "export": act("Export cleaned dataset…", self.ask_export, "Write the cleaned dataset with a record of changes"),
+            "train": act("Train ensemble", self.controller.start_train, "Train the out-of-fold ensemble"),
+            "uncertainty": act("Compute uncertainty", self.controller.start_uncertainty, "Uncertainty maps for every case"),
+            "batch": act("Batch relabel", self.batch_relabel, "Train, compute uncertainty, propose and rank"),
+            "settings": act("Settings…", self.show_settings, "Training, uncertainty and proposal settings"),
+            "shortcuts": act("Keyboard shortcuts", self.show_shortcuts, "All shortcuts"),
+            "about": act("About Mask Curator", self.show_about),
+        }
+
+    def _build_menu(self) -> QMenu:
+        m = QMenu(self)
+        for key in ("open_dataset", "open_project", "export"):
+            m.addAction(self.actions[key])
+        self.recent_menu = m.addMenu("Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        m.addSeparator()
+        for key in ("train", "uncertainty", "batch", "settings"):
+            m.addAction(self.actions[key])
+        m.addSeparator()
+        for key in ("shortcuts", "about"):
+            m.addAction(self.actions[key])
+        return m
+
+    def _fill_recent(self, menu=None) -> None:
+        menu = menu or self.recent_menu
+        menu.clear()
+        items = self.controller.recent()
+        if not items:
+            a = menu.addAction("(none yet)")
+            a.setEnabled(False)
+        for path in items:
+            menu.addAction(path, lambda p=path: self._open_project(p))
+
+    # -- keys ------------------------------------------------------------------------------------------
+    def _handlers(self) -> dict:
+        c = self.controller
+        return {
+            "A": c.accept, "K": c.keep, "Control-S": self._save_edit, "D": c.exclude, "G": c.flag, "R": c.reopen,
+            "T": self.ask_note, "N": self.next_case, "Shift-N": self.previous_case, "Control-Z": c.undo,
+            "Control-Shift-Z": c.redo, "I": lambda: c.apply_helper("islands", min_size=self._island_size()),
+            "H": lambda: c.apply_helper("holes"), "Shift-S": lambda: c.apply_helper("smooth", radius=2.0),
+            "Shift-F": lambda: c.apply_helper("between"), "U": self.cycle_measure,
+            "PageUp": lambda: self._nudge_threshold(0.05), "PageDown": lambda: self._nudge_threshold(-0.05),
+            "F1": self.show_shortcuts,
+        }
+
+    def _bind_keys(self) -> None:
+        for key, fn in self._handlers().items():
+            self.viewer.bind_key(key, lambda viewer, fn=fn: fn(), overwrite=True)
+            seq = key.replace("Control", "Ctrl").replace("-", "+")
+            sc = QShortcut(QKeySequence(seq), self)
+            sc.setContext(Qt.WidgetWithChildrenShortcut)
+            sc.activated.connect(fn)
+
+    # -- handlers ----------------------------------------------------------------------------------------
+    def _goto(self, case_id: str) -> None:
+        t0 = time.perf_counter()
+        if self.controller.goto(case_id):
+            self.last_switch_ms = 1000 * (time.perf_counter() - t0)
+
+    def next_case(self) -> None:
+        t0 = time.perf_counter()
+        self.controller.next()
+        self.last_switch_ms = 1000 * (time.perf_counter() - t0)
+
+    def previous_case(self) -> None:
+        self.controller.previous()
+
+    def _refresh_queue(self) -> None:
+        c = self.controller
+        self.queue.set_rows(c.rows, c.case.id if c.case else None)
+
+    def _row(self, case_id: str) -> dict | None:
+        return next((r for r in self.controller.rows if r["case_id"] == case_id), None)
+
+    def _show_case(self, view) -> None:
+        c = self.controller
+        self.layers.show(view, c.working)
+        self.layers.set_working(c.working, editable=not c.locked)
+        self._hook_working_layer()
+        self.panel.show_case(view.case_id, view.decision, self._row(view.case_id), view.image.ndim)
+        self.queue.select(view.case_id)
+        if view.failed:
+            self._error(f"{view.case_id}: {view.failed}")
+        elif view.maps is None:
+            self._status(f"{view.case_id}: no uncertainty maps yet (Tools → Batch relabel)")
+
+    def _show_proposal(self, proposal) -> None:
+        self.layers.set_proposal(proposal)
+        self.panel.show_regions(self.controller.region_infos(), self.controller.accepted_regions)
+
+    def _decision_changed(self, case_id: str, d: dict) -> None:
+        c = self.controller
+        if c.view is not None and c.view.case_id == case_id:
+            self.panel.show_case(case_id, d, self._row(case_id), c.view.image.ndim)
+            self.layers.set_working(c.working, editable=not c.locked)
+
+    def _hook_working_layer(self) -> None:
+        layer = self.layers.layer("working")
+        if layer is None or layer is self._working_hooked:
+            return
+        layer.events.paint.connect(self._painted)
+        layer.bind_key("Control-Z", lambda _l: self.controller.undo(), overwrite=True)
+        layer.bind_key("Control-Shift-Z", lambda _l: self.controller.redo(), overwrite=True)
+        self._working_hooked = layer
+
+    def _painted(self, event=None) -> None:
+        # napari announces a stroke before it writes it: read the layer once the write is done
+        QTimer.singleShot(0, self._sync_painted)
+
+    def _sync_painted(self) -> None:
+        layer = self.layers.layer("working")
+        if layer is None or self.controller.locked:
+            return
+        self.controller.painted(np.asarray(layer.data))
+        self._autosave.start()
+
+    def _save_edit(self) -> None:
+        layer = self.layers.layer("working")
+        if layer is not None and self.controller.working is not None:
+            data = np.asarray(layer.data)
+            if not np.array_equal(data, self.controller.working):
+                self.controller.painted(data)
+        self.controller.save_edit()
+
+    def _on_click(self, viewer, event):
+        if "Alt" not in event.modifiers or self.controller.preview is None:
+            return
+        layer = self.layers.layer("proposal")
+        if layer is None:
+            return
+        pos = layer.world_to_data(event.position)
+        rid = self.controller.region_at(pos)
+        if rid:
+            self.controller.toggle_region(rid)
+            self.panel.show_regions(self.controller.region_infos(), self.controller.accepted_regions)
+
+    def _threshold_moved(self, tau: float) -> None:
+        self._pending_tau = tau
+        self._slider_timer.start()
+
+    def _apply_threshold(self) -> None:
+        if self._pending_tau is None:
+            return
+        t0 = time.perf_counter()
+        self.controller.set_threshold(self._pending_tau)
+        self.last_slider_ms = 1000 * (time.perf_counter() - t0)
+        self._pending_tau = None
+
+    def _nudge_threshold(self, delta: float) -> None:
+        tau = min(0.99, max(0.5, self.controller.settings.proposal.tau + delta))
+        self.panel.set_tau(tau)
+        self._pending_tau = tau
+        self._apply_threshold()
+
+    def cycle_measure(self) -> None:
+        box = self.panel.measure
+        box.setCurrentIndex((box.currentIndex() + 1) % box.count())
+        self._status(f"heatmap: {MEASURES[box.currentData()]}")
+
+    def _island_size(self) -> int:
+        w = self.controller.working
+        return max(10, int(0.002 * w.size)) if w is not None else 50
+
+    def _status(self, msg: str) -> None:
+        self.message.setStyleSheet("")
+        self.message.setText(msg)
+        self.viewer.status = msg
+        log.info(msg)
+
+    def _error(self, msg: str) -> None:
+        from napari.utils.notifications import show_error
+
+        self.message.setStyleSheet("color: #e53935;")
+        self.message.setText(msg)
+        log.error(msg)
+        try:
+            show_error(msg)
+        except Exception:
+            pass
+
+    def _project_opened(self, root: str) -> None:
+        c = self.controller
+        self.header.setText(f"<b>{c.dataset.root.name}</b> ({c.dataset.layout}, {len(c.dataset)} cases)<br>"
+                            f"<small>project: {root}</small>")
+
+    # -- dialogs ---------------------------------------------------------------------------------------
+    def ask_open_dataset(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open dataset folder")
+        if path:
+            self.open_dataset(path)
+
+    def open_dataset(self, path, project=None) -> bool:
+        from ..core.dataset import DatasetError
+        from ..core.project import ProjectError
+
+        try:
+            self.controller.open_dataset(path, project)
+            return True
+        except (DatasetError, ProjectError, OSError) as exc:
+            self._error(str(exc))
+            return False
+
+    def ask_open_project(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open project folder")
+        if path:
+            self._open_project(path)
+
+    def _open_project(self, path) -> bool:
+        from ..core.project import ProjectError
+
+        try:
+            self.controller.open_project(path)
+            return True
+        except (ProjectError, OSError) as exc:
+            self._error(str(exc))
+            return False
+
+    def ask_export(self) -> None:
+        if self.controller.project is None:
+            self._error("open a dataset or project first")
+            return
+        path = QFileDialog.getExistingDirectory(self, "Export the cleaned dataset into (an empty or new folder)")
+        if path:
+            self.controller.start_export(path)
+
+    def ask_note(self) -> None:
+        if self.controller.view is None:
+            return
+        text, ok = QInputDialog.getText(self, "Note", f"Note for {self.controller.case.id}:",
+                                        text=self.controller.view.decision.get("note") or "")
+        if ok:
+            self.controller.set_note(text)
+            self.panel.note.setText(text)
+
+    def batch_relabel(self) -> None:
+        if self.controller.dataset is None:
+            self.ask_open_dataset()
+        if self.controller.dataset is not None:
+            self.controller.start_batch()
+
+    def show_settings(self) -> None:
+        from .dialogs import SettingsDialog
+
+        dlg = SettingsDialog(self.controller.settings, self)
+        if dlg.exec_():
+            dlg.apply()
+            self.panel.set_tau(self.controller.settings.proposal.tau)
+
+    def show_shortcuts(self) -> None:
+        from .dialogs import ShortcutsDialog
+
+        ShortcutsDialog(self).exec_()
+
+    def show_about(self) -> None:
+        from .dialogs import show_about
+
+        show_about(self)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        self.controller.flush()
+        super().closeEvent(event)
+
+
+class CuratorPluginWidget(CuratorWidget):
+    """The panel as napari's plugin menu creates it (napari passes the viewer as ``napari_viewer``)."""
+
+    def __init__(self, napari_viewer):
+        super().__init__(napari_viewer)

@@ -1,0 +1,1 @@
+"""Qt widgets of the Curator panel: review queue, review controls, job bar."""

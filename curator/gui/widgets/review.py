@@ -1,0 +1,174 @@
+"""Review controls for the current case: decisions, change regions, threshold, display, editing."""
+
+from __future__ import annotations
+
+from qtpy.QtCore import Qt, Signal
+from qtpy.QtWidgets import (QComboBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+                            QListWidget, QListWidgetItem, QPushButton, QSlider, QVBoxLayout, QWidget)
+
+from ..layers import COLORMAPS, CT_PRESETS, MEASURES
+
+__all__ = ["ReviewPanel"]
+
+
+def _button(text: str, tip: str) -> QPushButton:
+    b = QPushButton(text)
+    b.setToolTip(tip)
+    return b
+
+
+class ReviewPanel(QWidget):
+    """Buttons and controls; the main widget connects them to the controller."""
+
+    threshold_changed = Signal(float)
+    region_toggled = Signal(int, bool)
+    note_entered = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        # -- the case
+        self.title = QLabel("No case open")
+        self.title.setStyleSheet("font-weight: bold; font-size: 14px;")
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        # -- decisions
+        self.accept_button = _button("Accept proposal  (A)", "Use the proposed mask (with the regions ticked below)")
+        self.keep_button = _button("Keep original  (K)", "The given mask is right")
+        self.save_button = _button("Save edit  (Ctrl+S)", "Save the working mask as painted")
+        self.exclude_button = _button("Exclude  (D)", "Leave this case out of the cleaned dataset")
+        self.flag_button = _button("Flag for expert  (G)", "Mark the case for a second opinion")
+        self.reopen_button = _button("Reopen  (R)", "Unlock a decided case to change it")
+        self.prev_button = _button("◀ Previous  (Shift+N)", "Previous case in the queue")
+        self.next_button = _button("Next ▶  (N)", "Next case in the queue")
+        grid = QGridLayout()
+        for i, b in enumerate([self.accept_button, self.keep_button, self.save_button, self.exclude_button,
+                               self.flag_button, self.reopen_button, self.prev_button, self.next_button]):
+            grid.addWidget(b, i // 2, i % 2)
+        self.accept_button.setStyleSheet("font-weight: bold;")
+        decisions = QGroupBox("Decision")
+        decisions.setLayout(grid)
+        # -- note
+        self.note = QLineEdit()
+        self.note.setPlaceholderText("Note for this case (Enter saves)")
+        self.note.returnPressed.connect(lambda: self.note_entered.emit(self.note.text()))
+        # -- proposal
+        self.tau = QSlider(Qt.Horizontal)
+        self.tau.setRange(50, 99)
+        self.tau.setValue(80)
+        self.tau.setToolTip("Confidence the models need before a change is proposed (tau). Page Up / Page Down")
+        self.tau_label = QLabel("0.80")
+        self.tau.valueChanged.connect(self._tau_moved)
+        tau_row = QHBoxLayout()
+        tau_row.addWidget(QLabel("Threshold τ"))
+        tau_row.addWidget(self.tau, 1)
+        tau_row.addWidget(self.tau_label)
+        self.regions = QListWidget()
+        self.regions.setToolTip("Proposed change regions: untick one to leave it out. "
+                                "Clicking a region in the image toggles it too.")
+        self.regions.itemChanged.connect(self._region_item_changed)
+        self.regions.setMaximumHeight(140)
+        prop_box = QGroupBox("Proposed change  (green: added, magenta: removed)")
+        pl = QVBoxLayout(prop_box)
+        pl.addLayout(tau_row)
+        pl.addWidget(self.regions)
+        # -- display
+        self.measure = QComboBox()
+        for key, label in MEASURES.items():
+            self.measure.addItem(label, key)
+        self.colormap = QComboBox()
+        self.colormap.addItems(list(COLORMAPS))
+        self.opacity = QSlider(Qt.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(45)
+        self.ct_preset = QComboBox()
+        self.ct_preset.addItems(list(CT_PRESETS))
+        self.view3d_button = _button("3D view", "Render the volume in 3D (Ctrl+Y)")
+        form = QFormLayout()
+        form.addRow("Uncertainty", self.measure)
+        form.addRow("Colormap", self.colormap)
+        form.addRow("Heatmap opacity", self.opacity)
+        form.addRow("CT window", self.ct_preset)
+        form.addRow("", self.view3d_button)
+        display = QGroupBox("Display")
+        display.setLayout(form)
+        # -- editing helpers
+        self.undo_button = _button("Undo", "Undo the last change of the working mask (Ctrl+Z)")
+        self.redo_button = _button("Redo", "Redo (Ctrl+Shift+Z)")
+        self.islands_button = _button("Remove islands  (I)", "Delete small disconnected pieces")
+        self.holes_button = _button("Fill holes  (H)", "Fill holes inside the mask")
+        self.smooth_button = _button("Smooth  (Shift+S)", "Smooth the outline (opening and closing)")
+        self.between_button = _button("Fill between slices  (Shift+F)", "Interpolate the mask between painted slices (3D)")
+        eg = QGridLayout()
+        for i, b in enumerate([self.undo_button, self.redo_button, self.islands_button, self.holes_button,
+                               self.smooth_button, self.between_button]):
+            eg.addWidget(b, i // 2, i % 2)
+        editing = QGroupBox("Edit the working mask  (paint P, erase E, fill F)")
+        editing.setLayout(eg)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.title)
+        lay.addWidget(self.status)
+        lay.addWidget(decisions)
+        lay.addWidget(self.note)
+        lay.addWidget(prop_box)
+        lay.addWidget(editing)
+        lay.addWidget(display)
+        self._quiet = False
+
+    # -- updates from the controller ---------------------------------------------------------------
+    def show_case(self, case_id: str, decision: dict, row: dict | None, ndim: int) -> None:
+        d = decision.get("decision", "unreviewed")
+        locked = bool(decision.get("locked"))
+        score = row.get("score") if row else None
+        rank = row.get("rank") if row else None
+        self.title.setText(f"{case_id}" + (f"   (rank {rank})" if rank else ""))
+        parts = [f"status: <b>{d}</b>" + (" — locked" if locked else "")]
+        if score is not None:
+            parts.append(f"score {score:.3f}")
+        if decision.get("reviewer") and d != "unreviewed":
+            parts.append(f"by {decision['reviewer']}")
+        self.status.setText(", ".join(parts))
+        self.note.setText(decision.get("note") or "")
+        for b in (self.accept_button, self.keep_button, self.save_button, self.exclude_button,
+                  self.islands_button, self.holes_button, self.smooth_button, self.between_button):
+            b.setEnabled(not locked)
+        self.flag_button.setEnabled(not locked)
+        self.reopen_button.setEnabled(locked)
+        self.between_button.setVisible(ndim == 3)
+        self.ct_preset.setEnabled(ndim == 3)
+        self.view3d_button.setVisible(ndim == 3)
+
+    def show_regions(self, regions: list[dict], accepted: set[int]) -> None:
+        self._quiet = True
+        try:
+            self.regions.clear()
+            for r in regions:
+                arrow = {"added": "+", "removed": "−", "relabelled": "↔"}.get(r["kind"], "?")
+                unc = r.get("mean_uncertainty")
+                unc_txt = f", uncertainty {unc:.2f}" if unc is not None and unc == unc else ""
+                item = QListWidgetItem(f"{arrow} region {r['id']}: {r['kind']}, {r['size']} px{unc_txt}")
+                item.setData(Qt.UserRole, int(r["id"]))
+                item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
+                item.setCheckState(Qt.Checked if r["id"] in accepted else Qt.Unchecked)
+                self.regions.addItem(item)
+            if not regions:
+                self.regions.addItem(QListWidgetItem("no change proposed"))
+        finally:
+            self._quiet = False
+
+    def set_tau(self, tau: float) -> None:
+        self._quiet = True
+        self.tau.setValue(int(round(tau * 100)))
+        self.tau_label.setText(f"{tau:.2f}")
+        self._quiet = False
+
+    # -- internal ------------------------------------------------------------------------------------
+    def _tau_moved(self, value: int) -> None:
+        self.tau_label.setText(f"{value / 100:.2f}")
+        if not self._quiet:
+            self.threshold_changed.emit(value / 100)
+
+    def _region_item_changed(self, item) -> None:
+        if self._quiet or item.data(Qt.UserRole) is None:
+            return
+        self.region_toggled.emit(int(item.data(Qt.UserRole)), item.checkState() == Qt.Checked)

@@ -1,0 +1,101 @@
+"""Run core jobs (progress generators) in napari generator workers, one at a time.
+
+:class:`JobRunner` wraps a core ``iter_<thing>(...)`` generator in ``napari.qt.threading``'s
+generator worker. Progress events arrive on the GUI thread as a signal; the job's return value
+arrives through ``finished``; a cancel asks the worker to quit, which takes effect at the job's
+next yield (the core yields after every batch, patch and case). Workers never touch layers: the
+handlers connected to these signals run on the GUI thread and do that.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+
+from qtpy.QtCore import QObject, Signal
+
+__all__ = ["JobRunner"]
+
+
+class JobRunner(QObject):
+    """Runs one job at a time in a background thread."""
+
+    started = Signal(str)
+    progress = Signal(int, int, str)  # step, total (0 = unknown), message
+    finished = Signal(str, object)  # job name, result
+    failed = Signal(str, str)  # job name, message
+    cancelled = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._worker = None
+        self._name = ""
+        self._cancel_requested = False
+        self.last_elapsed = 0.0
+
+    @property
+    def busy(self) -> bool:
+        return self._worker is not None
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def start(self, name: str, job) -> bool:
+        """Start ``job`` (a core generator); returns False when another job is running."""
+        from napari.qt.threading import create_worker
+
+        if self.busy:
+            return False
+        self._name = name
+        self._cancel_requested = False
+        t0 = time.perf_counter()
+
+        def work():
+            return (yield from job)
+
+        worker = create_worker(work, _start_thread=False, _ignore_errors=True)  # errors: our failed signal
+        worker.yielded.connect(self._on_yield)
+        worker.returned.connect(lambda result: self._done(result, t0))
+        worker.errored.connect(self._on_error)
+        worker.aborted.connect(self._on_abort)
+        self._worker = worker
+        self.started.emit(name)
+        worker.start()
+        return True
+
+    def cancel(self) -> None:
+        if self._worker is not None:
+            self._cancel_requested = True
+            self._worker.quit()
+
+    def wait(self, timeout_s: float = 30.0) -> bool:
+        """Block (processing events) until the running job ends; for closing and tests."""
+        from qtpy.QtWidgets import QApplication
+
+        t0 = time.time()
+        while self._worker is not None and time.time() - t0 < timeout_s:
+            QApplication.processEvents()
+            time.sleep(0.01)
+        return self._worker is None
+
+    # -- worker signals (GUI thread) ---------------------------------------------------------------
+    def _on_yield(self, event) -> None:
+        step = int(getattr(event, "step", 0) or 0)
+        total = int(getattr(event, "total", 0) or 0)
+        self.progress.emit(step, total, str(getattr(event, "message", "")))
+
+    def _done(self, result, t0) -> None:
+        self.last_elapsed = time.perf_counter() - t0
+        name, self._worker = self._name, None
+        self.finished.emit(name, result)
+
+    def _on_error(self, exc) -> None:
+        name, self._worker = self._name, None
+        ours = type(exc).__module__.startswith("curator.")
+        msg = str(exc) if ours and str(exc) else "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        self.failed.emit(name, msg)
+
+    def _on_abort(self) -> None:
+        name, self._worker = self._name, None
+        self.cancelled.emit(name)

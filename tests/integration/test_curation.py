@@ -1,0 +1,222 @@
+"""Curation end to end: `curator batch`, decisions, `curator export`, crashes (SIGKILL) and faults."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from curator.core.jobs import run
+from curator.core.synthetic import iter_write_demo
+from tests.integration.test_cli import curator
+
+FAST = ["--folds", "3", "--epochs", "3", "--size", "48", "--channels", "8,16,32", "--batch-size", "4",
+        "--threads", "2", "--tta", "2", "-q"]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    return run(iter_write_demo(root / "demo", n_derm=12, n_ct=3, derm_shape=(96, 128), ct_shape=(12, 48, 48)))
+
+
+@pytest.fixture(scope="module")
+def batched(demo, tmp_path_factory):
+    proj = tmp_path_factory.mktemp("p") / "proj"
+    out = curator("batch", demo / "derm", "--project", proj, *FAST)
+    return proj, out
+
+
+def _rows(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_batch_writes_ranking_and_proposals_in_the_datasets_format(batched, demo):
+    proj, out = batched
+    rows = _rows(proj / "ranking.csv")
+    assert len(rows) == 12 and list(rows[0]) == ["case_id", "score", "rank"]
+    assert [int(r["rank"]) for r in rows] == list(range(1, 13))
+    scores = [float(r["score"]) for r in rows]
+    assert scores == sorted(scores, reverse=True)
+    props = sorted((proj / "proposals").glob("ISIC_*_segmentation.png"))
+    assert len(props) == 12
+    assert Image.open(props[0]).mode == Image.open(next((demo / "derm").glob("*_segmentation.png"))).mode
+    assert "ranked 12 case(s)" in out.stdout
+
+
+def test_decisions_then_export_keeps_layout_and_records_changes(batched, demo, tmp_path):
+    proj, _ = batched
+    q = json.loads(curator("queue", "--project", proj, "--json").stdout)
+    top, second, third = q[0]["case_id"], q[1]["case_id"], q[2]["case_id"]
+    curator("decide", "--project", proj, top, "accept")
+    curator("decide", "--project", proj, second, "exclude", "--note", "photo out of focus")
+    curator("decide", "--project", proj, third, "keep")
+    locked = curator("decide", "--project", proj, third, "flag", check=False)
+    assert locked.returncode == 1 and "locked" in locked.stderr
+    out_dir = tmp_path / "cleaned"
+    curator("export", proj, out_dir, "-q")
+    changes = {r["case_id"]: r for r in _rows(out_dir / "changes.csv")}
+    assert changes[second]["decision"] == "excluded"
+    assert not (out_dir / f"{second}.jpg").exists() and not (out_dir / f"{second}_segmentation.png").exists()
+    assert changes[third]["decision"] == "kept" and changes[third]["dice_to_original"] == "1.000000"
+    assert changes[top]["decision"] == "accepted"
+    # unchanged masks are byte copies
+    assert (out_dir / f"{third}_segmentation.png").read_bytes() == (demo / "derm" / f"{third}_segmentation.png").read_bytes()
+    prov = json.loads((out_dir / "provenance.json").read_text())
+    assert prov["source"]["layout"] == "isic" and len(prov["models"]) == 3 and all(len(m["sha256"]) == 64 for m in prov["models"])
+    assert second in prov["summary"]["excluded"]
+    import hashlib
+
+    for rel, digest in prov["outputs_sha256"].items():
+        assert hashlib.sha256((out_dir / rel).read_bytes()).hexdigest() == digest
+    info = json.loads(curator("info", out_dir, "--json").stdout)
+    assert info["layout"] == "isic" and len(info["cases"]) == 11
+    # an existing export is not overwritten without asking
+    again = curator("export", proj, out_dir, check=False)
+    assert again.returncode == 1 and "not empty" in again.stderr
+
+
+def test_export_take_top_proposals(batched, tmp_path):
+    proj, _ = batched
+    out_dir = tmp_path / "auto"
+    curator("export", proj, out_dir, "--accept-top", "3", "-q")
+    rows = _rows(out_dir / "changes.csv")
+    assert sum(r["decision"] == "proposal (unreviewed)" for r in rows) >= 1
+
+
+def test_export_to_a_read_only_place_fails_cleanly(batched, tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root ignores file permissions")
+    proj, _ = batched
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    out = curator("export", proj, ro / "x", check=False)
+    assert out.returncode == 1 and "permission" in out.stderr
+
+
+def test_export_disk_full_leaves_nothing_that_looks_complete(batched, tmp_path, monkeypatch):
+    import errno
+
+    from curator.core import export as exp
+    from curator.core.export import ExportError, iter_export
+    from curator.core.project import Project
+
+    proj, _ = batched
+    calls = {"n": 0}
+    real = exp._copy_hash
+
+    def full_disk(src, dst):
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        return real(src, dst)
+
+    monkeypatch.setattr(exp, "_copy_hash", full_disk)
+    with pytest.raises(ExportError, match="disk is full"):
+        run(iter_export(Project.open(proj), tmp_path / "full"))
+    assert not (tmp_path / "full").exists()
+    assert not list(tmp_path.glob(".full.partial-*"))
+
+
+def test_bad_case_mid_batch_is_marked_failed_and_the_rest_goes_on(demo, tmp_path):
+    import shutil
+
+    src = tmp_path / "derm"
+    shutil.copytree(demo / "derm", src)
+    victim = sorted(src.glob("*_segmentation.png"))[4]
+    victim.write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    proj = tmp_path / "proj"
+    out = curator("batch", src, "--project", proj, *FAST)
+    cid = victim.name.replace("_segmentation.png", "")
+    assert cid in out.stderr and "failed" in out.stderr
+    rows = _rows(proj / "ranking.csv")
+    assert len(rows) == 11 and cid not in {r["case_id"] for r in rows}
+    q = {r["case_id"]: r for r in json.loads(curator("queue", "--project", proj, "--json").stdout)}
+    assert q[cid]["failed"]
+
+
+def test_batch_on_3d_msd_with_lesion_labels(demo, tmp_path):
+    proj = tmp_path / "proj3d"
+    curator("batch", demo / "ct", "--project", proj, "--folds", "3", "--epochs", "1", "--channels", "4,8,16",
+            "--patch", "8,32,32", "--batch-size", "2", "--threads", "2", "--tta", "2", "-q")
+    rows = _rows(proj / "ranking.csv")
+    assert len(rows) == 3
+    props = sorted((proj / "proposals" / "labelsTr").glob("*.nii.gz"))
+    assert len(props) == 3
+    import nibabel as nib
+
+    src = nib.load(str(demo / "ct" / "labelsTr" / props[0].name))
+    dst = nib.load(str(props[0]))
+    np.testing.assert_array_equal(src.affine, dst.affine)
+
+
+# -- crashes ----------------------------------------------------------------------------------------
+
+
+def _spawn(*args) -> subprocess.Popen:
+    env = dict(os.environ, CURATOR_PROGRESS="0")
+    return subprocess.Popen([sys.executable, "-m", "curator.cli", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _kill_when(proc: subprocess.Popen, condition, timeout: float = 300) -> bool:
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if proc.poll() is not None:
+            return False
+        if condition():
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return True
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("the condition to kill never came")
+
+
+def test_sigkill_during_batch_then_resume_loses_and_duplicates_nothing(demo, tmp_path):
+    proj = tmp_path / "proj"
+    args = ["batch", demo / "derm", "--project", proj, "--folds", "3", "--epochs", "6", "--size", "48",
+            "--channels", "8,16,32", "--batch-size", "4", "--threads", "2", "--tta", "2", "-q"]
+    p = _spawn(*args)
+    killed = _kill_when(p, lambda: (proj / "models" / "member-r0-f1.ckpt").exists())
+    assert killed, "the batch finished before it could be killed"
+    assert (proj / "models" / "member-r0-f0.json").exists()  # the finished member is kept
+    f0 = (proj / "models" / "member-r0-f0.pt").read_bytes()
+    out = curator(*args)
+    assert "ranked 12 case(s)" in out.stdout
+    assert (proj / "models" / "member-r0-f0.pt").read_bytes() == f0  # not retrained
+    members = [p for p in (proj / "models").glob("member-*.json") if "relabelled" not in p.name]
+    assert len(members) == 3 and not list((proj / "models").glob("*.ckpt"))
+    assert len(list((proj / "maps").glob("*.npz"))) == 12
+    assert len(_rows(proj / "ranking.csv")) == 12
+    from curator.core.store import Store
+
+    with Store(proj / "curator.db") as s:
+        assert len(s.case_ids()) == 12
+        actions = [e["action"] for e in s.audit_log()]
+        assert actions.count("batch:done") == 1 and actions.count("batch:start") == 2
+
+
+def test_sigkill_during_export_then_export_again(batched, tmp_path):
+    proj, _ = batched
+    out_dir = tmp_path / "exp"
+    p = _spawn("export", proj, out_dir, "-q")
+    _kill_when(p, lambda: bool(list(tmp_path.glob(".exp.partial-*"))), timeout=60)
+    # whatever happened, nothing incomplete is at OUT
+    assert not out_dir.exists() or (out_dir / "provenance.json").exists()
+    curator("export", proj, out_dir, "--overwrite", "-q")
+    assert (out_dir / "provenance.json").exists() and (out_dir / "changes.csv").exists()
+    assert not list(tmp_path.glob(".exp.partial-*"))
+    rows = _rows(out_dir / "changes.csv")
+    assert len(rows) == len({r["case_id"] for r in rows})  # no duplicates

@@ -1,0 +1,124 @@
+"""Proposals (rules, clean-up, regions) and ranking (cleanlab softmin, combination, review rounds)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from curator.core.proposals import ProposalConfig, apply_regions, propose
+from curator.core.ranking import (case_scores, combine, rank_order, read_ranking, review_rounds, shape_descriptors,
+                                  softmin_quality, write_ranking)
+
+
+def _disc(shape=(120, 120), c=(60, 60), r=30):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return ((yy - c[0]) ** 2 + (xx - c[1]) ** 2 < r * r).astype(np.uint8)
+
+
+def _probs(fg: np.ndarray, conf: float = 0.97) -> np.ndarray:
+    p1 = np.where(fg > 0, conf, 1 - conf).astype(np.float32)
+    return np.stack([1 - p1, p1])
+
+
+def test_proposal_restores_an_eroded_mask_and_reports_one_added_region():
+    truth = _disc()
+    given = _disc(r=22)
+    prop = propose(given, _probs(truth), labels=[0, 1])
+    assert len(prop.regions) == 1 and prop.regions[0].kind == "added"
+    from curator.core.metrics import dice
+
+    assert dice(prop.mask, truth) > 0.97 > dice(given, truth)
+    added, removed = prop.added_removed()
+    assert added > 0 and removed == 0
+    assert apply_regions(prop, []).tolist() == given.tolist()
+    assert dice(apply_regions(prop, [1]), truth) > 0.97
+
+
+def test_a_clean_mask_with_boundary_slivers_gets_no_proposal():
+    truth = _disc()
+    # the models' boundary is a pixel off all around: a sliver, not an error
+    prop = propose(truth, _probs(_disc(r=31)), labels=[0, 1])
+    assert prop.regions == [] and prop.change_fraction == 0.0
+
+
+def test_unconfident_disagreement_is_not_proposed():
+    truth = _disc()
+    given = _disc(r=22)
+    prop = propose(given, _probs(truth, conf=0.7), labels=[0, 1], cfg=ProposalConfig(tau=0.8))
+    assert prop.regions == []
+
+
+def test_poster_rule_and_band_and_multiclass():
+    given = np.zeros((80, 80), np.uint8)
+    given[10:70, 10:70] = 1
+    given[30:50, 30:50] = 2
+    p = np.zeros((3, 80, 80), np.float32)
+    p[0] = 0.02
+    p[1, 10:70, 10:70] = 0.96
+    p[2, 25:55, 25:55] = 0.96  # the lesion is bigger than drawn
+    p[1, 25:55, 25:55] = 0.02
+    p /= p.sum(0, keepdims=True)
+    prop = propose(given, p, labels=[0, 1, 2])
+    assert (prop.mask[25:55, 25:55] == 2).all()
+    assert {r.kind for r in prop.regions} == {"relabelled"}
+    u = 1 - p.max(0)
+    prop2 = propose(given, p, u, labels=[0, 1, 2], cfg=ProposalConfig(rules=("uncertainty",), delta=0.5))
+    assert prop2.regions == []  # nothing uncertain
+
+
+def test_clean_up_fills_holes_and_drops_islands():
+    given = _disc()
+    p = _probs(_disc())
+    p[:, 58:62, 58:62] = np.array([0.99, 0.01])[:, None, None]  # a hole the models see
+    p[:, 5:8, 5:8] = np.array([0.01, 0.99])[:, None, None]  # a speck
+    prop = propose(given, p, labels=[0, 1])
+    assert prop.regions == []  # hole filled back and speck dropped
+
+
+def test_softmin_matches_cleanlab():
+    cleanlab = pytest.importorskip("cleanlab.segmentation.rank")
+    rng = np.random.default_rng(0)
+    labels = (rng.random((3, 16, 20)) > 0.5).astype(int)
+    p1 = np.clip(labels + rng.normal(0, 0.3, labels.shape), 0.01, 0.99)
+    probs = np.stack([1 - p1, p1], axis=1)  # (N, K, H, W)
+    expected = cleanlab.get_label_quality_scores(labels, probs, method="softmin", verbose=False)[0]
+    ours = [softmin_quality(np.take_along_axis(probs[i], labels[i][None], 0)[0]) for i in range(3)]
+    np.testing.assert_allclose(ours, expected, rtol=1e-6)
+
+
+def test_case_scores_order_a_wrong_mask_above_a_right_one():
+    truth = _disc()
+    probs = _probs(truth, 0.95)
+    good = case_scores(truth, probs)
+    bad = case_scores(_disc(r=18), probs)
+    for k in ("softmin", "dice", "disagreement"):
+        assert bad[k] > good[k], k
+
+
+def test_combine_rank_and_csv_round_trip(tmp_path):
+    scores = {"a": {"dice": 0.1, "softmin": 0.2}, "b": {"dice": 0.5, "softmin": 0.6}, "c": {"dice": 0.3, "softmin": 0.1}}
+    comb = combine(scores, {"dice": 1.0, "softmin": 1.0})
+    ranked = rank_order(comb)
+    assert ranked[0][0] == "b" and ranked[0][2] == 1 and [r[2] for r in ranked] == [1, 2, 3]
+    write_ranking(tmp_path / "ranking.csv", ranked)
+    back = read_ranking(tmp_path / "ranking.csv")
+    assert [r[0] for r in back] == [r[0] for r in ranked]
+    assert (tmp_path / "ranking.csv").read_text().splitlines()[0] == "case_id,score,rank"
+
+
+def test_shape_descriptors_tell_a_polygon_from_a_ragged_outline():
+    rng = np.random.default_rng(1)
+    ragged = _disc()
+    ragged[rng.random(ragged.shape) < 0.05] ^= 1
+    d_smooth = shape_descriptors(_disc())
+    d_ragged = shape_descriptors(ragged)
+    assert d_ragged["roughness"] > d_smooth["roughness"]
+
+
+def test_review_rounds_find_the_plateau():
+    order = [f"c{i}" for i in range(40)]
+    errors = {c: i < 12 for i, c in enumerate(order)}
+    rounds = review_rounds(order, errors, batch=10, plateau_rate=0.1, patience=2)
+    assert [r.errors_found for r in rounds] == [10, 2, 0, 0]
+    assert [r.plateau for r in rounds] == [False, False, False, True]
+    assert rounds[-1].cumulative_errors == 12
