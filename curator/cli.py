@@ -322,6 +322,13 @@ def cmd_queue(args) -> int:
         raise CliError(str(exc)) from exc
     with Store(project.db_path) as store:
         rows = store.queue(args.status)
+        rounds = store.review_rounds(args.rounds) if args.rounds else []
+    if rounds:
+        print(f"review rounds of {args.rounds}: errors found per round (the DataHeroes loop)")
+        for r in rounds:
+            print(f"  round {r.round}: {r.errors_found}/{r.reviewed} errors ({100 * r.hit_rate:.0f} %), "
+                  f"{r.cumulative_errors} in all{'  <- plateau: further review finds little' if r.plateau else ''}")
+        return 0
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -362,6 +369,105 @@ def _add_train_options(s) -> None:
     s.add_argument("--relabel-options", help="more relabel options as key=value,... (e.g. update=cumulative,tta=8)")
 
 
+def cmd_bench_table1(args) -> int:
+    from .core.dataset import DatasetError, open_dataset
+    from .core.experiments import iter_noise_experiment, summarise
+    from .core.report import table1_report
+
+    base = _train_config(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = {}
+    try:
+        ds = open_dataset(args.dataset)
+        for noise in [n.strip() for n in args.noises.split(",") if n.strip()]:
+            job = iter_noise_experiment(ds, noise=noise, methods=[m.strip() for m in args.methods.split(";") if m.strip()],
+                                        seeds=[int(v) for v in args.seeds.split(",")], base=base,
+                                        max_cases=args.max_cases, monitor=True)
+            results[noise] = _progress_runner(args.quiet)(job, f"table1 {noise}")
+            (out / "table1.json").write_text(json.dumps(results, indent=1))
+    except (DatasetError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+    report = table1_report(results, out / "table1.html")
+    for noise, res in results.items():
+        print(f"noise {noise}: Dice (%) vs clean / vs noisy validation masks")
+        for row in summarise(res):
+            print(f"  {row['method']:<24} {row['dice_clean']:5.1f} / {row['dice_noisy']:5.1f}   "
+                  + "  ".join(f"s{a}: {b:.1f}/{c:.1f}" for a, b, c in row["per_seed"]))
+    print(f"report: {report}")
+    return 0
+
+
+def cmd_bench_detect(args) -> int:
+    from .core.corrupt import CorruptError
+    from .core.dataset import DatasetError
+    from .core.experiments import iter_detect_experiment
+    from .core.pipeline import PipelineError, UncertaintyConfig
+    from .core.report import detect_report
+
+    out = Path(args.out)
+    try:
+        job = iter_detect_experiment(args.dataset, out, noise=args.noise, fraction=args.fraction, seed=args.seed,
+                                     train_cfg=_train_config(args),
+                                     unc_cfg=UncertaintyConfig(tta=args.tta, mc=args.mc_dropout, device=args.device,
+                                                               threads=args.threads),
+                                     single_model=args.single_model)
+        res = _progress_runner(args.quiet)(job, "detect")
+    except (DatasetError, CorruptError, PipelineError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+    (out / "detect.json").write_text(json.dumps(res, indent=1))
+    report = detect_report(res, out / "detect.html")
+    print(f"{'ranking':<28} {'AUROC':>6} {'AP':>6} {'P@k':>6}")
+    for name, m in res["detection"].items():
+        print(f"{name:<28} {m['auroc']:6.3f} {m['average_precision']:6.3f} "
+              f"{m.get('precision_at_%d' % m['wrong'], float('nan')):6.3f}")
+    rep = res["repair"]
+    print(f"repair: Dice to clean {rep['dice_given_to_clean']:.3f} (given) -> {rep['dice_proposal_to_clean']:.3f} "
+          f"(proposed), gap closed {100 * rep['gap_closed']:.0f} %; clean cases changed "
+          f"{100 * rep['change_on_clean_cases']:.2f} % of mask pixels")
+    print(f"report: {report}")
+    return 0
+
+
+def cmd_bench_gui(args) -> int:
+    if not _gui_available():
+        raise CliError("the GUI benchmark needs napari and PySide6 (pip install 'mask-curator[gui]')")
+    from .gui.bench import run_gui_benchmarks
+
+    res = run_gui_benchmarks(quick=args.quick, threads=args.threads)
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return 0
+    print(f"event loop while Batch relabel runs ({res['batch_seconds']:.0f} s, {res['stall_ticks']} ticks): "
+          f"longest stall {res['stall_max_ms']:.0f} ms, 99th percentile {res['stall_p99_ms']:.0f} ms (target < 100)")
+    print(f"switch case 2D 512x512: {res['switch_2d_cold_ms']:.0f} ms from disk, "
+          f"{res['switch_2d_prefetched_ms']:.0f} ms prefetched (target < 150)")
+    shape = "x".join(str(v) for v in reversed(res["volume_shape"]))
+    print(f"switch case 3D {shape}: {res['switch_3d_cold_ms']:.0f} ms from disk, "
+          f"{res['switch_3d_prefetched_ms']:.0f} ms prefetched (target < 500)")
+    print(f"threshold slider on 512x512: {res['slider_ms']:.0f} ms per update (first {res['slider_first_ms']:.0f} ms) "
+          f"(target < 100)")
+    return 0
+
+
+def cmd_selftest(args) -> int:
+    from .core.selftest import run_selftest
+
+    return run_selftest()
+
+
+def cmd_report(args) -> int:
+    from .core.project import Project, ProjectError
+    from .core.report import project_report
+
+    try:
+        path = project_report(Project.open(args.project), args.out, top=args.top)
+    except ProjectError as exc:
+        raise CliError(str(exc)) from exc
+    print(f"report: {path}")
+    return 0
+
+
 def _add_device_options(s) -> None:
     s.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
     s.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
@@ -397,7 +503,8 @@ def cmd_gui(args) -> int:
             project = args.path
         else:
             dataset = args.path
-    return launch(dataset=dataset, project=project, screenshot=args.screenshot, batch=args.batch)
+    return launch(dataset=dataset, project=project, screenshot=args.screenshot, batch=args.batch,
+                  startup_time=args.startup_time)
 
 
 def _gui_available() -> bool:
@@ -509,6 +616,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--status", choices=["unreviewed", "accepted", "kept", "edited", "excluded", "flagged", "failed"])
     s.add_argument("--limit", type=int, default=0)
     s.add_argument("--json", action="store_true")
+    s.add_argument("--rounds", type=int, default=0, metavar="N",
+                   help="instead: errors found per round of N reviews, and whether they have reached a plateau")
     s.set_defaults(func=cmd_queue)
 
     s = sub.add_parser("bench", help="benchmarks: speed (and, later, detection and Table 1 experiments)")
@@ -521,10 +630,51 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device_options(b)
     b.set_defaults(func=cmd_bench_speed)
 
+    b = bsub.add_parser("table1", help="the poster's Table 1: train on corrupted masks with and without correction")
+    b.add_argument("dataset", help="a dataset with clean masks")
+    b.add_argument("--out", required=True, help="folder for table1.json and table1.html")
+    b.add_argument("--noises", default="polygon3,polygon7,smooth", help="noise kinds (comma list)")
+    b.add_argument("--methods", default="clean;none;reweight;relabel;gce;mixup",
+                   help="methods (semicolon list): clean, none, reweight, relabel, relabel-poster, gce, mixup, "
+                        "or relabel:key=value,...")
+    b.add_argument("--seeds", default="0,1,2", help="training seeds (comma list)")
+    b.add_argument("--max-cases", type=int, default=None, help="use only the first N cases (quick runs)")
+    _add_train_options(b)
+    _add_device_options(b)
+    b.set_defaults(func=cmd_bench_table1, epochs=80)
+
+    b = bsub.add_parser("detect", help="corrupt some masks, run Batch relabel, and measure how well they are found")
+    b.add_argument("dataset", help="a dataset with clean masks")
+    b.add_argument("--out", required=True, help="work folder (noisy copy, project, detect.json, detect.html)")
+    b.add_argument("--noise", default="mixed", help="noise kind (default mixed)")
+    b.add_argument("--fraction", type=float, default=0.3, help="fraction of cases corrupted (default 0.3)")
+    b.add_argument("--tta", type=int, default=8)
+    b.add_argument("--mc-dropout", type=int, default=0)
+    b.add_argument("--single-model", action="store_true", help="also rank with one model trained on every case")
+    _add_train_options(b)
+    _add_device_options(b)
+    b.set_defaults(func=cmd_bench_detect)
+
+    b = bsub.add_parser("gui", help="responsiveness of the app: event-loop stall during a job, case switch, slider")
+    b.add_argument("--quick", action="store_true", help="smaller volumes and fewer epochs (a smoke run)")
+    b.add_argument("--threads", type=int, default=None, help="torch threads for the background job")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=cmd_bench_gui)
+
+    s = sub.add_parser("selftest", help="a quick end-to-end check: demo data, tiny batch, export (exit 0 = fine)")
+    s.set_defaults(func=cmd_selftest)
+
+    s = sub.add_parser("report", help="an HTML report of a project: scores, proposals, decisions, thumbnails")
+    s.add_argument("project", help="project folder")
+    s.add_argument("--out", help="where to write (default PROJECT/report.html)")
+    s.add_argument("--top", type=int, default=12, help="thumbnails of the N highest-ranked cases")
+    s.set_defaults(func=cmd_report)
+
     s = sub.add_parser("gui", help="open the desktop app (optionally on a dataset or project folder)")
     s.add_argument("path", nargs="?", help="dataset folder or project folder")
     s.add_argument("--batch", action="store_true", help="start Batch relabel right away")
     s.add_argument("--screenshot", metavar="PNG", help="save a screenshot of the window and exit")
+    s.add_argument("--startup-time", action="store_true", help="print the time from start to a usable window")
     s.set_defaults(func=cmd_gui)
 
     s = sub.add_parser("demo", help="open the built-in synthetic demo dataset (generated on first use)")
@@ -537,6 +687,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--selftest"]:  # the bundled app's spelling
+        argv = ["selftest"] + argv[1:]
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None) or not hasattr(args, "func"):

@@ -17,6 +17,10 @@ import time
 __all__ = ["SCENARIOS", "run_scenario", "measure_peak_gflops", "run_benchmarks"]
 
 SCENARIOS = {
+    # small versions for the tests (so the benchmark code cannot rot)
+    "tiny2d": {"ndim": 2, "shape": [64, 64], "channels": [4, 8, 16], "members": 2, "tta": 2},
+    "tiny3d": {"ndim": 3, "shape": [16, 48, 48], "channels": [4, 8, 16], "patch": [8, 32, 32], "members": 2,
+               "tta": 2},
     "2d": {"ndim": 2, "shape": [256, 256], "channels": [16, 32, 64, 128, 256], "members": 5, "tta": 8},
     "3d": {"ndim": 3, "shape": [128, 256, 256], "channels": [16, 32, 64, 128], "patch": [64, 128, 128],
            "members": 5, "tta": 8},

@@ -184,3 +184,110 @@ def summarise(result: dict) -> list[dict]:
             "per_seed": [(r["seed"], round(r["dice_clean"], 1), round(r["dice_noisy"], 1)) for r in rs],
         })
     return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Detection of wrong masks (``curator bench detect``)
+
+
+def iter_detect_experiment(
+    dataset_path,
+    work_dir,
+    *,
+    noise: str = "mixed",
+    fraction: float = 0.3,
+    seed: int = 0,
+    train_cfg: TrainConfig | None = None,
+    unc_cfg=None,
+    proposal_cfg=None,
+    single_model: bool = False,
+) -> Generator[Progress, None, dict]:
+    """Corrupt a clean dataset, run Batch relabel on the copy, and measure how well each score
+    finds the corrupted cases and how much the proposals repair them.
+
+    Ranking methods: the combined score and each component, cleanlab's softmin (the same
+    out-of-fold predictions), random order (seeded), and, with ``single_model``, one model trained
+    on every case and scoring its own training masks (no out-of-fold protection). Repair: mean Dice
+    to the clean masks of the given and of the proposed masks on corrupted cases (and the share of
+    the gap closed), and the mean fraction of mask pixels the proposals change on clean cases.
+    """
+    import csv
+    from pathlib import Path
+
+    from .corrupt import iter_corrupt_dataset
+    from .dataset import open_dataset
+    from .metrics import dice, detection_metrics
+    from .pipeline import iter_batch, load_proposal_arrays
+    from .project import Project
+    from .ranking import COMPONENTS
+    from .store import Store
+
+    work = Path(work_dir)
+    noisy_root = work / "noisy"
+    if not (noisy_root / "corruption.csv").exists():
+        yield from iter_corrupt_dataset(dataset_path, noisy_root, noise=noise, fraction=fraction, seed=seed,
+                                        overwrite=True)
+    truth = {r["case_id"]: r["corrupted"] == "1" for r in csv.DictReader(open(noisy_root / "corruption.csv"))}
+    t0 = time.perf_counter()
+    batch = yield from iter_batch(noisy_root, work / "project", train_cfg=train_cfg or TrainConfig(),
+                                  unc_cfg=unc_cfg, proposal_cfg=proposal_cfg)
+    seconds = time.perf_counter() - t0
+    project = Project.open(work / "project")
+    clean = open_dataset(dataset_path)
+    noisy = open_dataset(noisy_root)
+    with Store(project.db_path) as store:
+        scores = store.scores()
+        ranked = {cid: s for cid, s, _ in batch.ranked}
+        ids = sorted(c for c in ranked if c in truth)
+        y = [truth[c] for c in ids]
+        methods = {"combined": [ranked[c] for c in ids]}
+        for comp in COMPONENTS:
+            if all(comp in scores[c] for c in ids):
+                methods[comp if comp != "softmin" else "cleanlab softmin"] = [scores[c][comp] for c in ids]
+        rng = np.random.default_rng(seed)
+        methods["random order"] = list(rng.random(len(ids)))
+        detection = {name: detection_metrics(v, y) for name, v in methods.items()}
+        # repair quality
+        d_given, d_prop, change_clean = [], [], []
+        for i, cid in enumerate(ids):
+            yield Progress(i, len(ids), f"scoring repair of {cid}")
+            p = store.proposal(cid)
+            if p is None or not p.get("regions_path"):
+                continue
+            prop, _ = load_proposal_arrays(p["regions_path"])
+            case = noisy[cid]
+            given = case.read_mask().array
+            if truth[cid]:
+                ref = clean[cid].read_mask().array
+                d_given.append(dice(given, ref))
+                d_prop.append(dice(prop, ref))
+            else:
+                change_clean.append(np.count_nonzero(prop != given) / max(np.count_nonzero(given), 1))
+    gap = 1 - float(np.mean(d_given)) if d_given else float("nan")
+    repair = {
+        "corrupted_cases": len(d_given),
+        "dice_given_to_clean": float(np.mean(d_given)) if d_given else float("nan"),
+        "dice_proposal_to_clean": float(np.mean(d_prop)) if d_prop else float("nan"),
+        "gap_closed": (float(np.mean(d_prop)) - float(np.mean(d_given))) / gap if d_given and gap > 0 else float("nan"),
+        "clean_cases": len(change_clean),
+        "change_on_clean_cases": float(np.mean(change_clean)) if change_clean else float("nan"),
+    }
+    result = {"settings": {"noise": noise, "fraction": fraction, "seed": seed, "dataset": str(dataset_path),
+                           "train": (train_cfg or TrainConfig()).to_json(), "batch_seconds": round(seconds, 1)},
+              "detection": detection, "repair": repair, "failed": batch.failed}
+    if single_model:
+        result["detection"]["single model (in-fold)"] = (yield from _single_model_detection(
+            noisy_root, work, truth, train_cfg or TrainConfig(), unc_cfg, seed))
+    return result
+
+
+def _single_model_detection(noisy_root, work, truth, train_cfg, unc_cfg, seed) -> Generator[Progress, None, dict]:
+    """One model trained on every case scores its own training masks (what out-of-fold avoids)."""
+    from .metrics import detection_metrics
+    from .pipeline import iter_batch
+
+    cfg = replace(train_cfg, folds=1)
+    batch = yield from iter_batch(noisy_root, work / "project-single", train_cfg=cfg, unc_cfg=unc_cfg)
+    ranked = {cid: s for cid, s, _ in batch.ranked}
+    ids = sorted(c for c in ranked if c in truth)
+    return detection_metrics([ranked[c] for c in ids], [truth[c] for c in ids])

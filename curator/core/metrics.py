@@ -38,3 +38,33 @@ def changed_pixels(before: np.ndarray, after: np.ndarray) -> tuple[int, int]:
     added = int(np.count_nonzero(diff & (after != 0)))
     removed = int(np.count_nonzero(diff & (before != 0)))
     return added, removed
+
+
+# -- detection of wrong masks (ranking quality) --------------------------------------------------
+
+
+def detection_metrics(scores, is_wrong, *, ks=(10, 20)) -> dict:
+    """How well ``scores`` (higher = more likely wrong) find the wrong masks ``is_wrong``.
+
+    Returns AUROC, average precision, precision at ``k`` for each ``k`` and at ``k = number of
+    wrong masks``, and the curve of the fraction of wrong masks found after reviewing each
+    fraction of the cases in score order (``found_curve``: list of ``(reviewed, found)``).
+    """
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    s = np.asarray(scores, float)
+    y = np.asarray(is_wrong, bool)
+    out: dict = {"n": int(y.size), "wrong": int(y.sum())}
+    if y.all() or not y.any():
+        out.update({"auroc": float("nan"), "average_precision": float("nan")})
+    else:
+        out["auroc"] = float(roc_auc_score(y, s))
+        out["average_precision"] = float(average_precision_score(y, s))
+    order = np.argsort(-s, kind="stable")
+    hits = np.cumsum(y[order])
+    for k in list(ks) + [int(y.sum())]:
+        if 0 < k <= y.size:
+            out[f"precision_at_{k}"] = float(hits[k - 1] / k)
+    total = max(int(y.sum()), 1)
+    out["found_curve"] = [(float((i + 1) / y.size), float(hits[i] / total)) for i in range(y.size)]
+    return out

@@ -120,6 +120,38 @@ def _ball(r: float, ndim: int) -> np.ndarray:
     return sum(g * g for g in grids) <= r * r + 1e-9
 
 
+_SMALL = 4.0  # radii up to this use a structuring element; larger ones a distance transform
+
+
+def _erode(m: np.ndarray, r: float, sampling=None) -> np.ndarray:
+    """Erosion by a Euclidean ball of radius ``r``."""
+    from scipy import ndimage
+
+    if r <= _SMALL and sampling is None:
+        return ndimage.binary_erosion(m, _ball(r, m.ndim))
+    return ndimage.distance_transform_edt(m, sampling=sampling) > r
+
+
+def _dilate(m: np.ndarray, r: float, sampling=None) -> np.ndarray:
+    from scipy import ndimage
+
+    if r <= _SMALL and sampling is None:
+        return ndimage.binary_dilation(m, _ball(r, m.ndim))
+    return ndimage.distance_transform_edt(~m, sampling=sampling) <= r
+
+
+def _opening(m: np.ndarray, r: float, sampling=None) -> np.ndarray:
+    return _dilate(_erode(m, r, sampling), r, sampling)
+
+
+def _closing(m: np.ndarray, r: float, sampling=None) -> np.ndarray:
+    # pad so that the closing does not stick to the image border
+    p = int(np.ceil(r)) + 1
+    mp = np.pad(m, p)
+    out = _erode(_dilate(mp, r, sampling), r, sampling)
+    return out[tuple(slice(p, -p) for _ in range(m.ndim))]
+
+
 def _clean_label(binary: np.ndarray, cfg: ProposalConfig, radius: float, area: int, image=None) -> np.ndarray:
     from scipy import ndimage
 
@@ -127,8 +159,7 @@ def _clean_label(binary: np.ndarray, cfg: ProposalConfig, radius: float, area: i
     if cfg.smooth and radius > 0:
         r = _abs(cfg.smooth, radius)
         if r >= 1:
-            st = _ball(r, out.ndim)
-            out = ndimage.binary_closing(ndimage.binary_opening(out, st), st)
+            out = _closing(_opening(out, r), r)
     if cfg.fill_holes:
         if out.ndim == 3:  # holes slice by slice: a 3D cavity fill would also close vessels' tunnels
             out = np.stack([ndimage.binary_fill_holes(s) for s in out])
@@ -162,7 +193,7 @@ def _refine_contour(binary: np.ndarray, image: np.ndarray, iterations: int = 15)
 
 def propose(given: np.ndarray, mean_prob: np.ndarray, uncertainty: np.ndarray | None = None, *,
             labels: list[int] | None = None, cfg: ProposalConfig | None = None, image: np.ndarray | None = None,
-            spacing=None) -> Proposal:
+            spacing=None, _cropped: bool = False) -> Proposal:
     """A proposal for one case.
 
     ``given``: label map ``S`` (label values); ``mean_prob``: ``(C, *S)`` on the same grid,
@@ -176,6 +207,12 @@ def propose(given: np.ndarray, mean_prob: np.ndarray, uncertainty: np.ndarray | 
     cfg = cfg or ProposalConfig()
     labels = list(labels if labels is not None else range(mean_prob.shape[0]))
     given = np.asarray(given)
+    crop = None if _cropped else _work_box(given, mean_prob, cfg)
+    if crop is not None:  # everything happens inside this box: work there, paste back
+        inner = propose(given[crop], mean_prob[(slice(None),) + crop],
+                        uncertainty[crop] if uncertainty is not None else None, labels=labels,
+                        cfg=cfg, image=image[crop] if image is not None else None, spacing=spacing, _cropped=True)
+        return _uncrop(inner, given, crop)
     index = labels_to_index(given, labels)
     proposed = index.copy()
     for rule in cfg.rules:  # the union of what the rules flip
@@ -194,7 +231,7 @@ def propose(given: np.ndarray, mean_prob: np.ndarray, uncertainty: np.ndarray | 
     if diff.any() and cfg.min_width and radius > 0:
         w = _abs(cfg.min_width, radius)
         if w >= 1:
-            core = ndimage.binary_opening(diff, _ball(w / 2, diff.ndim))
+            core = _opening(diff, w / 2)
             # keep whole regions that have a core at least min_width thick
             lab, n = ndimage.label(diff)
             has_core = np.zeros(n + 1, bool)
@@ -203,7 +240,7 @@ def propose(given: np.ndarray, mean_prob: np.ndarray, uncertainty: np.ndarray | 
             diff &= has_core[lab]
     lab, n = ndimage.label(diff)
     min_size = _abs(cfg.min_region, area, 1)
-    region_map = np.zeros(index.shape, np.int32)
+    region_map = np.zeros(index.shape, np.uint16 if n < 65535 else np.int32)
     regions: list[Region] = []
     final = index.copy()
     p_max = mean_prob.max(0)
@@ -229,6 +266,36 @@ def propose(given: np.ndarray, mean_prob: np.ndarray, uncertainty: np.ndarray | 
                               tuple(float(v) for v in coords.mean(0))))
     lut = np.asarray(labels, dtype=given.dtype if np.issubdtype(given.dtype, np.integer) else np.uint16)
     return Proposal(given, lut[final], region_map, regions)
+
+
+def _work_box(given: np.ndarray, mean_prob: np.ndarray, cfg: ProposalConfig):
+    """Bounding box (slices) of the given foreground and every pixel another class could win,
+    grown by a margin for the clean-up; ``None`` when it is (nearly) the whole image."""
+    cand = (given > 0) | (mean_prob[0] < max(0.5, 1 - cfg.tau) + 0.01) if mean_prob.shape[0] > 1 else given > 0
+    if cfg.rules != ("confident",):
+        return None  # the uncertainty rule may act anywhere
+    if not cand.any():
+        return None
+    coords = np.nonzero(cand)
+    r = _radius(given > 0) or 1.0
+    margin = int(np.ceil(max(8.0, 0.5 * r)))
+    box = tuple(slice(max(0, int(c.min()) - margin), min(n, int(c.max()) + margin + 1))
+                for c, n in zip(coords, given.shape))
+    if np.prod([b.stop - b.start for b in box]) > 0.8 * given.size:
+        return None
+    return box
+
+
+def _uncrop(inner: Proposal, given: np.ndarray, box) -> Proposal:
+    mask = np.array(given, copy=True)
+    mask[box] = inner.mask
+    regions = np.zeros(given.shape, inner.region_map.dtype)
+    regions[box] = inner.region_map
+    offset = [b.start for b in box]
+    for r in inner.regions:
+        r.bbox = tuple(v + offset[i // 2] for i, v in enumerate(r.bbox))
+        r.centroid = tuple(v + o for v, o in zip(r.centroid, offset))
+    return Proposal(given, mask, regions, inner.regions)
 
 
 def apply_regions(proposal: Proposal, accepted: set[int] | list[int]) -> np.ndarray:

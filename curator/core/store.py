@@ -278,6 +278,21 @@ class Store:
             out = [r for r in out if r["decision"] == status or (status == "failed" and r["failed"])]
         return out
 
+    def review_order(self) -> list[tuple[str, str]]:
+        """``(case_id, current decision)`` for decided cases, in the order they were first decided."""
+        seen: dict[str, None] = {}
+        for r in self.db.execute("SELECT case_id FROM audit WHERE action LIKE 'decide:%' ORDER BY id"):
+            seen.setdefault(r[0], None)
+        return [(cid, self.decision(cid)["decision"]) for cid in seen]
+
+    def review_rounds(self, batch: int = 10, **kw):
+        """The DataHeroes loop over the review so far: errors found per round of ``batch`` reviews
+        (accepted, edited or excluded = an error; kept = the mask was right) and the plateau."""
+        from .ranking import review_rounds
+
+        done = [(c, d) for c, d in self.review_order() if d in ("accepted", "edited", "excluded", "kept")]
+        return review_rounds([c for c, _ in done], {c: d != "kept" for c, d in done}, batch, **kw)
+
     # -- small persistent state (the app's position, window settings) ----------------------------
     def get_state(self, key: str, default=None):
         r = self.db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()

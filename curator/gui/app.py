@@ -8,6 +8,7 @@ runs a tiny batch on the demo data, exports, and exits 0 on success.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 __all__ = ["make_window", "launch"]
@@ -68,11 +69,19 @@ def make_window(*, show: bool = True):
 
 
 def launch(dataset=None, project=None, *, demo: bool = False, screenshot: str | None = None,
-           batch: bool = False) -> int:
+           batch: bool = False, startup_time: bool = False) -> int:
     import napari
     from qtpy.QtCore import QTimer
 
     viewer, widget = make_window()
+    if startup_time:
+        def report_start():
+            import psutil
+
+            started = psutil.Process().create_time()
+            print(f"usable window after {time.time() - started:.2f} s (process start to first paint)")
+
+        QTimer.singleShot(0, report_start)
     c = widget.controller
     if project is not None:
         if not widget._open_project(project):

@@ -219,7 +219,7 @@ class ReviewController(QObject):
         while len(self._cache) > 3:
             self._cache.popitem(last=False)
         self.case, self.view = case, view
-        self._full_prob = view.maps.at_original("mean_prob") if view.maps is not None else None
+        self._full_prob = None  # brought to full resolution only when the threshold moves
         self._full_unc = None
         self.working = working_mask(view)
         self._undo, self._redo = [], []
@@ -269,9 +269,11 @@ class ReviewController(QObject):
         """Recompute the proposal with ``tau``; returns the milliseconds it took."""
         from ..core.proposals import Proposal, propose
 
-        if self.view is None or self._full_prob is None:
+        if self.view is None or self.view.maps is None:
             return 0.0
         t0 = time.perf_counter()
+        if self._full_prob is None:
+            self._full_prob = self.view.maps.at_original("mean_prob")
         cfg = replace(self.settings.proposal, tau=float(tau))
         self.settings.proposal = cfg
         if self._full_unc is None and self.view.maps is not None and cfg.measure in self.view.maps.maps:

@@ -78,7 +78,7 @@ class CaseLayers:
             self._is_rgb = rgb
         else:
             layer.data = img.array
-            layer.scale = scale
+            _set_scale(layer, scale)
         if img.ndim == 3:
             self.set_ct_preset(self.ct_preset)
         elif not rgb:
@@ -92,7 +92,10 @@ class CaseLayers:
         self.viewer.layers.selection.active = self.layer("working")
         if img.ndim == 3:
             self.goto_most_uncertain_slice(view)
-        self.viewer.reset_view()
+        extent = (tuple(img.array.shape[: img.ndim]), tuple(scale))
+        if extent != getattr(self, "_extent", None):  # a new size: frame it; the same size: keep the zoom
+            self.viewer.reset_view()
+            self._extent = extent
 
     def _labels(self, key: str, data: np.ndarray, scale, *, editable: bool, opacity: float, contour: int = 0,
                 colormap=None):
@@ -106,29 +109,39 @@ class CaseLayers:
                 layer.colormap = _given_colormap()
         else:
             layer.data = data
-            layer.scale = scale
-        layer.editable = editable
-        layer.contour = contour
+            _set_scale(layer, scale)
+        if layer.editable != editable:
+            layer.editable = editable
+        if layer.contour != contour:
+            layer.contour = contour
         return layer
 
     def _show_heat(self, view, scale) -> None:
-        data = view.measure(self.measure) if view.maps is not None else None
+        """The measure at the models' working resolution, placed over the image by scale and
+        translate (no upsampling: switching cases stays fast even for large volumes)."""
+        maps = view.maps
         layer = self.layer("heat")
-        if data is None:
+        if maps is None or self.measure not in maps.maps:
             if layer is not None:
                 layer.visible = False
             return
+        data = np.asarray(maps.maps[self.measure], np.float32)
         if self.measure == "p_given":
             data = 1.0 - data  # show where the given label is improbable
+        orig = np.asarray(maps.meta.get("orig_shape", data.shape), float)
+        ratio = orig / np.asarray(data.shape, float)
+        heat_scale = tuple(np.asarray(scale, float) * ratio)
+        translate = tuple(np.asarray(scale, float) * (0.5 * ratio - 0.5))  # align voxel centres
         hi = float(np.percentile(data, 99.9)) if data.size else 1.0
         if layer is None or layer.data.ndim != data.ndim:
             if layer is not None:
                 self.viewer.layers.remove(layer)
             layer = self.viewer.add_image(data, name=NAMES["heat"], colormap=self.colormap, blending="additive",
-                                          opacity=self.heat_opacity, scale=scale)
+                                          opacity=self.heat_opacity, scale=heat_scale, translate=translate)
+            self.viewer.layers.move(self.viewer.layers.index(layer), 1)
         else:
             layer.data = data
-            layer.scale = scale
+            _set_scale(layer, heat_scale, translate)
         # low uncertainty maps to black, which additive blending leaves invisible: only the
         # uncertain parts tint the image
         hi = max(hi, 1e-3)
@@ -187,9 +200,7 @@ class CaseLayers:
 
     def goto_most_uncertain_slice(self, view) -> int:
         """Move the 3D view to the slice with the most uncertainty (or the most mask)."""
-        u = view.measure("entropy") if view.maps is not None else None
-        src = u if u is not None else (view.given.array > 0).astype(np.float32)
-        z = int(np.argmax(src.reshape(src.shape[0], -1).sum(1)))
+        z = most_uncertain_slice(view)
         step = list(self.viewer.dims.current_step)
         if step:
             step[0] = z
@@ -199,6 +210,26 @@ class CaseLayers:
     def toggle_3d(self) -> int:
         self.viewer.dims.ndisplay = 3 if self.viewer.dims.ndisplay == 2 else 2
         return self.viewer.dims.ndisplay
+
+
+def _set_scale(layer, scale, translate=None) -> None:
+    """Set scale (and translate) only when they change: each assignment re-lays out the dims."""
+    if not np.allclose(layer.scale, scale):
+        layer.scale = scale
+    if translate is not None and not np.allclose(layer.translate, translate):
+        layer.translate = translate
+
+
+def most_uncertain_slice(view) -> int:
+    """Index (original grid) of the slice holding the most entropy, or the most mask without maps."""
+    maps = view.maps
+    if maps is not None and "entropy" in maps.maps:
+        u = np.asarray(maps.maps["entropy"], np.float32)
+        zw = int(np.argmax(u.reshape(u.shape[0], -1).sum(1)))
+        ratio = maps.meta.get("orig_shape", u.shape)[0] / u.shape[0]
+        return int(min(view.given.array.shape[0] - 1, round((zw + 0.5) * ratio - 0.5)))
+    m = (view.given.array > 0).reshape(view.given.array.shape[0], -1).sum(1)
+    return int(np.argmax(m))
 
 
 def _given_colormap():

@@ -224,6 +224,15 @@ class CuratorWidget(QWidget):
     def _refresh_queue(self) -> None:
         c = self.controller
         self.queue.set_rows(c.rows, c.case.id if c.case else None)
+        if c.store is not None:
+            rounds = c.store.review_rounds(10)
+            if rounds:
+                last = rounds[-1]
+                note = " — plateau: the queue has little left to find" if last.plateau else ""
+                self.queue.count.setToolTip(f"last round: {last.errors_found} of {last.reviewed} reviewed masks were "
+                                            f"wrong; {last.cumulative_errors} wrong masks found so far{note}")
+                self.queue.count.setText(self.queue.count.text() + f"  ·  {last.cumulative_errors} fixed"
+                                         + ("  ·  plateau" if last.plateau else ""))
 
     def _row(self, case_id: str) -> dict | None:
         return next((r for r in self.controller.rows if r["case_id"] == case_id), None)

@@ -89,20 +89,35 @@ def test_decisions_then_export_keeps_layout_and_records_changes(batched, demo, t
 def test_export_take_top_proposals(batched, tmp_path):
     proj, _ = batched
     out_dir = tmp_path / "auto"
-    curator("export", proj, out_dir, "--accept-top", "3", "-q")
-    rows = _rows(out_dir / "changes.csv")
-    assert sum(r["decision"] == "proposal (unreviewed)" for r in rows) >= 1
+    curator("export", proj, out_dir, "--accept-top", "12", "-q")
+    rows = {r["case_id"]: r for r in _rows(out_dir / "changes.csv")}
+    q = {r["case_id"]: r["decision"] for r in json.loads(curator("queue", "--project", proj, "--json").stdout)}
+    for cid, r in rows.items():  # unreviewed cases take their proposals; reviewed ones keep their decision
+        assert r["decision"] == ("proposal (unreviewed)" if q[cid] == "unreviewed" else q[cid])
 
 
-def test_export_to_a_read_only_place_fails_cleanly(batched, tmp_path):
-    if os.geteuid() == 0:
-        pytest.skip("root ignores file permissions")
+def test_export_permission_error_is_clear_and_leaves_nothing(batched, tmp_path, monkeypatch):
+    import errno
+
+    from curator.core import export as exp
+    from curator.core.export import ExportError, iter_export
+    from curator.core.project import Project
+
     proj, _ = batched
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o500)
-    out = curator("export", proj, ro / "x", check=False)
-    assert out.returncode == 1 and "permission" in out.stderr
+
+    def denied(src, dst):
+        raise PermissionError(errno.EACCES, "Permission denied", str(dst))
+
+    monkeypatch.setattr(exp, "_copy_hash", denied)
+    with pytest.raises(ExportError, match="no permission"):
+        run(iter_export(Project.open(proj), tmp_path / "ro"))
+    assert not (tmp_path / "ro").exists() and not list(tmp_path.glob(".ro.partial-*"))
+    if os.geteuid() != 0:  # the real thing, where file permissions apply
+        ro = tmp_path / "locked"
+        ro.mkdir()
+        ro.chmod(0o500)
+        out = curator("export", proj, ro / "x", check=False)
+        assert out.returncode == 1 and "permission" in out.stderr
 
 
 def test_export_disk_full_leaves_nothing_that_looks_complete(batched, tmp_path, monkeypatch):

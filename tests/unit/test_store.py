@@ -87,3 +87,13 @@ def test_wal_mode_and_concurrent_reader(tmp_path):
         s.decide("a", "flagged")
         assert other.decision("a")["decision"] == "flagged"
         other.close()
+
+
+def test_review_rounds_follow_the_order_of_decisions(tmp_path):
+    with Store(tmp_path / "db", reviewer="r") as s:
+        s.sync_cases([FakeCase(f"c{i}") for i in range(6)])
+        for cid, d in [("c3", "accepted"), ("c1", "kept"), ("c0", "edited"), ("c5", "kept")]:
+            s.decide(cid, d)
+        assert [c for c, _ in s.review_order()] == ["c3", "c1", "c0", "c5"]
+        rounds = s.review_rounds(2)
+        assert [(r.errors_found, r.reviewed) for r in rounds] == [(1, 2), (1, 2)]

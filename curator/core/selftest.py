@@ -1,0 +1,65 @@
+"""A quick end-to-end self-check (``curator selftest`` / ``mask-curator --selftest``).
+
+Generates a tiny synthetic dataset with wrong masks, runs Batch relabel with small settings
+(train, uncertainty, proposals, ranking), records a few decisions, exports the cleaned dataset
+and checks what was written. Exits 0 when everything works; otherwise prints what failed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import tempfile
+import time
+from pathlib import Path
+
+__all__ = ["run_selftest"]
+
+
+def run_selftest(root=None, *, echo=print) -> int:
+    from .dataset import open_dataset
+    from .export import iter_export
+    from .jobs import run
+    from .pipeline import UncertaintyConfig, iter_batch
+    from .project import Project
+    from .store import Store
+    from .synthetic import iter_write_demo
+    from .training import RelabelConfig, TrainConfig
+
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="curator-selftest-") as tmp:
+        base = Path(root) if root else Path(tmp)
+        checks: list[tuple[str, bool, str]] = []
+        try:
+            demo = run(iter_write_demo(base / "demo", n_derm=8, n_ct=2, derm_shape=(96, 128), ct_shape=(12, 40, 40)))
+            ds = open_dataset(demo / "derm")
+            checks.append(("demo dataset opens", len(ds) == 8, f"{len(ds)} cases, layout {ds.layout}"))
+            cfg = TrainConfig(folds=2, epochs=2, size=48, channels=(8, 16, 32), batch_size=4, relabel=RelabelConfig())
+            res = run(iter_batch(demo / "derm", base / "project", train_cfg=cfg, unc_cfg=UncertaintyConfig(tta=2)))
+            ranking = list(csv.DictReader(open(base / "project" / "ranking.csv")))
+            checks.append(("batch ranks every case", len(ranking) == 8 and not res.failed, f"{len(ranking)} ranked"))
+            project = Project.open(base / "project")
+            with Store(project.db_path, reviewer="selftest") as store:
+                top = ranking[0]["case_id"]
+                if store.proposal(top):
+                    store.decide(top, "accepted")
+                store.decide(ranking[1]["case_id"], "excluded")
+                store.decide(ranking[2]["case_id"], "kept")
+            out = base / "cleaned"
+            exported = run(iter_export(project, out))
+            changes = list(csv.DictReader(open(out / "changes.csv")))
+            prov = json.loads((out / "provenance.json").read_text())
+            checks.append(("export writes the cleaned dataset", len(changes) == 8 and len(exported.excluded) == 1,
+                           f"{len(exported.changed)} changed, {len(exported.excluded)} excluded"))
+            checks.append(("provenance lists models and checksums",
+                           len(prov["models"]) == 2 and len(prov["outputs_sha256"]) > 10, f"{len(prov['models'])} models"))
+            back = open_dataset(out)
+            checks.append(("the export reopens in the same layout", back.layout == ds.layout and len(back) == 7,
+                           f"{back.layout}, {len(back)} cases"))
+        except Exception as exc:  # report, do not crash: this is a diagnostic
+            checks.append(("self-test ran to the end", False, f"{type(exc).__name__}: {exc}"))
+    ok = all(c[1] for c in checks)
+    for name, passed, detail in checks:
+        echo(f"  [{'ok' if passed else 'FAILED'}] {name}: {detail}")
+    echo(f"self-test {'passed' if ok else 'FAILED'} in {time.perf_counter() - t0:.1f} s")
+    return 0 if ok else 1

@@ -1,0 +1,162 @@
+"""``curator bench gui``: responsiveness of the desktop app, measured with a real viewer.
+
+Prints: the longest gap between event-loop ticks (a 10 ms timer) while a Batch relabel job runs
+in the background; the time to switch cases in 2D (512x512) and for a 512x512x150 CT volume, cold
+(read from disk) and prefetched (the next case, read in the background while the reviewer looks
+at the current one); and the time for the threshold slider to update the proposal overlay on a
+512x512 case. Synthetic data, made on the spot; needs a display (Xvfb is fine).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["run_gui_benchmarks"]
+
+
+def _process(ms: int = 0) -> None:
+    from qtpy.QtWidgets import QApplication
+
+    t0 = time.perf_counter()
+    QApplication.processEvents()
+    while (time.perf_counter() - t0) * 1000 < ms:
+        QApplication.processEvents()
+        time.sleep(0.005)
+
+
+def _wait(controller, timeout_s: float = 3600) -> None:
+    t0 = time.time()
+    while controller.jobs.busy and time.time() - t0 < timeout_s:
+        _process()
+        time.sleep(0.01)
+
+
+def _stall_probe():
+    from qtpy.QtCore import QTimer
+
+    gaps: list[float] = []
+    last = [time.perf_counter()]
+
+    def tick():
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(tick)
+    return timer, gaps, last
+
+
+def _make_data(root: Path, n2d: int, n3d: int, quick: bool) -> tuple[Path, Path]:
+    from ..core.io import Geometry, write_image, write_mask
+    from ..core.jobs import run
+    from ..core.synthetic import ct_case, iter_write_isic
+
+    d2 = run(iter_write_isic(root / "derm512", n2d, shape=(512, 512)))
+    d3 = root / "ct512"
+    (d3 / "imagesTr").mkdir(parents=True)
+    (d3 / "labelsTr").mkdir(parents=True)
+    shape = (40, 256, 256) if quick else (150, 512, 512)
+    spacing = (0.8, 0.8, 2.0)
+    for i in range(n3d):
+        vol, lab, sp = ct_case([9, i], shape, spacing, lesions=2)
+        g = Geometry(sp, (0.0, 0.0, 0.0), tuple(np.eye(3).ravel()))
+        write_image(d3 / "imagesTr" / f"liver_{i}.nii.gz", vol, g)
+        write_mask(d3 / "labelsTr" / f"liver_{i}.nii.gz", lab, geometry=g)
+    return d2, d3
+
+
+def run_gui_benchmarks(*, quick: bool = False, threads: int | None = None) -> dict:
+    """Run the measurements and return them (milliseconds)."""
+    import napari
+
+    from ..core.jobs import run
+    from ..core.pipeline import UncertaintyConfig, iter_batch
+    from ..core.training import RelabelConfig, TrainConfig
+    from .main_widget import CuratorWidget
+
+    out: dict = {"quick": quick}
+    with tempfile.TemporaryDirectory(prefix="curator-bench-gui-") as tmp:
+        root = Path(tmp)
+        d2, d3 = _make_data(root, 6, 2, quick)
+        viewer = napari.Viewer(show=True)
+        widget = CuratorWidget(viewer)
+        viewer.window.add_dock_widget(widget, name="Mask Curator")
+        c = widget.controller
+        c.settings.train = TrainConfig(folds=3, epochs=2 if quick else 4, size=128, channels=(8, 16, 32, 64),
+                                       batch_size=4, threads=threads, relabel=RelabelConfig())
+        c.settings.uncertainty = UncertaintyConfig(tta=4, threads=threads)
+        widget.open_dataset(d2, root / "p2")
+        _process(200)
+        # 1) event-loop stall while Batch relabel runs in the background
+        timer, gaps, last = _stall_probe()
+        last[0] = time.perf_counter()
+        timer.start()
+        t0 = time.perf_counter()
+        c.start_batch()
+        _wait(c)
+        timer.stop()
+        out["batch_seconds"] = time.perf_counter() - t0
+        g = np.asarray(gaps[1:] or [0.0]) * 1000
+        out["stall_max_ms"] = float(g.max())
+        out["stall_p99_ms"] = float(np.percentile(g, 99))
+        out["stall_ticks"] = int(g.size)
+        # 2) switching cases in 2D: cold (cache cleared) and prefetched
+        cold, warm = [], []
+        ids = [r["case_id"] for r in c.rows]
+        for cid in ids[1:4]:
+            c._cache.clear()
+            t = time.perf_counter()
+            c.goto(cid)
+            _process()
+            cold.append(1000 * (time.perf_counter() - t))
+        c.goto(ids[0])
+        for _ in range(3):
+            _process(1500)  # the reviewer looks; the next case is read meanwhile
+            t = time.perf_counter()
+            widget.next_case()
+            _process()
+            warm.append(1000 * (time.perf_counter() - t))
+        out["switch_2d_cold_ms"] = float(np.median(cold))
+        out["switch_2d_prefetched_ms"] = float(np.median(warm))
+        # 3) the threshold slider on a 512x512 case
+        c.goto(ids[0])
+        _process()
+        times = []
+        for tau in (0.9, 0.7, 0.6, 0.8, 0.95, 0.65):
+            t = time.perf_counter()
+            widget.panel.set_tau(tau)
+            widget._pending_tau = tau
+            widget._apply_threshold()
+            _process()
+            times.append(1000 * (time.perf_counter() - t))
+        out["slider_first_ms"] = float(times[0])  # includes bringing the maps to full resolution once
+        out["slider_ms"] = float(np.median(times[1:]))
+        # 4) switching cases in 3D (512x512x150): a tiny batch gives maps and proposals to show
+        run(iter_batch(d3, root / "p3", train_cfg=TrainConfig(folds=2, epochs=1, channels=(4, 8, 16), patch=(16, 64, 64),
+                                                              batch_size=2, threads=threads, relabel=None),
+                       unc_cfg=UncertaintyConfig(tta=1, threads=threads)))
+        widget._open_project(root / "p3")
+        _process(300)
+        ids3 = [r["case_id"] for r in c.rows]
+        c._cache.clear()
+        t = time.perf_counter()
+        c.goto(ids3[1])
+        _process()
+        out["switch_3d_cold_ms"] = 1000 * (time.perf_counter() - t)
+        c.goto(ids3[0])
+        _process(4000)
+        t = time.perf_counter()
+        widget.next_case()
+        _process()
+        out["switch_3d_prefetched_ms"] = 1000 * (time.perf_counter() - t)
+        out["volume_shape"] = list(c.view.image.array.shape)
+        c.close()
+        viewer.close()
+    return out
