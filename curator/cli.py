@@ -416,7 +416,11 @@ def cmd_bench_detect(args) -> int:
     except (DatasetError, CorruptError, PipelineError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     (out / "detect.json").write_text(json.dumps(res, indent=1))
-    report = detect_report(res, out / "detect.html")
+    from .core.project import Project
+    from .core.report import project_report
+
+    project_report(Project.open(out / "project"))  # the ranked cases as thumbnails
+    report = detect_report(res, out / "detect.html", project_link="project/report.html")
     print(f"{'ranking':<28} {'AUROC':>6} {'AP':>6} {'P@k':>6}")
     for name, m in res["detection"].items():
         print(f"{name:<28} {m['auroc']:6.3f} {m['average_precision']:6.3f} "

@@ -126,7 +126,10 @@ def iter_noise_experiment(
         mask = case.read_mask().array
         idx = labels_to_index(mask, label_values)
         scale = case.image_info().geometry.scale if case.ndim == 3 else None
-        noisy, _ = corrupt_mask(idx.astype(np.uint8), noise, case_rng(noise_seed, cid), scale=scale)
+        if noise == "none":  # a clean control: what does a method cost when the masks are right?
+            noisy = idx.astype(np.uint8)
+        else:
+            noisy, _ = corrupt_mask(idx.astype(np.uint8), noise, case_rng(noise_seed, cid), scale=scale)
         pc = prepared[cid]
         noisy_work[cid] = pc.preprocessor(pre).labels_forward(noisy, len(label_values))
         if cid in val_ids:

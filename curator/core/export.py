@@ -191,13 +191,22 @@ def iter_export(project, out, *, take_proposals_above: float | None = None, take
                 try:
                     image = case.read_image()
                     given = case.read_mask(image)
-                except (ReadError, OSError) as exc:
-                    raise ExportError(f"{case.id}: cannot read its original mask ({exc})") from exc
-                decision, mask = final_mask(project, store, case, given, take_proposal=bool(extra))
-                if mask is None:
-                    mask = given.array
-                mask = mask.astype(given.array.dtype, copy=False)
-                path = case.write_mask(mask, staging, original=given)
+                    decision, mask = final_mask(project, store, case, given, take_proposal=bool(extra))
+                    if mask is None:
+                        mask = given.array
+                    mask = mask.astype(given.array.dtype, copy=False)
+                    path = case.write_mask(mask, staging, original=given)
+                except (ReadError, ValueError, ExportError) as exc:
+                    # this case keeps its original mask; the export goes on and says why
+                    reason = str(exc)
+                    rel = case.mask_dest_rel()
+                    if case.mask is not None and case.mask.is_file():
+                        inputs[case.mask_rel] = outputs[rel] = _copy_hash(case.mask, staging / rel)
+                    rows.append((case.id, f"failed: {reason}", 0, 0, "1.000000"))
+                    result.failed[case.id] = reason
+                    result.unchanged.append(case.id)
+                    yield Progress(i, len(dataset.cases), f"{case.id}: kept the original ({reason})")
+                    continue
                 rel = path.relative_to(staging).as_posix()
                 outputs[rel] = _sha256(path)
                 inputs[case.mask_rel] = _sha256(case.mask) if case.mask.is_file() else ""

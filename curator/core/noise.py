@@ -117,25 +117,9 @@ def polygon_approximation(binary: np.ndarray, n_vertices: int = 3, seed=None, *,
     paper. Components smaller than ``min_area`` pixels are kept as they are. Holes are not
     reproduced (an annotator's polygon has none).
     """
-    binary = np.asarray(binary, bool)
-    if binary.ndim != 2:
-        raise ValueError(f"expected a 2-D mask, got shape {binary.shape}")
     rng = _rng(seed) if seed is not None else None
-    lab, n = _components(binary)
-    out = np.zeros_like(binary)
-    for i in range(1, n + 1):
-        comp = lab == i
-        if comp.sum() < min_area:
-            out |= comp
-            continue
-        outline = _outline(comp, 256)
-        if outline is None:
-            out |= comp
-            continue
-        poly = _outline_points(outline, max(3, int(n_vertices)), rng, jitter)
-        shape = _rasterize(poly, binary.shape)
-        out |= shape if shape.any() else comp
-    return out
+    k = max(3, int(n_vertices))
+    return _replace_components(binary, lambda outline: _outline_points(outline, k, rng, jitter), min_area)
 
 
 def smooth_approximation(binary: np.ndarray, n_points: int = 6, seed=None, *, min_area: int = 4) -> np.ndarray:
@@ -144,28 +128,35 @@ def smooth_approximation(binary: np.ndarray, n_points: int = 6, seed=None, *, mi
     random start (an annotator drawing a quick smooth contour). Keeps the number of components."""
     from scipy.interpolate import CubicSpline
 
+    rng = _rng(seed)
+    k = max(4, int(n_points))
+
+    def curve(outline):
+        pts = _outline_points(outline, k, rng, 0.15)
+        spline = CubicSpline(np.arange(k + 1, dtype=float), np.vstack([pts, pts[:1]]), bc_type="periodic")
+        return spline(np.linspace(0, k, 50 * k, endpoint=False))
+
+    return _replace_components(binary, curve, min_area, exclusive=True)
+
+
+def _replace_components(binary: np.ndarray, curve, min_area: int, *, exclusive: bool = False) -> np.ndarray:
+    """Redraw every connected component of a 2D mask as the closed curve ``curve(outline)``
+    (components smaller than ``min_area`` stay as they are; ``exclusive``: a new shape never
+    merges into one already drawn)."""
     binary = np.asarray(binary, bool)
     if binary.ndim != 2:
         raise ValueError(f"expected a 2-D mask, got shape {binary.shape}")
-    rng = _rng(seed)
     lab, n = _components(binary)
     out = np.zeros_like(binary)
     for i in range(1, n + 1):
         comp = lab == i
-        if comp.sum() < min_area:
-            out |= comp
-            continue
-        outline = _outline(comp, 240)
+        outline = _outline(comp, 256) if comp.sum() >= min_area else None
         if outline is None:
             out |= comp
             continue
-        k = max(4, int(n_points))
-        pts = _outline_points(outline, k, rng, 0.15)
-        t = np.arange(k + 1, dtype=float)
-        spline = CubicSpline(t, np.vstack([pts, pts[:1]]), bc_type="periodic")
-        curve = spline(np.linspace(0, k, 50 * k, endpoint=False))
-        shape = _rasterize(curve, binary.shape)
-        shape &= ~(out & ~comp)  # never merge into a component already drawn
+        shape = _rasterize(curve(outline), binary.shape)
+        if exclusive:
+            shape &= ~(out & ~comp)
         out |= shape if shape.any() else comp
     return out
 

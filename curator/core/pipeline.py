@@ -253,7 +253,7 @@ def rank_cases(project, store, weights: dict | None = None) -> list[tuple[str, f
     for c in ids:
         s = scores[c]
         f = {k: v for k, v in s.items() if k.startswith("desc:")}
-        f.update({k: s[k] for k in ("softmin", "dice", "disagreement") if k in s})
+        f.update({k: s[k] for k in ("softmin", "dice", "disagreement", "boundary") if k in s})
         feats.append(f)
     out = outlier_scores(feats)
     for c, o in zip(ids, out):

@@ -7,6 +7,9 @@ Scores (higher = more likely wrong), from the out-of-fold predictions and the gi
 * ``dice``: 1 - Dice between the consensus (argmax of the mean probability) and the given mask.
 * ``disagreement``: uncertainty-weighted mass of the pixels where consensus and mask disagree,
   relative to the mask's size: ``sum (1 - p_given) [consensus != given] / foreground``.
+* ``boundary``: mean symmetric distance between the outlines of the consensus and of the mask,
+  over the object's equivalent radius (shape errors that barely move the area, such as polygon
+  or over-smooth outlines, still move the boundary).
 * ``change``: the proposal's changed pixels over the mask's foreground.
 * ``outlier``: how unusual the case is among its dataset, by an isolation forest on per-case
   descriptors (mask area, shape compactness and boundary roughness, component count, the mask's
@@ -29,8 +32,8 @@ import numpy as np
 __all__ = ["COMPONENTS", "DEFAULT_WEIGHTS", "softmin_quality", "case_scores", "shape_descriptors", "combine",
            "rank_order", "write_ranking", "read_ranking", "review_rounds", "RoundStats"]
 
-COMPONENTS = ("softmin", "dice", "disagreement", "change", "outlier")
-DEFAULT_WEIGHTS = {"softmin": 1.0, "dice": 1.0, "disagreement": 1.0, "change": 1.0, "outlier": 0.5}
+COMPONENTS = ("softmin", "dice", "disagreement", "boundary", "change", "outlier")
+DEFAULT_WEIGHTS = {"softmin": 1.0, "dice": 1.0, "disagreement": 1.0, "boundary": 1.0, "change": 1.0, "outlier": 0.5}
 
 
 def softmin_quality(p_given: np.ndarray, temperature: float = 0.1) -> float:
@@ -64,6 +67,7 @@ def case_scores(given_index: np.ndarray, mean_prob: np.ndarray, p_given: np.ndar
             per_label.append(_dice(a, b))
     disagree = consensus != given_index
     out = {
+        "boundary": boundary_distance(consensus > 0, given_index > 0),
         "softmin": 1.0 - softmin_quality(p_given),
         "dice": 1.0 - (float(np.mean(per_label)) if per_label else 1.0),
         "disagreement": float(((1.0 - p_given) * disagree).sum() / fg),
@@ -71,6 +75,25 @@ def case_scores(given_index: np.ndarray, mean_prob: np.ndarray, p_given: np.ndar
     if proposal_change is not None:
         out["change"] = float(proposal_change)
     return out
+
+
+def boundary_distance(a: np.ndarray, b: np.ndarray, spacing=None) -> float:
+    """Mean symmetric distance between the outlines of two binary masks, over the equivalent radius
+    of ``b`` (0 = same outline). One mask empty and the other not: 1.0."""
+    from scipy import ndimage
+
+    if not a.any() and not b.any():
+        return 0.0
+    if not a.any() or not b.any():
+        return 1.0
+    edge_a = a & ~ndimage.binary_erosion(a)
+    edge_b = b & ~ndimage.binary_erosion(b)
+    da = ndimage.distance_transform_edt(~edge_a, sampling=spacing)
+    db = ndimage.distance_transform_edt(~edge_b, sampling=spacing)
+    mean = 0.5 * (da[edge_b].mean() + db[edge_a].mean())
+    n = int(b.sum())
+    r = np.sqrt(n / np.pi) if b.ndim == 2 else (3 * n / (4 * np.pi)) ** (1 / 3)
+    return float(mean / max(r, 1.0))
 
 
 def shape_descriptors(mask: np.ndarray, image: np.ndarray | None = None) -> dict:

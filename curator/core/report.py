@@ -194,7 +194,7 @@ def project_report(project, out=None, *, top: int = 12) -> Path:
 # -- bench reports -----------------------------------------------------------------------------------
 
 
-def detect_report(result: dict, out, *, thumbnails: list[str] | None = None) -> Path:
+def detect_report(result: dict, out, *, thumbnails: list[str] | None = None, project_link: str | None = None) -> Path:
     plt = _plt()
     det = result["detection"]
     body = [f"<p>Noise <b>{result['settings']['noise']}</b> on {100 * result['settings']['fraction']:.0f} % of the "
@@ -222,6 +222,9 @@ def detect_report(result: dict, out, *, thumbnails: list[str] | None = None) -> 
     ], ["measure", "value"]))
     if thumbnails:
         body.append("<div class='grid'>" + "".join(f"<div class='card'>{_img_tag(t)}</div>" for t in thumbnails) + "</div>")
+    if project_link:
+        body.append(f"<p>The ranked cases with their proposals and heatmaps: <a href='{html.escape(project_link)}'>"
+                    f"project report</a>.</p>")
     return _write(out, _page("Mask Curator: detection benchmark", body))
 
 

@@ -265,8 +265,17 @@ class ReviewController(QObject):
         worker.start()
 
     # -- live threshold --------------------------------------------------------------------------
-    def set_threshold(self, tau: float) -> float:
-        """Recompute the proposal with ``tau``; returns the milliseconds it took."""
+    @property
+    def threshold_name(self) -> str:
+        """The proposal threshold the slider moves: tau (confident rule) or delta (the poster's)."""
+        return "tau" if "confident" in self.settings.proposal.rules else "delta"
+
+    @property
+    def threshold(self) -> float:
+        return float(getattr(self.settings.proposal, self.threshold_name))
+
+    def set_threshold(self, value: float) -> float:
+        """Recompute the proposal with a new tau (or delta); returns the milliseconds it took."""
         from ..core.proposals import Proposal, propose
 
         if self.view is None or self.view.maps is None:
@@ -274,7 +283,7 @@ class ReviewController(QObject):
         t0 = time.perf_counter()
         if self._full_prob is None:
             self._full_prob = self.view.maps.at_original("mean_prob")
-        cfg = replace(self.settings.proposal, tau=float(tau))
+        cfg = replace(self.settings.proposal, **{self.threshold_name: float(value)})
         self.settings.proposal = cfg
         if self._full_unc is None and self.view.maps is not None and cfg.measure in self.view.maps.maps:
             self._full_unc = self.view.maps.at_original(cfg.measure)

@@ -55,6 +55,7 @@ class SettingsDialog(QDialog):
         self.tta = _spin(1, 16, u.tta)
         self.mc = _spin(0, 50, u.mc)
         self.tau = _dspin(0.5, 0.99, p.tau)
+        self.delta = _dspin(0.05, 0.5, p.delta)
         self.rules = QComboBox()
         self.rules.addItems(["confident", "uncertainty", "confident,uncertainty"])
         self.rules.setCurrentText(",".join(p.rules))
@@ -73,7 +74,8 @@ class SettingsDialog(QDialog):
         un.addRow("MC-dropout passes", self.mc)
         pr = QFormLayout()
         pr.addRow("Rules", self.rules)
-        pr.addRow("Threshold τ", self.tau)
+        pr.addRow("Threshold τ (confident rule)", self.tau)
+        pr.addRow("Threshold δ (uncertainty rule)", self.delta)
         lay = QVBoxLayout(self)
         for title, form in (("Training", tr), ("Uncertainty", un), ("Proposals", pr)):
             box = QGroupBox(title)
@@ -95,7 +97,8 @@ class SettingsDialog(QDialog):
                           batch_size=self.batch.value(), loss=self.loss.currentText(), device=self.device.currentText(),
                           relabel=(s.train.relabel or RelabelConfig()) if self.relabel.isChecked() else None)
         s.uncertainty = replace(s.uncertainty, tta=self.tta.value(), mc=self.mc.value(), device=self.device.currentText())
-        s.proposal = replace(s.proposal, tau=self.tau.value(), rules=tuple(self.rules.currentText().split(",")))
+        s.proposal = replace(s.proposal, tau=self.tau.value(), delta=self.delta.value(),
+                             rules=tuple(self.rules.currentText().split(",")))
         s.reviewer = self.reviewer.text().strip() or None
         s.save()
 

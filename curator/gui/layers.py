@@ -64,7 +64,7 @@ class CaseLayers:
         return self.viewer.layers[name] if name in self.viewer.layers else None
 
     # -- a whole case ------------------------------------------------------------------------------
-    def show(self, view, working: np.ndarray) -> None:
+    def show(self, view, working: np.ndarray, *, editable: bool = True) -> None:
         img = view.image
         scale = img.geometry.scale if img.ndim == 3 else (1.0, 1.0)
         rgb = img.ndim == 2 and img.array.ndim == 3
@@ -88,8 +88,9 @@ class CaseLayers:
         self._labels("given", view.given.array, scale, editable=False, opacity=0.9, contour=2 if img.ndim == 2 else 1)
         self._labels("proposal", np.zeros(view.given.array.shape, np.uint8), scale, editable=False, opacity=0.55,
                      colormap=_change_colormap())
-        self._labels("working", working.copy(), scale, editable=True, opacity=0.35)  # painting must not alias
-        self.viewer.layers.selection.active = self.layer("working")
+        self._labels("working", working.copy(), scale, editable=editable, opacity=0.35)  # painting must not alias
+        if self.viewer.layers.selection.active is not self.layer("working"):
+            self.viewer.layers.selection.active = self.layer("working")
         if img.ndim == 3:
             self.goto_most_uncertain_slice(view)
         extent = (tuple(img.array.shape[: img.ndim]), tuple(scale))

@@ -127,7 +127,8 @@ class CuratorWidget(QWidget):
         p.opacity.valueChanged.connect(lambda v: self.layers.set_heat_opacity(v / 100))
         p.ct_preset.currentTextChanged.connect(self.layers.set_ct_preset)
         p.view3d_button.clicked.connect(self.layers.toggle_3d)
-        p.set_tau(c.settings.proposal.tau)
+        p.set_threshold_mode(c.threshold_name)
+        p.set_tau(c.threshold)
         self._slider_timer = QTimer(self)
         self._slider_timer.setSingleShot(True)
         self._slider_timer.setInterval(40)
@@ -239,8 +240,7 @@ class CuratorWidget(QWidget):
 
     def _show_case(self, view) -> None:
         c = self.controller
-        self.layers.show(view, c.working)
-        self.layers.set_working(c.working, editable=not c.locked)
+        self.layers.show(view, c.working, editable=not c.locked)
         self._hook_working_layer()
         self.panel.show_case(view.case_id, view.decision, self._row(view.case_id), view.image.ndim)
         self.queue.select(view.case_id)
@@ -311,10 +311,12 @@ class CuratorWidget(QWidget):
         self.last_slider_ms = 1000 * (time.perf_counter() - t0)
         self._pending_tau = None
 
-    def _nudge_threshold(self, delta: float) -> None:
-        tau = min(0.99, max(0.5, self.controller.settings.proposal.tau + delta))
-        self.panel.set_tau(tau)
-        self._pending_tau = tau
+    def _nudge_threshold(self, step: float) -> None:
+        c = self.controller
+        lo, hi = (0.5, 0.99) if c.threshold_name == "tau" else (0.05, 0.5)
+        value = min(hi, max(lo, c.threshold + (step if c.threshold_name == "tau" else step / 2)))
+        self.panel.set_tau(value)
+        self._pending_tau = value
         self._apply_threshold()
 
     def cycle_measure(self) -> None:
@@ -409,7 +411,8 @@ class CuratorWidget(QWidget):
         dlg = SettingsDialog(self.controller.settings, self)
         if dlg.exec_():
             dlg.apply()
-            self.panel.set_tau(self.controller.settings.proposal.tau)
+            self.panel.set_threshold_mode(self.controller.threshold_name)
+            self.panel.set_tau(self.controller.threshold)
 
     def show_shortcuts(self) -> None:
         from .dialogs import ShortcutsDialog

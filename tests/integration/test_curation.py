@@ -235,3 +235,26 @@ def test_sigkill_during_export_then_export_again(batched, tmp_path):
     assert not list(tmp_path.glob(".exp.partial-*"))
     rows = _rows(out_dir / "changes.csv")
     assert len(rows) == len({r["case_id"] for r in rows})  # no duplicates
+
+
+def test_a_case_that_cannot_be_written_keeps_its_original_and_the_export_goes_on(batched, tmp_path, monkeypatch):
+    from curator.core import export as exp
+    from curator.core.export import ExportError, iter_export
+    from curator.core.project import Project
+
+    proj, _ = batched
+    real = exp.final_mask
+    victim = {}
+
+    def broken(project, store, case, given, **kw):
+        if not victim:
+            victim["id"] = case.id
+            raise ExportError("its proposal is missing from the project")
+        return real(project, store, case, given, **kw)
+
+    monkeypatch.setattr(exp, "final_mask", broken)
+    res = run(iter_export(Project.open(proj), tmp_path / "out", take_top=12))
+    assert victim["id"] in res.failed
+    rows = {r["case_id"]: r for r in _rows(tmp_path / "out" / "changes.csv")}
+    assert rows[victim["id"]]["decision"].startswith("failed: ")
+    assert (tmp_path / "out" / f"{victim['id']}_segmentation.png").exists()

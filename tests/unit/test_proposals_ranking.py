@@ -91,8 +91,9 @@ def test_case_scores_order_a_wrong_mask_above_a_right_one():
     probs = _probs(truth, 0.95)
     good = case_scores(truth, probs)
     bad = case_scores(_disc(r=18), probs)
-    for k in ("softmin", "dice", "disagreement"):
+    for k in ("softmin", "dice", "disagreement", "boundary"):
         assert bad[k] > good[k], k
+    assert good["boundary"] < 0.05
 
 
 def test_combine_rank_and_csv_round_trip(tmp_path):

@@ -59,7 +59,8 @@ class ReviewPanel(QWidget):
         self.tau_label = QLabel("0.80")
         self.tau.valueChanged.connect(self._tau_moved)
         tau_row = QHBoxLayout()
-        tau_row.addWidget(QLabel("Threshold τ"))
+        self.tau_name = QLabel("Threshold τ")
+        tau_row.addWidget(self.tau_name)
         tau_row.addWidget(self.tau, 1)
         tau_row.addWidget(self.tau_label)
         self.regions = QListWidget()
@@ -160,6 +161,20 @@ class ReviewPanel(QWidget):
         self._quiet = True
         self.tau.setValue(int(round(tau * 100)))
         self.tau_label.setText(f"{tau:.2f}")
+        self._quiet = False
+
+    def set_threshold_mode(self, name: str) -> None:
+        """``tau``: confidence needed to propose a change (0.50-0.99); ``delta``: uncertainty above
+        which the poster's rule flips a pixel (0.05-0.50)."""
+        self._quiet = True
+        if name == "delta":
+            self.tau_name.setText("Threshold δ")
+            self.tau.setRange(5, 50)
+            self.tau.setToolTip("Uncertainty above which a pixel is flipped (the poster's delta). Page Up / Page Down")
+        else:
+            self.tau_name.setText("Threshold τ")
+            self.tau.setRange(50, 99)
+            self.tau.setToolTip("Confidence the models need before a change is proposed (tau). Page Up / Page Down")
         self._quiet = False
 
     # -- internal ------------------------------------------------------------------------------------
