@@ -48,6 +48,12 @@ HIDDEN_IMPORTS = [
 COLLECT_ALL = [
     "curator",
     "napari",
+    "napari_resources",  # icons and logos, read with importlib.resources
+    "dask",  # its configuration defaults are a YAML file
+    "jsonschema_specifications",
+    "OpenGL",
+    "lazy_loader",
+    "certifi",
     "napari_builtins",
     "napari_svg",
     "napari_console",
