@@ -491,7 +491,7 @@ def cmd_demo(args) -> int:
         return cmd_info(ns)
     from .gui.app import launch
 
-    return launch(dataset=root / "derm", demo=True, screenshot=args.screenshot)
+    return launch(dataset=root / "derm", demo=True, screenshot=args.screenshot, startup_time=args.startup_time)
 
 
 def cmd_gui(args) -> int:
@@ -685,6 +685,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--root", help="where to keep the demo data (default: the user data folder)")
     s.add_argument("--no-gui", action="store_true", help="only generate the data and list it")
     s.add_argument("--screenshot", metavar="PNG", help="open the app, save a screenshot of the window and exit")
+    s.add_argument("--startup-time", action="store_true", help="print the time from start to a usable window")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_demo)
     return p

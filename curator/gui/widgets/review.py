@@ -115,6 +115,12 @@ class ReviewPanel(QWidget):
         lay.addWidget(editing)
         lay.addWidget(display)
         self._quiet = False
+        self._case_controls = [self.accept_button, self.keep_button, self.save_button, self.exclude_button,
+                               self.flag_button, self.reopen_button, self.prev_button, self.next_button, self.note,
+                               self.tau, self.regions, self.undo_button, self.redo_button, self.islands_button,
+                               self.holes_button, self.smooth_button, self.between_button]
+        for w in self._case_controls:  # nothing to act on until a case is open
+            w.setEnabled(False)
 
     # -- updates from the controller ---------------------------------------------------------------
     def show_case(self, case_id: str, decision: dict, row: dict | None, ndim: int) -> None:
@@ -130,6 +136,8 @@ class ReviewPanel(QWidget):
             parts.append(f"by {decision['reviewer']}")
         self.status.setText(", ".join(parts))
         self.note.setText(decision.get("note") or "")
+        for w in self._case_controls:
+            w.setEnabled(True)
         for b in (self.accept_button, self.keep_button, self.save_button, self.exclude_button,
                   self.islands_button, self.holes_button, self.smooth_button, self.between_button):
             b.setEnabled(not locked)
