@@ -13,7 +13,13 @@ every region its size, direction (added, removed, relabelled) and mean uncertain
    active contour (``refine="contour"``).
 3. **Regions**: the change is split into connected regions; regions thinner than ``min_width``
    (boundary slivers where the models' coarser resolution disagrees with a careful outline) or
-   smaller than ``min_region`` are dropped, so the proposal only acts where it is confident.
+   smaller than ``min_region`` are dropped, and so are regions where the out-of-fold models'
+   mean confidence (their highest class probability) is below ``min_confidence`` (by default ``1 - (1 - tau) / 10``: 0.98 at
+   ``tau = 0.8``; a region must leave a tenth of the doubt a single pixel may have). The proposal
+   acts only where the models are near-certain: on PH2 with 30 % of the masks corrupted this cut
+   the pixels changed on clean masks from 21 % to about 1 % while still closing about half of the
+   gap on the corrupted ones (docs/results.md). Regions the models are less sure of still show in
+   the uncertainty heatmap.
 
 Masks are label maps ``(Y, X)`` / ``(Z, Y, X)``; sizes are in pixels of that grid unless given
 as fractions (``< 1``: of the object's equivalent radius for widths, of the mask's area for
@@ -44,12 +50,21 @@ class ProposalConfig:
     smooth: float = 0.02  # opening/closing radius: fraction of the object's radius (or pixels)
     min_width: float = 0.1  # regions thinner than this are dropped (fraction of radius, or px)
     min_region: float = 0.005  # regions smaller than this are dropped (fraction of area, or px)
+    min_confidence: float | None = None  # regions less sure than this are dropped; None: auto (see above)
     refine: str = "none"  # none | contour
 
     def to_json(self) -> dict:
         d = asdict(self)
         d["rules"] = list(self.rules)
         return d
+
+    def region_confidence(self) -> float:
+        """The mean confidence a change region needs: ``min_confidence`` when set; for the
+        ``confident`` rule alone ``1 - (1 - tau) / 10``; otherwise 0 (the poster's rule acts where
+        the models are uncertain, so a confidence gate would silence it)."""
+        if self.min_confidence is not None:
+            return float(self.min_confidence)
+        return 1.0 - (1.0 - self.tau) / 10.0 if tuple(self.rules) == ("confident",) else 0.0
 
     @classmethod
     def from_json(cls, d: dict) -> "ProposalConfig":
@@ -244,6 +259,7 @@ def propose(given: np.ndarray, mean_prob: np.ndarray, uncertainty: np.ndarray | 
     regions: list[Region] = []
     final = index.copy()
     p_max = mean_prob.max(0)
+    gate = cfg.region_confidence()
     objs = ndimage.find_objects(lab)
     for i, sl in enumerate(objs, start=1):
         if sl is None:
@@ -251,6 +267,9 @@ def propose(given: np.ndarray, mean_prob: np.ndarray, uncertainty: np.ndarray | 
         m = lab[sl] == i
         size = int(m.sum())
         if size < min_size:
+            continue
+        confidence = float(p_max[sl][m].mean())
+        if confidence < gate:
             continue
         src = index[sl][m]
         dst = cleaned[sl][m]
@@ -261,7 +280,7 @@ def propose(given: np.ndarray, mean_prob: np.ndarray, uncertainty: np.ndarray | 
         final[sl][m] = dst
         u = float(uncertainty[sl][m].mean()) if uncertainty is not None else float("nan")
         coords = np.argwhere(m) + np.array([s.start for s in sl])
-        regions.append(Region(rid, kind, size, labels[f], labels[t], u, float(p_max[sl][m].mean()),
+        regions.append(Region(rid, kind, size, labels[f], labels[t], u, confidence,
                               tuple(int(v) for s in sl for v in (s.start, s.stop)),
                               tuple(float(v) for v in coords.mean(0))))
     lut = np.asarray(labels, dtype=given.dtype if np.issubdtype(given.dtype, np.integer) else np.uint16)

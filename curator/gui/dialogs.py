@@ -56,6 +56,10 @@ class SettingsDialog(QDialog):
         self.mc = _spin(0, 50, u.mc)
         self.tau = _dspin(0.5, 0.99, p.tau)
         self.delta = _dspin(0.05, 0.5, p.delta)
+        self.gate = _dspin(0.0, 1.0, p.min_confidence if p.min_confidence is not None else 0.0)
+        self.gate.setSpecialValueText("auto: 1 - (1 - τ) / 10")
+        self.gate.setToolTip("Mean model confidence a change region needs to be proposed; "
+                             "auto is 0.98 at τ = 0.8 (confident rule) and off for the uncertainty rule")
         self.rules = QComboBox()
         self.rules.addItems(["confident", "uncertainty", "confident,uncertainty"])
         self.rules.setCurrentText(",".join(p.rules))
@@ -76,6 +80,7 @@ class SettingsDialog(QDialog):
         pr.addRow("Rules", self.rules)
         pr.addRow("Threshold τ (confident rule)", self.tau)
         pr.addRow("Threshold δ (uncertainty rule)", self.delta)
+        pr.addRow("Region confidence", self.gate)
         lay = QVBoxLayout(self)
         for title, form in (("Training", tr), ("Uncertainty", un), ("Proposals", pr)):
             box = QGroupBox(title)
@@ -98,7 +103,8 @@ class SettingsDialog(QDialog):
                           relabel=(s.train.relabel or RelabelConfig()) if self.relabel.isChecked() else None)
         s.uncertainty = replace(s.uncertainty, tta=self.tta.value(), mc=self.mc.value(), device=self.device.currentText())
         s.proposal = replace(s.proposal, tau=self.tau.value(), delta=self.delta.value(),
-                             rules=tuple(self.rules.currentText().split(",")))
+                             rules=tuple(self.rules.currentText().split(",")),
+                             min_confidence=self.gate.value() or None)
         s.reviewer = self.reviewer.text().strip() or None
         s.save()
 

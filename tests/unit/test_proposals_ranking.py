@@ -15,7 +15,7 @@ def _disc(shape=(120, 120), c=(60, 60), r=30):
     return ((yy - c[0]) ** 2 + (xx - c[1]) ** 2 < r * r).astype(np.uint8)
 
 
-def _probs(fg: np.ndarray, conf: float = 0.97) -> np.ndarray:
+def _probs(fg: np.ndarray, conf: float = 0.99) -> np.ndarray:
     p1 = np.where(fg > 0, conf, 1 - conf).astype(np.float32)
     return np.stack([1 - p1, p1])
 
@@ -48,15 +48,27 @@ def test_unconfident_disagreement_is_not_proposed():
     assert prop.regions == []
 
 
+def test_regions_the_models_are_not_near_certain_of_are_held_back():
+    truth, given = _disc(), _disc(r=22)
+    probs = _probs(truth, conf=0.9)  # every pixel passes tau = 0.8, the region's mean does not pass 0.98
+    assert ProposalConfig().region_confidence() == pytest.approx(0.98)
+    assert propose(given, probs, labels=[0, 1]).regions == []
+    kept = propose(given, probs, labels=[0, 1], cfg=ProposalConfig(min_confidence=0.85)).regions
+    assert len(kept) == 1 and kept[0].mean_confidence == pytest.approx(0.9, abs=0.01)
+    # a lower tau (the GUI's slider) lowers the gate with it; the poster's rule has none
+    assert ProposalConfig(tau=0.6).region_confidence() == pytest.approx(0.96)
+    assert ProposalConfig(rules=("uncertainty",)).region_confidence() == 0.0
+
+
 def test_poster_rule_and_band_and_multiclass():
     given = np.zeros((80, 80), np.uint8)
     given[10:70, 10:70] = 1
     given[30:50, 30:50] = 2
     p = np.zeros((3, 80, 80), np.float32)
-    p[0] = 0.02
-    p[1, 10:70, 10:70] = 0.96
-    p[2, 25:55, 25:55] = 0.96  # the lesion is bigger than drawn
-    p[1, 25:55, 25:55] = 0.02
+    p[0] = 0.01
+    p[1, 10:70, 10:70] = 0.99
+    p[2, 25:55, 25:55] = 0.99  # the lesion is bigger than drawn
+    p[1, 25:55, 25:55] = 0.0
     p /= p.sum(0, keepdims=True)
     prop = propose(given, p, labels=[0, 1, 2])
     assert (prop.mask[25:55, 25:55] == 2).all()
