@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from qtpy.QtCore import QObject, Signal
+from qtpy.QtCore import QObject, QTimer, Signal
 
 from ..core.proposals import ProposalConfig
 from .workers import JobRunner
@@ -235,7 +235,9 @@ class ReviewController(QObject):
         self.case_loaded.emit(view)
         self.proposal_changed.emit(self.preview)
         self.last_switch_ms = 1000 * (time.perf_counter() - t0)
-        self._prefetch_next()
+        # read the next case once this one is drawn: a reader thread started now would compete
+        # with the drawing for the interpreter
+        QTimer.singleShot(300, self._prefetch_next)
         return True
 
     def _prefetch_next(self) -> None:

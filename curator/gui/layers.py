@@ -86,8 +86,13 @@ class CaseLayers:
             layer.contrast_limits = (float(lo), float(max(hi, lo + 1)))
         self._show_heat(view, scale)
         self._labels("given", view.given.array, scale, editable=False, opacity=0.9, contour=2 if img.ndim == 2 else 1)
-        self._labels("proposal", np.zeros(view.given.array.shape, np.uint8), scale, editable=False, opacity=0.55,
-                     colormap=_change_colormap())
+        # the proposal's data follows at once (controller.proposal_changed); only make the layer here
+        prop = self.layer("proposal")
+        if prop is None or prop.data.shape != view.given.array.shape:
+            self._labels("proposal", np.zeros(view.given.array.shape, np.uint8), scale, editable=False, opacity=0.55,
+                         colormap=_change_colormap())
+        else:
+            _set_scale(prop, scale)
         self._labels("working", working.copy(), scale, editable=editable, opacity=0.35)  # painting must not alias
         if self.viewer.layers.selection.active is not self.layer("working"):
             self.viewer.layers.selection.active = self.layer("working")
@@ -156,7 +161,8 @@ class CaseLayers:
         if layer is None:
             return
         if proposal is None:
-            layer.data = np.zeros_like(layer.data)
+            if layer.data.any():
+                layer.data = np.zeros_like(layer.data)
             return
         given, new = proposal.given, proposal.mask
         change = np.zeros(given.shape, np.uint8)
