@@ -22,6 +22,7 @@ from .layers import MEASURES, CaseLayers
 from .widgets.jobbar import JobBar
 from .widgets.queue import QueueWidget
 from .widgets.review import ReviewPanel
+from .workers import warm_up
 
 __all__ = ["CuratorWidget", "CuratorPluginWidget", "log"]
 
@@ -50,6 +51,7 @@ class CuratorWidget(QWidget):
     def __init__(self, viewer, parent=None, *, controller: ReviewController | None = None):
         super().__init__(parent)
         _setup_log()
+        warm_up()  # the ML stack loads in the background while the reviewer gets going
         self.viewer = viewer
         self.controller = controller or ReviewController(self)
         self.layers = CaseLayers(viewer)

@@ -9,12 +9,46 @@ handlers connected to these signals run on the GUI thread and do that.
 
 from __future__ import annotations
 
+import importlib
+import threading
 import time
 import traceback
 
 from qtpy.QtCore import QObject, Signal
 
-__all__ = ["JobRunner"]
+__all__ = ["JobRunner", "warm_up", "WARMED"]
+
+# What the jobs import on first use. Imported by a job's thread, MONAI and the training code take
+# seconds and stall the interface while the job runs (the GUI thread waits on the interpreter and
+# on the import lock); imported once, in the background, right after the app starts, they do not.
+HEAVY_MODULES = ("torch", "monai.networks.nets", "monai.inferers", "sklearn.ensemble", "skimage.segmentation",
+                 "curator.core.training", "curator.core.inference", "curator.core.pipeline", "curator.core.prepare",
+                 "curator.core.uncertainty", "curator.core.proposals", "curator.core.ranking", "curator.core.export")
+WARMED = threading.Event()
+_warm_lock = threading.Lock()
+_warm_started = False
+
+
+def warm_up() -> threading.Event:
+    """Import the job modules in a background thread (once per process); ``WARMED`` is set when done."""
+    global _warm_started
+    with _warm_lock:
+        if _warm_started:
+            return WARMED
+        _warm_started = True
+
+    def load() -> None:
+        try:
+            for name in HEAVY_MODULES:
+                try:
+                    importlib.import_module(name)
+                except Exception:  # noqa: BLE001 - a job that needs it reports the problem itself
+                    pass
+        finally:
+            WARMED.set()
+
+    threading.Thread(target=load, name="curator-warm-up", daemon=True).start()
+    return WARMED
 
 
 class JobRunner(QObject):
