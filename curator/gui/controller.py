@@ -502,10 +502,28 @@ class ReviewController(QObject):
         project_dir = self.project.root if self.project is not None else default_project_for(ds)
         if self.store is not None:
             self.flush()
-        job = iter_batch(ds, project_dir, train_cfg=self.settings.train, unc_cfg=self.settings.uncertainty,
-                         proposal_cfg=self.settings.proposal, reviewer=self.settings.reviewer)
+        batch = iter_batch(ds, project_dir, train_cfg=self.settings.train, unc_cfg=self.settings.uncertainty,
+                           proposal_cfg=self.settings.proposal, reviewer=self.settings.reviewer)
         self._pending_project = project_dir
-        return self._start("Batch relabel", job)
+        self._batch_first_view = None
+        dataset, project = self.dataset, self.project
+
+        def job():
+            result = yield from batch
+            # read the case the review starts at in this thread: the interface only draws it
+            if dataset is not None and project is not None and result.ranked:
+                from ..core.review import load_case_view
+                from ..core.store import Store
+
+                cid = result.ranked[0][0]
+                try:
+                    with Store(project.db_path) as s:
+                        self._batch_first_view = (cid, load_case_view(project, s, dataset[cid]))
+                except Exception:  # noqa: BLE001 - the case reports its problem when opened
+                    self._batch_first_view = None
+            return result
+
+        return self._start("Batch relabel", job())
 
     def start_train(self) -> bool:
         from ..core.training import iter_train
@@ -551,7 +569,11 @@ class ReviewController(QObject):
                 self.open_project(target)
             else:
                 self._cache.clear()
+                first = getattr(self, "_batch_first_view", None)
+                if first is not None:
+                    self._cache[first[0]] = first[1]
                 self.refresh_queue()
+            self._batch_first_view = None
             if self.rows:  # start the review at the case most likely wrong
                 self.goto(self.rows[0]["case_id"])
             failed = len(getattr(result, "failed", {}) or {})
