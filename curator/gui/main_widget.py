@@ -253,7 +253,8 @@ class CuratorWidget(QWidget):
 
     def _show_proposal(self, proposal) -> None:
         self.layers.set_proposal(proposal)
-        self.panel.show_regions(self.controller.region_infos(), self.controller.accepted_regions)
+        c = self.controller
+        self.panel.show_regions(c.region_infos(), c.accepted_regions, c.settings.proposal.region_confidence())
 
     def _decision_changed(self, case_id: str, d: dict) -> None:
         c = self.controller
@@ -298,8 +299,9 @@ class CuratorWidget(QWidget):
         pos = layer.world_to_data(event.position)
         rid = self.controller.region_at(pos)
         if rid:
-            self.controller.toggle_region(rid)
-            self.panel.show_regions(self.controller.region_infos(), self.controller.accepted_regions)
+            c = self.controller
+            c.toggle_region(rid)
+            self.panel.show_regions(c.region_infos(), c.accepted_regions, c.settings.proposal.region_confidence())
 
     def _threshold_moved(self, tau: float) -> None:
         self._pending_tau = tau

@@ -147,7 +147,9 @@ class ReviewPanel(QWidget):
         self.ct_preset.setEnabled(ndim == 3)
         self.view3d_button.setVisible(ndim == 3)
 
-    def show_regions(self, regions: list[dict], accepted: set[int]) -> None:
+    def show_regions(self, regions: list[dict], accepted: set[int], gate: float = 0.0) -> None:
+        """The change regions as a checklist; ``gate``: the model confidence a region needs (said
+        when nothing is proposed, so an empty list is not a mystery)."""
         self._quiet = True
         try:
             self.regions.clear()
@@ -155,13 +157,20 @@ class ReviewPanel(QWidget):
                 arrow = {"added": "+", "removed": "−", "relabelled": "↔"}.get(r["kind"], "?")
                 unc = r.get("mean_uncertainty")
                 unc_txt = f", uncertainty {unc:.2f}" if unc is not None and unc == unc else ""
-                item = QListWidgetItem(f"{arrow} region {r['id']}: {r['kind']}, {r['size']} px{unc_txt}")
+                conf = r.get("mean_confidence")
+                conf_txt = f", confidence {conf:.2f}" if conf is not None and conf == conf else ""
+                item = QListWidgetItem(f"{arrow} region {r['id']}: {r['kind']}, {r['size']} px{conf_txt}{unc_txt}")
                 item.setData(Qt.UserRole, int(r["id"]))
                 item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
                 item.setCheckState(Qt.Checked if r["id"] in accepted else Qt.Unchecked)
                 self.regions.addItem(item)
             if not regions:
-                self.regions.addItem(QListWidgetItem("no change proposed"))
+                why = (f" (a change needs a mean model confidence of {gate:.2f}; lower the threshold, or the "
+                       "region confidence in Settings, to see less certain ones)") if gate > 0 else ""
+                item = QListWidgetItem("no change proposed" + why)
+                item.setToolTip(item.text())
+                self.regions.addItem(item)
+                self.regions.setWordWrap(True)
         finally:
             self._quiet = False
 
