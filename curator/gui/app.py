@@ -90,12 +90,17 @@ def launch(dataset=None, project=None, *, demo: bool = False, screenshot: str | 
         if not widget.open_dataset(dataset):
             print(f"curator gui: cannot open {dataset}", file=sys.stderr)
     if demo and c.dataset is not None and not c.store.scores():
-        widget._status("demo: running a quick Batch relabel (train, uncertainty, proposals, ranking) …")
+        widget._status("demo: running a quick Batch relabel (train, uncertainty, proposals, ranking; "
+                       "region confidence 0.80 for these one-minute models) …")
         from dataclasses import replace
 
         s = c.settings
         s.train = replace(s.train, folds=3, epochs=8, size=96)
         s.uncertainty = replace(s.uncertainty, tta=4)
+        # models trained for a minute are sure of little: at the default region confidence (0.98)
+        # they would propose nothing, so the demo (only this session, not the saved settings)
+        # shows what they are 80 % sure of, false alarms included, for the reviewer to judge
+        s.proposal = replace(s.proposal, min_confidence=0.8)
         c.start_batch()
     elif batch:
         c.start_batch()
