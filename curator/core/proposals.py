@@ -13,13 +13,13 @@ every region its size, direction (added, removed, relabelled) and mean uncertain
    active contour (``refine="contour"``).
 3. **Regions**: the change is split into connected regions; regions thinner than ``min_width``
    (boundary slivers where the models' coarser resolution disagrees with a careful outline) or
-   smaller than ``min_region`` are dropped, and so are regions where the out-of-fold models'
-   mean confidence (their highest class probability) is below ``min_confidence`` (by default ``1 - (1 - tau) / 10``: 0.98 at
-   ``tau = 0.8``; a region must leave a tenth of the doubt a single pixel may have). The proposal
-   acts only where the models are near-certain: on PH2 with 30 % of the masks corrupted this cut
-   the pixels changed on clean masks from 21 % to about 1 % while still closing about half of the
-   gap on the corrupted ones (docs/results.md). Regions the models are less sure of still show in
-   the uncertainty heatmap.
+   smaller than ``min_region`` are dropped, and so are regions where the out-of-fold models' mean
+   confidence (their highest class probability) is below ``min_confidence`` (by default
+   ``1 - (1 - tau) / 10``: 0.98 at ``tau = 0.8``; a region must leave a tenth of the doubt a single
+   pixel may have). The proposal acts only where the models are near-certain: on PH2 with 30 % of
+   the masks corrupted this cut the pixels changed on clean masks from 21 % to about 1 % while
+   still closing about half of the gap on the corrupted ones (docs/results.md). Regions the models
+   are less sure of still show in the uncertainty heatmap.
 
 Masks are label maps ``(Y, X)`` / ``(Z, Y, X)``; sizes are in pixels of that grid unless given
 as fractions (``< 1``: of the object's equivalent radius for widths, of the mask's area for

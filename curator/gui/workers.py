@@ -18,12 +18,14 @@ from qtpy.QtCore import QObject, Signal
 
 __all__ = ["JobRunner", "warm_up", "WARMED"]
 
-# What the jobs import on first use (torch._dynamo: the optimisers import it lazily, 2 s). Imported by a job's thread, MONAI and the training code take
-# seconds and stall the interface while the job runs (the GUI thread waits on the interpreter and
-# on the import lock); imported once, in the background, right after the app starts, they do not.
-HEAVY_MODULES = ("torch", "torch._dynamo", "monai.networks.nets", "monai.inferers", "sklearn.ensemble", "skimage.segmentation",
-                 "curator.core.training", "curator.core.inference", "curator.core.pipeline", "curator.core.prepare",
-                 "curator.core.uncertainty", "curator.core.proposals", "curator.core.ranking", "curator.core.export")
+# What the jobs import on first use. Imported by a job's thread, MONAI, the training code and
+# torch._dynamo (which the optimisers import lazily: 2 s) stall the interface while the job runs
+# (the GUI thread waits on the interpreter and on the import lock); imported once, in the
+# background, right after the app starts, they do not.
+HEAVY_MODULES = ("torch", "torch._dynamo", "monai.networks.nets", "monai.inferers", "sklearn.ensemble",
+                 "skimage.segmentation", "curator.core.training", "curator.core.inference", "curator.core.pipeline",
+                 "curator.core.prepare", "curator.core.uncertainty", "curator.core.proposals", "curator.core.ranking",
+                 "curator.core.export")
 WARMED = threading.Event()
 _warm_lock = threading.Lock()
 _warm_started = False
