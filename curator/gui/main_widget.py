@@ -51,7 +51,9 @@ class CuratorWidget(QWidget):
     def __init__(self, viewer, parent=None, *, controller: ReviewController | None = None):
         super().__init__(parent)
         _setup_log()
-        warm_up()  # the ML stack loads in the background while the reviewer gets going
+        # the ML stack loads in the background once the window is up (started before the first
+        # paint, it delayed it by about a second)
+        QTimer.singleShot(1000, warm_up)
         self.viewer = viewer
         self.controller = controller or ReviewController(self)
         self.layers = CaseLayers(viewer)
