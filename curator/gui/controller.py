@@ -493,6 +493,7 @@ class ReviewController(QObject):
 
     # -- jobs ------------------------------------------------------------------------------------
     def start_batch(self, dataset_path=None) -> bool:
+        from ..core.jobs import iter_in_process
         from ..core.pipeline import iter_batch
 
         ds = Path(dataset_path) if dataset_path else (self.dataset.root if self.dataset else None)
@@ -502,8 +503,9 @@ class ReviewController(QObject):
         project_dir = self.project.root if self.project is not None else default_project_for(ds)
         if self.store is not None:
             self.flush()
-        batch = iter_batch(ds, project_dir, train_cfg=self.settings.train, unc_cfg=self.settings.uncertainty,
-                           proposal_cfg=self.settings.proposal, reviewer=self.settings.reviewer)
+        batch = iter_in_process(iter_batch, ds, project_dir, train_cfg=self.settings.train,
+                                unc_cfg=self.settings.uncertainty, proposal_cfg=self.settings.proposal,
+                                reviewer=self.settings.reviewer, keep=("ranked", "failed"))
         self._pending_project = project_dir
         self._batch_first_view = None
         dataset, project = self.dataset, self.project
@@ -526,28 +528,33 @@ class ReviewController(QObject):
         return self._start("Batch relabel", job())
 
     def start_train(self) -> bool:
+        from ..core.jobs import iter_in_process
         from ..core.training import iter_train
 
         if not self._need_project():
             return False
-        job = iter_train(self.project.open_dataset(), self.project.models_dir, self.settings.train,
-                         cache_dir=self.project.cache_dir)
+        job = iter_in_process(iter_train, self.project.open_dataset(), self.project.models_dir, self.settings.train,
+                              cache_dir=self.project.cache_dir, keep=("failed",))
         return self._start("Train ensemble", job)
 
     def start_uncertainty(self) -> bool:
+        from ..core.jobs import iter_in_process
         from ..core.pipeline import iter_uncertainty
 
         if not self._need_project():
             return False
-        return self._start("Compute uncertainty", iter_uncertainty(self.project, self.settings.uncertainty))
+        return self._start("Compute uncertainty", iter_in_process(iter_uncertainty, self.project,
+                                                                  self.settings.uncertainty, keep=("failed",)))
 
     def start_export(self, out, **kw) -> bool:
         from ..core.export import iter_export
+        from ..core.jobs import iter_in_process
 
         if not self._need_project():
             return False
         self.flush()
-        return self._start("Export", iter_export(self.project, out, reviewer=self.settings.reviewer, **kw))
+        return self._start("Export", iter_in_process(iter_export, self.project, out, reviewer=self.settings.reviewer,
+                                                     **kw))
 
     def _need_project(self) -> bool:
         if self.project is None:

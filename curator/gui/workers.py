@@ -1,7 +1,9 @@
 """Run core jobs (progress generators) in napari generator workers, one at a time.
 
 :class:`JobRunner` wraps a core ``iter_<thing>(...)`` generator in ``napari.qt.threading``'s
-generator worker. Progress events arrive on the GUI thread as a signal; the job's return value
+generator worker. The app's long jobs (batch, training, uncertainty, export) are
+:func:`curator.core.jobs.iter_in_process` generators: the work runs in a process of its own and the
+worker thread only relays its events, so the interface never waits for the interpreter. Progress events arrive on the GUI thread as a signal; the job's return value
 arrives through ``finished``; a cancel asks the worker to quit, which takes effect at the job's
 next yield (the core yields after every batch, patch and case). Workers never touch layers: the
 handlers connected to these signals run on the GUI thread and do that.
@@ -27,6 +29,7 @@ HEAVY_MODULES = ("torch", "torch._dynamo", "monai.networks.nets", "monai.inferer
                  "curator.core.prepare", "curator.core.uncertainty", "curator.core.proposals", "curator.core.ranking",
                  "curator.core.export")
 WARMED = threading.Event()
+PROGRESS_HZ = 10.0
 _warm_lock = threading.Lock()
 _warm_started = False
 
@@ -68,6 +71,8 @@ class JobRunner(QObject):
         self._name = ""
         self._cancel_requested = False
         self.last_elapsed = 0.0
+        self._latest = None
+        self._last_emit = 0.0
 
     @property
     def busy(self) -> bool:
@@ -85,6 +90,7 @@ class JobRunner(QObject):
             return False
         self._name = name
         self._cancel_requested = False
+        self._latest, self._last_emit = None, 0.0
         t0 = time.perf_counter()
 
         def work():
@@ -117,6 +123,14 @@ class JobRunner(QObject):
 
     # -- worker signals (GUI thread) ---------------------------------------------------------------
     def _on_yield(self, event) -> None:
+        # at most PROGRESS_HZ updates a second: each one repaints the window, and a job can yield
+        # hundreds of steps a second (a GPU training run); the latest event is shown when it is time
+        if event is not None:  # None: a job in its own process, quiet for now (lets a cancel through)
+            self._latest = event
+        now = time.perf_counter()
+        if self._latest is None or now - self._last_emit < 1.0 / PROGRESS_HZ:
+            return
+        event, self._latest, self._last_emit = self._latest, None, now
         step = int(getattr(event, "step", 0) or 0)
         total = int(getattr(event, "total", 0) or 0)
         self.progress.emit(step, total, str(getattr(event, "message", "")))
