@@ -77,7 +77,7 @@ class CaseLayers:
             self.viewer.layers.move(self.viewer.layers.index(layer), 0)
             self._is_rgb = rgb
         else:
-            layer.data = img.array
+            _put(layer, img.array)
             _set_scale(layer, scale)
         if img.ndim == 3:
             self.set_ct_preset(self.ct_preset)
@@ -114,7 +114,7 @@ class CaseLayers:
             if key == "given":
                 layer.colormap = _given_colormap()
         else:
-            layer.data = data
+            _put(layer, data)
             _set_scale(layer, scale)
         if layer.editable != editable:
             layer.editable = editable
@@ -146,7 +146,7 @@ class CaseLayers:
                                           opacity=self.heat_opacity, scale=heat_scale, translate=translate)
             self.viewer.layers.move(self.viewer.layers.index(layer), 1)
         else:
-            layer.data = data
+            _put(layer, data)
             _set_scale(layer, heat_scale, translate)
         # low uncertainty maps to black, which additive blending leaves invisible: only the
         # uncertain parts tint the image
@@ -162,7 +162,7 @@ class CaseLayers:
             return
         if proposal is None:
             if layer.data.any():
-                layer.data = np.zeros_like(layer.data)
+                _put(layer, np.zeros_like(layer.data))
             return
         given, new = proposal.given, proposal.mask
         change = np.zeros(given.shape, np.uint8)
@@ -170,12 +170,12 @@ class CaseLayers:
         change[diff & (given == 0)] = 1
         change[diff & (new == 0)] = 2
         change[diff & (given != 0) & (new != 0)] = 3
-        layer.data = change
+        _put(layer, change)
 
     def set_working(self, labels: np.ndarray, editable: bool = True) -> None:
         layer = self.layer("working")
         if layer is not None:
-            layer.data = labels.copy()  # the layer paints in place; the controller keeps its own copy
+            _put(layer, labels)  # copied: the layer paints in place; the controller keeps its own array
             layer.editable = editable
 
     def set_measure(self, measure: str) -> None:
@@ -217,6 +217,32 @@ class CaseLayers:
     def toggle_3d(self) -> int:
         self.viewer.dims.ndisplay = 3 if self.viewer.dims.ndisplay == 2 else 2
         return self.viewer.dims.ndisplay
+
+
+_IN_PLACE_MAX_BYTES = 64 << 20
+
+
+def _put(layer, data: np.ndarray) -> None:
+    """Show ``data`` in ``layer``, copying it into the layer's own array when shape and type match.
+
+    napari's ``data`` setter re-derives the layer's dimensions and the viewer's extent for every
+    assignment (about half of a case switch, five layers at a time); copying into the array the
+    layer already shows and refreshing the view skips that. The layer owns its array (a copy of
+    ``data``), so painting never writes into the caller's. Very large volumes go through the setter,
+    where a copy would cost more than it saves.
+    """
+    cur = layer.data
+    data = np.asarray(data)
+    if (isinstance(cur, np.ndarray) and cur.shape == data.shape and cur.dtype == data.dtype
+            and cur.flags.writeable and cur.nbytes <= _IN_PLACE_MAX_BYTES and not np.may_share_memory(cur, data)
+            and getattr(layer, "_curator_owned", None) is cur):
+        np.copyto(cur, data)
+        layer.refresh(extent=False)
+        return
+    own = data.copy() if data.nbytes <= _IN_PLACE_MAX_BYTES else data
+    layer.data = own
+    if own is not data:
+        layer._curator_owned = layer.data
 
 
 def _set_scale(layer, scale, translate=None) -> None:
