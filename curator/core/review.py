@@ -162,13 +162,13 @@ def remove_islands(labels: np.ndarray, min_size: int = 50, *, label: int | None 
 
 def fill_holes(labels: np.ndarray, *, label: int | None = None) -> np.ndarray:
     """Fill holes inside each label (slice by slice in 3D)."""
-    from scipy import ndimage
+    from .proposals import fill_holes_2d
 
     out = np.array(labels, copy=True)
     targets = [label] if label is not None else [int(v) for v in np.unique(out) if v != 0]
     for lab in targets:
         m = out == lab
-        filled = np.stack([ndimage.binary_fill_holes(s) for s in m]) if m.ndim == 3 else ndimage.binary_fill_holes(m)
+        filled = np.stack([fill_holes_2d(s) for s in m]) if m.ndim == 3 else fill_holes_2d(m)
         out[filled & (out == 0)] = lab
     return out
 

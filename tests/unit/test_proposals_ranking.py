@@ -135,3 +135,16 @@ def test_review_rounds_find_the_plateau():
     assert [r.errors_found for r in rounds] == [10, 2, 0, 0]
     assert [r.plateau for r in rounds] == [False, False, False, True]
     assert rounds[-1].cumulative_errors == 12
+
+
+def test_fill_holes_2d_matches_scipy():
+    from scipy import ndimage
+
+    from curator.core.proposals import fill_holes_2d
+
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        m = rng.random((60, 70)) < 0.55
+        np.testing.assert_array_equal(fill_holes_2d(m), ndimage.binary_fill_holes(m))
+    assert not fill_holes_2d(np.zeros((5, 5), bool)).any()
+    assert fill_holes_2d(np.ones((5, 5), bool)).all()
