@@ -20,14 +20,13 @@ from qtpy.QtCore import QObject, Signal
 
 __all__ = ["JobRunner", "warm_up", "WARMED"]
 
-# What the jobs import on first use. Imported by a job's thread, MONAI, the training code and
-# torch._dynamo (which the optimisers import lazily: 2 s) stall the interface while the job runs
-# (the GUI thread waits on the interpreter and on the import lock); imported once, in the
-# background, right after the app starts, they do not.
-HEAVY_MODULES = ("torch", "torch._dynamo", "monai.networks.nets", "monai.inferers", "sklearn.ensemble",
-                 "skimage.segmentation", "curator.core.training", "curator.core.inference", "curator.core.pipeline",
-                 "curator.core.prepare", "curator.core.uncertainty", "curator.core.proposals", "curator.core.ranking",
-                 "curator.core.export")
+# What the interface itself imports on first use (the jobs run in their own process and import
+# MONAI, the training code and torch._dynamo there): torch brings the maps to the image's grid when
+# the threshold slider first moves (0.5-1.5 s), scipy's and scikit-image's morphology serve the
+# proposal and the editing helpers. Imported once, in the background, right after the app starts,
+# they do not stall the first use.
+HEAVY_MODULES = ("torch", "torch.nn.functional", "scipy.ndimage", "skimage.morphology", "curator.core.uncertainty",
+                 "curator.core.proposals", "curator.core.review", "curator.core.relabel")
 WARMED = threading.Event()
 PROGRESS_HZ = 10.0
 _warm_lock = threading.Lock()
