@@ -29,6 +29,8 @@ HEAVY_MODULES = ("torch", "torch.nn.functional", "scipy.ndimage", "skimage.morph
                  "curator.core.proposals", "curator.core.review", "curator.core.relabel")
 WARMED = threading.Event()
 PROGRESS_HZ = 10.0
+_QUIET = object()  # stands for a job's quiet tick (None) on its way to the GUI thread
+_CANCELLED = object()  # what a cancelled job returns
 _warm_lock = threading.Lock()
 _warm_started = False
 
@@ -72,6 +74,7 @@ class JobRunner(QObject):
         self.last_elapsed = 0.0
         self._latest = None
         self._last_emit = 0.0
+        self.finished_at = 0.0  # perf_counter() when the last job's result arrived
 
     @property
     def busy(self) -> bool:
@@ -93,7 +96,21 @@ class JobRunner(QObject):
         t0 = time.perf_counter()
 
         def work():
-            return (yield from job)
+            # the job is driven and, on a cancel, closed here in the worker thread: its cleanup (a
+            # job in its own process is asked to stop and waited for) never runs on the GUI thread,
+            # and never waits for the garbage collector (superqt's quit() only stops pulling)
+            try:
+                while True:
+                    if self._cancel_requested:
+                        job.close()
+                        return _CANCELLED
+                    try:
+                        event = next(job)
+                    except StopIteration as stop:
+                        return stop.value
+                    yield _QUIET if event is None else event
+            finally:
+                job.close()
 
         worker = create_worker(work, _start_thread=False, _ignore_errors=True)  # errors: our failed signal
         worker.yielded.connect(self._on_yield)
@@ -106,9 +123,9 @@ class JobRunner(QObject):
         return True
 
     def cancel(self) -> None:
+        """Ask the running job to stop; it does at its next step, and ``cancelled`` follows."""
         if self._worker is not None:
             self._cancel_requested = True
-            self._worker.quit()
 
     def wait(self, timeout_s: float = 30.0) -> bool:
         """Block (processing events) until the running job ends; for closing and tests."""
@@ -124,7 +141,7 @@ class JobRunner(QObject):
     def _on_yield(self, event) -> None:
         # at most PROGRESS_HZ updates a second: each one repaints the window, and a job can yield
         # hundreds of steps a second (a GPU training run); the latest event is shown when it is time
-        if event is not None:  # None: a job in its own process, quiet for now (lets a cancel through)
+        if event is not _QUIET:  # a job in its own process, quiet for now (lets a cancel through)
             self._latest = event
         now = time.perf_counter()
         if self._latest is None or now - self._last_emit < 1.0 / PROGRESS_HZ:
@@ -135,7 +152,11 @@ class JobRunner(QObject):
         self.progress.emit(step, total, str(getattr(event, "message", "")))
 
     def _done(self, result, t0) -> None:
-        self.last_elapsed = time.perf_counter() - t0
+        if result is _CANCELLED:
+            self._on_abort()
+            return
+        self.finished_at = time.perf_counter()
+        self.last_elapsed = self.finished_at - t0
         name, self._worker = self._name, None
         self.finished.emit(name, result)
 
