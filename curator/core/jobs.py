@@ -11,6 +11,7 @@ that the job's Python work never competes with the interface for the interpreter
 from __future__ import annotations
 
 import importlib
+import os
 import traceback
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -79,7 +80,8 @@ class JobProcessError(RuntimeError):
 
 
 def iter_in_process(target: Callable[..., Generator], *args, keep: Sequence[str] | None = None,
-                    poll_s: float = 0.1, grace_s: float = 30.0, **kwargs) -> Generator[Progress | None, None, Any]:
+                    nice: int = 0, poll_s: float = 0.1, grace_s: float = 30.0,
+                    **kwargs) -> Generator[Progress | None, None, Any]:
     """Run the job ``target(*args, **kwargs)`` in a fresh process and relay it as a job here.
 
     Yields the child's :class:`Progress` events, and ``None`` every ``poll_s`` while it is quiet
@@ -87,7 +89,8 @@ def iter_in_process(target: Callable[..., Generator], *args, keep: Sequence[str]
     ``keep`` only those attributes (or keys) of it, as a namespace (a batch's trained networks need
     not cross over). ``target`` and the arguments must be picklable (a module-level generator
     function; configs, paths). An exception in the child is raised here again, as its own type when
-    that can be rebuilt from the message. Closing this generator (a cancel) asks the child to stop
+    that can be rebuilt from the message. ``nice`` lowers the child's scheduling priority (POSIX):
+    a background job then takes only the CPU time the interface leaves. Closing this generator (a cancel) asks the child to stop
     at its next yield, waits up to ``grace_s`` for its cleanup, then terminates it; the core's jobs
     leave finished work safe when killed. The process is started with ``spawn`` (safe beside Qt's
     and torch's threads); where no process can be started the job runs here instead.
@@ -98,7 +101,7 @@ def iter_in_process(target: Callable[..., Generator], *args, keep: Sequence[str]
     try:
         recv, send = ctx.Pipe(duplex=False)
         stop = ctx.Event()
-        proc = ctx.Process(target=_child_main, args=(send, stop, target, args, kwargs, tuple(keep or ())),
+        proc = ctx.Process(target=_child_main, args=(send, stop, target, args, kwargs, tuple(keep or ()), nice),
                            name=f"curator-job-{getattr(target, '__name__', 'job')}", daemon=True)
         proc.start()
     except (OSError, RuntimeError):
@@ -145,8 +148,13 @@ def _kept(result, keep):
     return SimpleNamespace(**{k: result[k] if isinstance(result, dict) else getattr(result, k) for k in keep})
 
 
-def _child_main(conn, stop, target, args, kwargs, keep) -> None:
+def _child_main(conn, stop, target, args, kwargs, keep, nice=0) -> None:
     """The job process: run the job, send its events and its result (or its error) to the parent."""
+    if nice and hasattr(os, "nice"):
+        try:
+            os.nice(nice)
+        except OSError:
+            pass
     try:
         result = run(target(*args, **kwargs), lambda ev: conn.send(("progress", (ev.step, ev.total, ev.message))),
                      should_stop=stop.is_set)

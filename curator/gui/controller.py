@@ -22,6 +22,10 @@ from qtpy.QtCore import QObject, QTimer, Signal
 from ..core.proposals import ProposalConfig
 from .workers import JobRunner
 
+# Jobs run in their own process at a lower priority: they use the CPU time the interface leaves,
+# so painting and input are served first even when a batch keeps every core busy.
+BACKGROUND_NICE = 10
+
 __all__ = ["ReviewController", "default_project_for", "Settings"]
 
 
@@ -505,7 +509,8 @@ class ReviewController(QObject):
             self.flush()
         batch = iter_in_process(iter_batch, ds, project_dir, train_cfg=self.settings.train,
                                 unc_cfg=self.settings.uncertainty, proposal_cfg=self.settings.proposal,
-                                reviewer=self.settings.reviewer, keep=("ranked", "failed"))
+                                reviewer=self.settings.reviewer, keep=("ranked", "failed"),
+                                nice=BACKGROUND_NICE)
         self._pending_project = project_dir
         self._batch_first_view = None
         dataset, project = self.dataset, self.project
@@ -534,7 +539,7 @@ class ReviewController(QObject):
         if not self._need_project():
             return False
         job = iter_in_process(iter_train, self.project.open_dataset(), self.project.models_dir, self.settings.train,
-                              cache_dir=self.project.cache_dir, keep=("failed",))
+                              cache_dir=self.project.cache_dir, keep=("failed",), nice=BACKGROUND_NICE)
         return self._start("Train ensemble", job)
 
     def start_uncertainty(self) -> bool:
@@ -544,7 +549,8 @@ class ReviewController(QObject):
         if not self._need_project():
             return False
         return self._start("Compute uncertainty", iter_in_process(iter_uncertainty, self.project,
-                                                                  self.settings.uncertainty, keep=("failed",)))
+                                                                  self.settings.uncertainty, keep=("failed",),
+                                                                  nice=BACKGROUND_NICE))
 
     def start_export(self, out, **kw) -> bool:
         from ..core.export import iter_export
@@ -554,7 +560,7 @@ class ReviewController(QObject):
             return False
         self.flush()
         return self._start("Export", iter_in_process(iter_export, self.project, out, reviewer=self.settings.reviewer,
-                                                     **kw))
+                                                     nice=BACKGROUND_NICE, **kw))
 
     def _need_project(self) -> bool:
         if self.project is None:
