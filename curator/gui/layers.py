@@ -14,6 +14,8 @@ Geometry: ``scale`` follows the image spacing in 3D, so measurements in napari a
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 __all__ = ["CaseLayers", "CT_PRESETS", "MEASURES", "COLORMAPS"]
@@ -73,7 +75,8 @@ class CaseLayers:
         if layer is None or self._is_rgb != rgb or layer.data.ndim != img.array.ndim:
             if layer is not None:
                 self.viewer.layers.remove(layer)
-            layer = self.viewer.add_image(img.array, name=NAMES["image"], rgb=rgb, scale=scale)
+            layer = self.viewer.add_image(_own(img.array), name=NAMES["image"], rgb=rgb, scale=scale)
+            _owned(layer)
             self.viewer.layers.move(self.viewer.layers.index(layer), 0)
             self._is_rgb = rgb
         else:
@@ -110,7 +113,8 @@ class CaseLayers:
             if layer is not None:
                 self.viewer.layers.remove(layer)
             kwargs = {"colormap": colormap} if colormap is not None else {}
-            layer = self.viewer.add_labels(data, name=NAMES[key], scale=scale, opacity=opacity, **kwargs)
+            layer = self.viewer.add_labels(_own(data), name=NAMES[key], scale=scale, opacity=opacity, **kwargs)
+            _owned(layer)
             if key == "given":
                 layer.colormap = _given_colormap()
         else:
@@ -128,8 +132,16 @@ class CaseLayers:
         maps = view.maps
         layer = self.layer("heat")
         if maps is None or self.measure not in maps.maps:
-            if layer is not None:
-                layer.visible = False
+            if layer is None:
+                # made now, empty and hidden, so that the first maps (a batch ending while the
+                # reviewer works) only fill it: creating a layer and its controls is the slowest
+                # part of showing a case
+                coarse = tuple(max(1, n // 16) for n in view.given.array.shape)
+                layer = self.viewer.add_image(np.zeros(coarse, np.float32), name=NAMES["heat"],
+                                              colormap=self.colormap, blending="additive", opacity=self.heat_opacity,
+                                              scale=tuple(np.asarray(scale, float) * 16), contrast_limits=(0.0, 1.0))
+                self.viewer.layers.move(self.viewer.layers.index(layer), 1)
+            layer.visible = False
             return
         data = np.asarray(maps.maps[self.measure], np.float32)
         if self.measure == "p_given":
@@ -142,8 +154,9 @@ class CaseLayers:
         if layer is None or layer.data.ndim != data.ndim:
             if layer is not None:
                 self.viewer.layers.remove(layer)
-            layer = self.viewer.add_image(data, name=NAMES["heat"], colormap=self.colormap, blending="additive",
+            layer = self.viewer.add_image(_own(data), name=NAMES["heat"], colormap=self.colormap, blending="additive",
                                           opacity=self.heat_opacity, scale=heat_scale, translate=translate)
+            _owned(layer)
             self.viewer.layers.move(self.viewer.layers.index(layer), 1)
         else:
             _put(layer, data)
@@ -237,11 +250,48 @@ def _put(layer, data: np.ndarray) -> None:
             and cur.flags.writeable and cur.nbytes <= _IN_PLACE_MAX_BYTES and not np.may_share_memory(cur, data)
             and getattr(layer, "_curator_owned", None) is cur):
         np.copyto(cur, data)
-        layer.refresh(extent=False)
+        layer.refresh(extent=False, thumbnail=False)  # the layer list's thumbnail follows when idle
+        _later_thumbnail(layer)
         return
-    own = data.copy() if data.nbytes <= _IN_PLACE_MAX_BYTES else data
+    own = _own(data)
     layer.data = own
     if own is not data:
+        _owned(layer)
+
+
+_stale_thumbnails: "weakref.WeakSet" = weakref.WeakSet()
+
+
+def _later_thumbnail(layer) -> None:
+    """Redraw the layer's thumbnail once the interface is idle (a third of a second later):
+    thumbnails repaint the layer list, which costs as much as the case itself in software OpenGL."""
+    from qtpy.QtCore import QTimer
+
+    if not _stale_thumbnails:
+        QTimer.singleShot(300, _update_thumbnails)
+    _stale_thumbnails.add(layer)
+
+
+def _update_thumbnails() -> None:
+    layers = list(_stale_thumbnails)
+    _stale_thumbnails.clear()
+    for layer in layers:
+        try:
+            layer._update_thumbnail()
+        except Exception:  # noqa: BLE001 - a layer removed meanwhile; nothing to draw
+            pass
+
+
+def _own(data: np.ndarray) -> np.ndarray:
+    """A copy for a layer to own (see :func:`_put`); very large arrays are shown as they are."""
+    data = np.asarray(data)
+    return data.copy() if data.nbytes <= _IN_PLACE_MAX_BYTES else data
+
+
+def _owned(layer) -> None:
+    """Mark the array the layer now shows as its own, so :func:`_put` may copy into it (only
+    when it is a copy: the caller's array must never be painted on)."""
+    if layer.data.nbytes <= _IN_PLACE_MAX_BYTES:
         layer._curator_owned = layer.data
 
 
