@@ -119,11 +119,16 @@ def flip_candidates(index: np.ndarray, mean_prob: np.ndarray, uncertainty: np.nd
         out = np.full(index.shape, -1, np.int64)
         out[flip] = new[flip]
         return out
-    p_given = np.take_along_axis(p, index[None], axis=0)[0]
-    other = p.copy()
-    np.put_along_axis(other, index[None], -1.0, axis=0)
-    best_other = other.argmax(0)
-    p_other = other.max(0)
+    if p.shape[0] == 2:  # two classes (most masks): the other class is the other one
+        best_other = 1 - index
+        p_given = np.where(index == 0, p[0], p[1])
+        p_other = np.where(index == 0, p[1], p[0])
+    else:
+        p_given = np.take_along_axis(p, index[None], axis=0)[0]
+        other = p.copy()
+        np.put_along_axis(other, index[None], -1.0, axis=0)
+        best_other = other.argmax(0)
+        p_other = other.max(0)
     if rule == "confident":
         flip = p_other > tau
     else:
