@@ -165,6 +165,7 @@ def iter_noise_experiment(
                 d_noisy.append(dice(pred, noisy_orig[cid]))
             run = {"method": method, "seed": int(seed), "dice_clean": 100 * float(np.mean(d_clean)),
                    "dice_noisy": 100 * float(np.mean(d_noisy)), "relabel_start": res.relabel_start,
+                   "relabel_stopped": res.relabel_stopped,
                    "history": res.history, "seconds": round(time.perf_counter() - t0, 1)}
             runs.append(run)
             yield Progress(len(runs), len(seeds) * len(methods),

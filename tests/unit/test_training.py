@@ -13,8 +13,8 @@ from curator.core.models import ModelSpec, build_network, enable_mc_dropout, has
 from curator.core.prepare import PreparedCase
 from curator.core.preprocess import PreprocessSpec
 from curator.core.relabel import apply_flips, boundary_band, flip_candidates
-from curator.core.training import (RelabelConfig, TrainConfig, _auto_start, iter_train_member, make_folds,
-                                   seg_loss)
+from curator.core.training import (RelabelConfig, TrainConfig, _auto_start, _drifted, iter_train_member,
+                                   make_folds, seg_loss)
 
 TINY = dict(channels=(4, 8, 16), batch_size=4, size=32, threads=1, augment=True)
 
@@ -148,6 +148,58 @@ def test_relabel_while_training_records_flips_and_keeps_originals(tmp_path):
     assert (tmp_path / "m.relabelled.json").exists()
     for it in items:
         np.testing.assert_array_equal(it.labels, originals[it.case_id])  # inputs untouched
+
+
+def _erasing_relabeller(monkeypatch, growth: float, n_items: int):
+    """Replace the flip rule by one that erases a fraction of each object: the same fraction every
+    epoch (growth 0: a correction that holds) or one growing by ``growth`` per epoch (a relabeller
+    feeding on itself)."""
+    import curator.core.relabel as relabel
+
+    calls = {"n": 0}
+
+    def flips(index, mean_prob, uncertainty=None, **kw):
+        epoch = calls["n"] // n_items  # called once per training case per epoch
+        calls["n"] += 1
+        frac = min(0.95, 0.3 + growth * epoch)
+        out = np.full(index.shape, -1, np.int64)
+        rows = np.nonzero(index.any(1))[0]
+        if rows.size:
+            cut = rows[: max(1, int(round(frac * rows.size)))]
+            out[cut] = np.where(index[cut] > 0, 0, -1)
+        return out
+
+    monkeypatch.setattr(relabel, "flip_candidates", flips)
+    return calls
+
+
+@pytest.mark.parametrize("growth,stops", [(0.0, False), (0.25, True)])
+def test_drift_brake_stops_runaway_relabelling_and_restores_the_given_masks(monkeypatch, growth, stops):
+    items = _items(6)
+    _erasing_relabeller(monkeypatch, growth, len(items))
+    cfg = TrainConfig(epochs=7, relabel=RelabelConfig(start=2, max_drift=0.2), **TINY)
+    events = []
+    res = run(iter_train_member(items, _spec(), cfg, name="m"), events.append)
+    agreement = [h["labels_dice_to_given"] for h in res.history if "labels_dice_to_given" in h]
+    if not stops:
+        assert res.relabel_stopped is None and len(agreement) == 6
+        assert max(agreement) - min(agreement) < 0.05  # a correction that holds still
+        return
+    assert res.relabel_stopped is not None and 3 <= res.relabel_stopped < 7
+    assert agreement[0] - agreement[-1] > 0.2 and len(agreement) == res.relabel_stopped - 1
+    assert any("relabelling stopped" in e.message for e in events)
+    for it in items:  # training went on with the given masks
+        np.testing.assert_array_equal(res.labels[it.case_id], it.labels)
+    assert all("labels_dice_to_given" not in h for h in res.history if h["epoch"] > res.relabel_stopped)
+
+
+def test_drift_brake_rule():
+    hist = [{"labels_dice_to_given": a} for a in (0.56, 0.47, 0.47, 0.45)]  # moved once, then held
+    assert not _drifted(hist, 0.2)
+    hist = [{"labels_dice_to_given": a} for a in (0.63, 0.44)]
+    assert not _drifted(hist, 0.2) and _drifted(hist + [{"labels_dice_to_given": 0.32}], 0.2)
+    assert not _drifted(hist + [{"labels_dice_to_given": 0.1}], None)  # brake off
+    assert not _drifted([{"epoch": 1}, {"labels_dice_to_given": 0.1}], 0.2)  # one relabelling: nothing to compare
 
 
 def test_auto_start_is_the_minimum_of_relative_change():
