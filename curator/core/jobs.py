@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import time
 import traceback
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -90,10 +91,11 @@ def iter_in_process(target: Callable[..., Generator], *args, keep: Sequence[str]
     not cross over). ``target`` and the arguments must be picklable (a module-level generator
     function; configs, paths). An exception in the child is raised here again, as its own type when
     that can be rebuilt from the message. ``nice`` lowers the child's scheduling priority (POSIX):
-    a background job then takes only the CPU time the interface leaves. Closing this generator (a cancel) asks the child to stop
-    at its next yield, waits up to ``grace_s`` for its cleanup, then terminates it; the core's jobs
-    leave finished work safe when killed. The process is started with ``spawn`` (safe beside Qt's
-    and torch's threads); where no process can be started the job runs here instead.
+    a background job then takes only the CPU time the interface leaves. Closing this generator (a
+    cancel) asks the child to stop at its next yield, waits up to ``grace_s`` for its cleanup (still
+    reading what it sends, so that it never blocks on a full pipe), then terminates it; the core's
+    jobs leave finished work safe when killed. The process is started with ``spawn`` (safe beside
+    Qt's and torch's threads); where no process can be started the job runs here instead.
     """
     import multiprocessing as mp
 
@@ -135,10 +137,16 @@ def iter_in_process(target: Callable[..., Generator], *args, keep: Sequence[str]
     finally:
         if not finished:
             stop.set()
-        proc.join(grace_s if not finished else 10)
+        deadline = time.monotonic() + (grace_s if not finished else 10.0)
+        while proc.is_alive() and time.monotonic() < deadline:
+            try:
+                if recv.poll(0.05):
+                    recv.recv()  # drained: a child blocked on a full pipe could not see the stop
+            except (EOFError, OSError):
+                proc.join(0.05)
         if proc.is_alive():
             proc.terminate()
-            proc.join(5)
+        proc.join(5)
         recv.close()
 
 
