@@ -3,10 +3,11 @@
 :class:`JobRunner` wraps a core ``iter_<thing>(...)`` generator in ``napari.qt.threading``'s
 generator worker. The app's long jobs (batch, training, uncertainty, export) are
 :func:`curator.core.jobs.iter_in_process` generators: the work runs in a process of its own and the
-worker thread only relays its events, so the interface never waits for the interpreter. Progress events arrive on the GUI thread as a signal; the job's return value
-arrives through ``finished``; a cancel asks the worker to quit, which takes effect at the job's
-next yield (the core yields after every batch, patch and case). Workers never touch layers: the
-handlers connected to these signals run on the GUI thread and do that.
+worker thread only relays its events, so the interface never waits for the interpreter. Progress
+events arrive on the GUI thread as a signal; the job's return value arrives through ``finished``; a
+cancel closes the job in its worker thread at the job's next yield (the core yields after
+every batch, patch and case). Workers never touch layers: the handlers connected to these signals
+run on the GUI thread and do that.
 """
 
 from __future__ import annotations
