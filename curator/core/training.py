@@ -56,9 +56,9 @@ class RelabelConfig:
     its own mistakes, reproduces them more confidently and the labels run away from the given
     masks epoch after epoch (mean Dice to them 0.63, 0.44, 0.32, 0.26, ...; Dice to the clean
     masks fell from 89.3 without relabelling to 53.0). The drift brake catches this: once the
-    relabelled labels agree with the given masks less than ``max_drift`` (Dice) below their
-    agreement at the first relabelling, relabelling stops for good and the given masks come back
-    (``relabel_stopped`` in the history). Relabelling that corrects coarse masks moves the labels
+    relabelled labels' agreement with the given masks (mean Dice) falls more than ``max_drift``
+    below its value at the first relabelling, relabelling stops for good and the given masks come
+    back (``relabel_stopped`` in the history). Relabelling that corrects coarse masks moves the labels
     away from the masks once and then holds them (3-vertex polygons: 0.56, 0.47, 0.47, 0.45, ...).
     ``max_drift=None`` turns the brake off.
     """
