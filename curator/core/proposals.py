@@ -135,22 +135,29 @@ def _ball(r: float, ndim: int) -> np.ndarray:
     return sum(g * g for g in grids) <= r * r + 1e-9
 
 
-_SMALL = 4.0  # radii up to this use a structuring element; larger ones a distance transform
+# Radii up to this use a structuring element, larger ones (and anisotropic spacing) a distance
+# transform. Both treat the image border alike: erosion does not eat into a mask from the border
+# (an object cut by the frame stays cut, not peeled), dilation does not grow from outside.
+_SMALL = 4.0
+
+
+def _structuring(r: float, ndim: int, sampling) -> bool:
+    return sampling is None and r <= _SMALL
 
 
 def _erode(m: np.ndarray, r: float, sampling=None) -> np.ndarray:
     """Erosion by a Euclidean ball of radius ``r``."""
     from scipy import ndimage
 
-    if r <= _SMALL and sampling is None:
-        return ndimage.binary_erosion(m, _ball(r, m.ndim))
+    if _structuring(r, m.ndim, sampling):
+        return ndimage.binary_erosion(m, _ball(r, m.ndim), border_value=1)
     return ndimage.distance_transform_edt(m, sampling=sampling) > r
 
 
 def _dilate(m: np.ndarray, r: float, sampling=None) -> np.ndarray:
     from scipy import ndimage
 
-    if r <= _SMALL and sampling is None:
+    if _structuring(r, m.ndim, sampling):
         return ndimage.binary_dilation(m, _ball(r, m.ndim))
     return ndimage.distance_transform_edt(~m, sampling=sampling) <= r
 

@@ -148,3 +148,19 @@ def test_fill_holes_2d_matches_scipy():
         np.testing.assert_array_equal(fill_holes_2d(m), ndimage.binary_fill_holes(m))
     assert not fill_holes_2d(np.zeros((5, 5), bool)).any()
     assert fill_holes_2d(np.ones((5, 5), bool)).all()
+
+
+def test_morphology_paths_agree_at_the_image_border():
+    """Small radii use a structuring element, large ones a distance transform: the same result,
+    also for an object cut by the frame (erosion must not peel it from the border)."""
+    from scipy import ndimage
+
+    from curator.core.proposals import _dilate, _erode
+
+    rng = np.random.default_rng(1)
+    m = ndimage.binary_opening(rng.random((80, 90)) < 0.6, iterations=2)
+    m[:, :20] = True
+    for r in (1.0, 2.5, 4.0, 6.0, 8.0):
+        np.testing.assert_array_equal(_erode(m, r), ndimage.distance_transform_edt(m) > r)
+        np.testing.assert_array_equal(_dilate(m, r), ndimage.distance_transform_edt(~m) <= r)
+    assert _erode(m, 3.0)[:, 0].all()  # the frame does not erode an object it cuts
