@@ -1,12 +1,12 @@
 """``curator bench gui``: responsiveness of the desktop app, measured with a real viewer.
 
-Prints: the longest gap between event-loop ticks (a 10 ms timer) while a Batch relabel job runs
-in the background (in its own process, as the app runs it; started once the app has imported
-what the interface needs, as it does right after start-up) and for a second after it ends, while
-the app draws the case the review starts at; the time to switch cases in 2D (512x512) and for a 512x512x150 CT volume, cold
-(read from disk) and prefetched (the next case, read in the background while the reviewer looks
-at the current one); and the time for the threshold slider to update the proposal overlay on a
-512x512 case. Synthetic data, made on the spot; needs a display (Xvfb is fine).
+Prints: the longest gap between event-loop ticks (a 10 ms timer) while a Batch relabel job runs in
+the background (in its own process, as the app runs it; started once the app has imported what the
+interface needs, as it does right after start-up) and for a second after it ends, while the app
+draws the case the review starts at; the time to switch cases in 2D (512x512) and for a 512x512x150
+CT volume, cold (read from disk) and prefetched (the next case, read in the background while the
+reviewer looks at the current one); and the time for the threshold slider to update the proposal
+overlay on a 512x512 case. Synthetic data, made on the spot; needs a display (Xvfb is fine).
 """
 
 from __future__ import annotations
