@@ -26,6 +26,13 @@ from .workers import JobRunner
 # so painting and input are served first even when a batch keeps every core busy.
 BACKGROUND_NICE = 10
 
+
+def _in_process(target, *args, **kwargs):
+    """A core job run in a process of its own, in the background (see BACKGROUND_NICE)."""
+    from ..core.jobs import iter_in_process
+
+    return iter_in_process(target, *args, nice=BACKGROUND_NICE, **kwargs)
+
 __all__ = ["ReviewController", "default_project_for", "Settings"]
 
 
@@ -497,7 +504,6 @@ class ReviewController(QObject):
 
     # -- jobs ------------------------------------------------------------------------------------
     def start_batch(self, dataset_path=None) -> bool:
-        from ..core.jobs import iter_in_process
         from ..core.pipeline import iter_batch
 
         ds = Path(dataset_path) if dataset_path else (self.dataset.root if self.dataset else None)
@@ -507,10 +513,9 @@ class ReviewController(QObject):
         project_dir = self.project.root if self.project is not None else default_project_for(ds)
         if self.store is not None:
             self.flush()
-        batch = iter_in_process(iter_batch, ds, project_dir, train_cfg=self.settings.train,
-                                unc_cfg=self.settings.uncertainty, proposal_cfg=self.settings.proposal,
-                                reviewer=self.settings.reviewer, keep=("ranked", "failed"),
-                                nice=BACKGROUND_NICE)
+        batch = _in_process(iter_batch, ds, project_dir, train_cfg=self.settings.train,
+                            unc_cfg=self.settings.uncertainty, proposal_cfg=self.settings.proposal,
+                            reviewer=self.settings.reviewer, keep=("ranked", "failed"))
         self._pending_project = project_dir
         self._batch_first_view = None
         dataset, project = self.dataset, self.project
@@ -533,34 +538,29 @@ class ReviewController(QObject):
         return self._start("Batch relabel", job())
 
     def start_train(self) -> bool:
-        from ..core.jobs import iter_in_process
         from ..core.training import iter_train
 
         if not self._need_project():
             return False
-        job = iter_in_process(iter_train, self.project.open_dataset(), self.project.models_dir, self.settings.train,
-                              cache_dir=self.project.cache_dir, keep=("failed",), nice=BACKGROUND_NICE)
+        job = _in_process(iter_train, self.project.open_dataset(), self.project.models_dir, self.settings.train,
+                          cache_dir=self.project.cache_dir, keep=("failed",))
         return self._start("Train ensemble", job)
 
     def start_uncertainty(self) -> bool:
-        from ..core.jobs import iter_in_process
         from ..core.pipeline import iter_uncertainty
 
         if not self._need_project():
             return False
-        return self._start("Compute uncertainty", iter_in_process(iter_uncertainty, self.project,
-                                                                  self.settings.uncertainty, keep=("failed",),
-                                                                  nice=BACKGROUND_NICE))
+        return self._start("Compute uncertainty", _in_process(iter_uncertainty, self.project, self.settings.uncertainty,
+                                                              keep=("failed",)))
 
     def start_export(self, out, **kw) -> bool:
         from ..core.export import iter_export
-        from ..core.jobs import iter_in_process
 
         if not self._need_project():
             return False
         self.flush()
-        return self._start("Export", iter_in_process(iter_export, self.project, out, reviewer=self.settings.reviewer,
-                                                     nice=BACKGROUND_NICE, **kw))
+        return self._start("Export", _in_process(iter_export, self.project, out, reviewer=self.settings.reviewer, **kw))
 
     def _need_project(self) -> bool:
         if self.project is None:

@@ -255,6 +255,9 @@ class CuratorWidget(QWidget):
 
     def _show_proposal(self, proposal) -> None:
         self.layers.set_proposal(proposal)
+        self._show_regions()
+
+    def _show_regions(self) -> None:
         c = self.controller
         self.panel.show_regions(c.region_infos(), c.accepted_regions, c.settings.proposal.region_confidence())
 
@@ -301,9 +304,8 @@ class CuratorWidget(QWidget):
         pos = layer.world_to_data(event.position)
         rid = self.controller.region_at(pos)
         if rid:
-            c = self.controller
-            c.toggle_region(rid)
-            self.panel.show_regions(c.region_infos(), c.accepted_regions, c.settings.proposal.region_confidence())
+            self.controller.toggle_region(rid)
+            self._show_regions()
 
     def _threshold_moved(self, tau: float) -> None:
         self._pending_tau = tau

@@ -30,7 +30,6 @@ HEAVY_MODULES = ("torch", "torch.nn.functional", "scipy.ndimage", "skimage.morph
                  "curator.core.proposals", "curator.core.review", "curator.core.relabel")
 WARMED = threading.Event()
 PROGRESS_HZ = 10.0
-_QUIET = object()  # stands for a job's quiet tick (None) on its way to the GUI thread
 _CANCELLED = object()  # what a cancelled job returns
 _warm_lock = threading.Lock()
 _warm_started = False
@@ -109,7 +108,7 @@ class JobRunner(QObject):
                         event = next(job)
                     except StopIteration as stop:
                         return stop.value
-                    yield _QUIET if event is None else event
+                    yield event  # None: a job in its own process, quiet for now
             finally:
                 job.close()
 
@@ -142,7 +141,7 @@ class JobRunner(QObject):
     def _on_yield(self, event) -> None:
         # at most PROGRESS_HZ updates a second: each one repaints the window, and a job can yield
         # hundreds of steps a second (a GPU training run); the latest event is shown when it is time
-        if event is not _QUIET:  # a job in its own process, quiet for now (lets a cancel through)
+        if event is not None:  # None: a quiet tick of a job in its own process (lets a cancel through)
             self._latest = event
         now = time.perf_counter()
         if self._latest is None or now - self._last_emit < 1.0 / PROGRESS_HZ:
