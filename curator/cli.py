@@ -210,11 +210,13 @@ def cmd_bench_speed(args) -> int:
     if bad:
         raise CliError(f"unknown scenario(s) {', '.join(bad)}; choose from {', '.join(SCENARIOS)}")
     print(f"benchmarking {', '.join(names)} (each in its own process) ...", file=sys.stderr)
-    res = run_benchmarks(names, device=args.device, passes=args.passes, threads=args.threads)
+    res = run_benchmarks(names, device=args.device, passes=args.passes, threads=args.threads, amp=not args.no_amp)
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
-    print(f"device: {res['device']}   torch {res['torch']}   measured matmul peak: {res['peak_gflops']:.1f} GFLOP/s")
+    precision = "mixed precision" if res["amp"] else "float32"
+    print(f"device: {res['device']}, {precision}   torch {res['torch']}   "
+          f"measured matmul peak: {res['peak_gflops']:.1f} GFLOP/s")
     for r in res["results"]:
         if "error" in r:
             print(f"  {r['scenario']}: failed ({r['error']})")

@@ -32,11 +32,12 @@ SCENARIOS = {
 }
 
 
-def measure_peak_gflops(device, seconds: float = 2.0, n: int = 2048) -> float:
-    """GFLOP/s of a large float32 matrix multiply (bfloat16 on CUDA, the dtype autocast uses)."""
+def measure_peak_gflops(device, seconds: float = 2.0, n: int = 2048, *, low_precision: bool = True) -> float:
+    """GFLOP/s of a large float32 matrix multiply (on CUDA bfloat16, the dtype autocast uses,
+    unless ``low_precision`` is off)."""
     import torch
 
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    dtype = torch.bfloat16 if device.type == "cuda" and low_precision else torch.float32
     if device.type == "cuda":
         n = 8192
     a = torch.randn(n, n, device=device, dtype=dtype)
@@ -71,8 +72,10 @@ def _peak_memory_mb(device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
-def run_scenario(name: str, *, device: str = "auto", passes: int | None = None, threads: int | None = None) -> dict:
-    """Run one scenario in this process and return its numbers (see the module docstring)."""
+def run_scenario(name: str, *, device: str = "auto", passes: int | None = None, threads: int | None = None,
+                 amp: bool = True) -> dict:
+    """Run one scenario in this process and return its numbers (see the module docstring).
+    ``amp``: mixed precision on CUDA (bfloat16 where supported), as training and scoring use."""
     import numpy as np
     import torch
 
@@ -86,7 +89,7 @@ def run_scenario(name: str, *, device: str = "auto", passes: int | None = None, 
     sc = SCENARIOS[name]
     set_threads(threads)
     dev = resolve_device(device)
-    amp = dev.type == "cuda"
+    amp = bool(amp) and dev.type == "cuda"
     ndim = sc["ndim"]
     shape = tuple(sc["shape"])
     spec = ModelSpec(spatial_dims=ndim, in_channels=3 if ndim == 2 else 1, labels=[0, 1] if ndim == 2 else [0, 1, 2],
@@ -95,7 +98,7 @@ def run_scenario(name: str, *, device: str = "auto", passes: int | None = None, 
                      preprocess=PreprocessSpec("rgb2d", shape) if ndim == 2 else PreprocessSpec("ct", patch=tuple(sc["patch"])))
     net = build_network(spec).to(dev).eval()
     total_passes = sc["members"] * sc["tta"]
-    out = {"scenario": name, "device": describe_device(dev), "shape": list(shape), "members": sc["members"],
+    out = {"scenario": name, "device": describe_device(dev), "amp": amp, "shape": list(shape), "members": sc["members"],
            "tta": sc["tta"], "passes_per_case": total_passes}
     rng = np.random.default_rng(0)
     if ndim == 2:
@@ -156,7 +159,7 @@ def run_scenario(name: str, *, device: str = "auto", passes: int | None = None, 
 
 
 def run_benchmarks(names=("2d", "3d"), *, device: str = "auto", passes: int | None = None,
-                   threads: int | None = None) -> dict:
+                   threads: int | None = None, amp: bool = True) -> dict:
     """Each scenario in its own subprocess (clean peak memory), then the matmul peak."""
     import torch
 
@@ -166,7 +169,7 @@ def run_benchmarks(names=("2d", "3d"), *, device: str = "auto", passes: int | No
     for name in names:
         code = ("import json, sys; from curator.core.bench import run_scenario; "
                 f"print('BENCH ' + json.dumps(run_scenario({name!r}, device={device!r}, passes={passes!r}, "
-                f"threads={threads!r})))")
+                f"threads={threads!r}, amp={bool(amp)!r})))")
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         line = [ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH ")]
         if proc.returncode != 0 or not line:
@@ -175,8 +178,9 @@ def run_benchmarks(names=("2d", "3d"), *, device: str = "auto", passes: int | No
         results.append(json.loads(line[-1][6:]))
     set_threads(threads)
     dev = resolve_device(device)
-    peak = measure_peak_gflops(dev)
+    peak = measure_peak_gflops(dev, low_precision=amp)
     for r in results:
         if "gflops_achieved" in r:
             r["fraction_of_peak"] = r["gflops_achieved"] / peak
-    return {"device": describe_device(dev), "peak_gflops": peak, "torch": torch.__version__, "results": results}
+    return {"device": describe_device(dev), "amp": bool(amp) and dev.type == "cuda", "peak_gflops": peak,
+            "torch": torch.__version__, "results": results}

@@ -23,17 +23,25 @@ from .uncertainty import UncertaintyAccumulator
 __all__ = ["iter_predict", "iter_sliding_window", "forward_probs"]
 
 
-def iter_sliding_window(net, x, patch: Sequence[int], *, overlap: float = 0.25, batch: int = 2,
+def iter_sliding_window(net, x, patch: Sequence[int], *, overlap: float = 0.25, batch: int | None = None,
                         device=None, amp: bool = False) -> Generator[Progress, None, object]:
     """Logits for a ``(B, C, D, H, W)`` volume by overlapping patches, averaged where they overlap.
 
-    Yields after every batch of patches (a cancellation point); returns ``(B, K, D, H, W)`` on CPU.
+    The volume, its patches and the merged logits stay on the compute device (one copy in, none
+    per patch: on a GPU the per-patch copies and a CPU-side merge cost more than the network).
+    ``batch``: patches per forward pass (default 8 on a GPU, 2 on the CPU). Yields after every
+    batch of patches (a cancellation point); returns ``(B, K, D, H, W)`` float32 on the device.
     """
     import torch
     from monai.inferers import AvgMerger, SlidingWindowSplitter
 
     from .device import autocast
 
+    if device is not None:
+        x = x.to(device)
+    dev = x.device
+    if batch is None:
+        batch = 2 if dev.type == "cpu" else 8
     spatial = tuple(x.shape[2:])
     patch = tuple(min(p, s) for p, s in zip(patch, spatial))
     splitter = SlidingWindowSplitter(patch_size=patch, overlap=overlap, pad_mode="constant", pad_value=0.0)
@@ -42,17 +50,17 @@ def iter_sliding_window(net, x, patch: Sequence[int], *, overlap: float = 0.25, 
     # the splitter pads the volume so every patch fits; the merged grid must hold them all
     padded = tuple(max(s, max(int(loc[d]) + patch[d] for _, loc in patches)) for d, s in enumerate(spatial))
     merger = None
+    b = x.shape[0]
     for i in range(0, total, batch):
         chunk = patches[i:i + batch]
-        inp = torch.cat([p for p, _ in chunk]).to(device) if device is not None else torch.cat([p for p, _ in chunk])
-        with torch.no_grad(), autocast(inp.device, amp):
-            out = net(inp).float().cpu()
-        b = x.shape[0]
+        inp = torch.cat([p for p, _ in chunk])
+        with torch.no_grad(), autocast(dev, amp):
+            out = net(inp).float()
         for j, (_, loc) in enumerate(chunk):
             piece = out[j * b:(j + 1) * b]
             if merger is None:
                 merger = AvgMerger(merged_shape=(b, piece.shape[1]) + padded,
-                                   cropped_shape=(b, piece.shape[1]) + spatial)
+                                   cropped_shape=(b, piece.shape[1]) + spatial, device=dev)
             merger.aggregate(piece, loc)
         yield Progress(min(i + batch, total), total, "patches")
     return merger.finalize()
@@ -73,13 +81,21 @@ def forward_probs(net, x, *, patch: Sequence[int] | None = None, device=None, am
     return torch.softmax(logits, dim=1)
 
 
+def _device_of(net):
+    """The device a network's weights are on (None for one without parameters: inputs stay put)."""
+    p = next(iter(net.parameters()), None)
+    return p.device if p is not None else None
+
+
 def iter_predict(members, x, *, tta: int | Sequence[TTATransform] = 1, mc: int = 0, device=None,
                  amp: bool = False, tta_intensity: bool = False, seed: int = 0,
                  accumulator: UncertaintyAccumulator | None = None) -> Generator[Progress, None, UncertaintyAccumulator]:
     """Accumulate softmax predictions of ``members`` (networks) on ``x`` ``(C, *S)``.
 
     ``tta``: number of test-time transforms (or the transforms); ``mc``: MC-dropout passes per
-    transform (0 = dropout off, one deterministic pass). Returns the accumulator.
+    transform (0 = dropout off, one deterministic pass). ``device``: where to run (default: where
+    each network's weights are). Returns the accumulator, its sums on
+    the CPU (they build up on the compute device, so only the sums cross back, once).
     """
     import torch
 
@@ -95,25 +111,27 @@ def iter_predict(members, x, *, tta: int | Sequence[TTATransform] = 1, mc: int =
     step = 0
     torch.manual_seed(seed)
     for net, patch in members:
+        dev = device if device is not None else _device_of(net)
         enable_mc_dropout(net, mc > 0)
         for _ in range(passes):
             if nsp == 2:
                 batch = torch.cat([t.forward(x[None]) for t in transforms])
-                probs = forward_probs(net, batch, device=device, amp=amp)
+                probs = forward_probs(net, batch, device=dev, amp=amp)
                 probs = torch.cat([t.inverse(probs[i:i + 1]) for i, t in enumerate(transforms)])
-                acc.add_batch(probs.cpu())
+                acc.add_batch(probs)
                 step += 1
                 yield Progress(step, total, "predicting")
             else:
                 for t in transforms:
                     inp = t.forward(x[None])
                     if patch is not None and any(s > p for s, p in zip(inp.shape[2:], patch)):
-                        logits = yield from iter_sliding_window(net, inp, patch, device=device, amp=amp)
+                        logits = yield from iter_sliding_window(net, inp, patch, device=dev, amp=amp)
                         probs = torch.softmax(logits, dim=1)
                     else:
-                        probs = forward_probs(net, inp, device=device, amp=amp).cpu()
+                        probs = forward_probs(net, inp, device=dev, amp=amp)
                     acc.add_batch(t.inverse(probs))
                     step += 1
                     yield Progress(step, total, "predicting")
         enable_mc_dropout(net, False)
+    acc.to("cpu")
     return acc

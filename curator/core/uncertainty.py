@@ -113,7 +113,10 @@ class UncertaintyAccumulator:
         self.add_batch(probs[None])
 
     def add_batch(self, probs) -> None:
-        """Add ``B`` predictions stacked as ``(B, C, *S)``."""
+        """Add ``B`` predictions stacked as ``(B, C, *S)`` (torch tensors are moved to the device
+        of the sums so far, if another)."""
+        if self.s1 is not None and hasattr(probs, "device") and probs.device != self.s1.device:
+            probs = probs.to(self.s1.device)
         s1 = probs.sum(0)
         s2 = (probs * probs).sum(0)
         h = entropy(probs, 1).sum(0)
@@ -124,6 +127,12 @@ class UncertaintyAccumulator:
             self.s2 += s2
             self.sum_h += h
         self.n += int(probs.shape[0])
+
+    def to(self, device) -> "UncertaintyAccumulator":
+        """Move torch sums to ``device`` (in place; numpy sums stay as they are)."""
+        if self.s1 is not None and hasattr(self.s1, "to"):
+            self.s1, self.s2, self.sum_h = (t.to(device) for t in (self.s1, self.s2, self.sum_h))
+        return self
 
     def result(self, given=None) -> dict:
         return measures_from_sums(self.s1, self.s2, self.sum_h, self.n, given)

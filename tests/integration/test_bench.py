@@ -19,7 +19,8 @@ def test_bench_speed_small_scenarios():
     for r in res["results"]:
         assert "error" not in r, r
         assert r["ms_per_pass"] > 0 and r["ms_per_case"] >= r["ms_per_pass"]
-        assert 0 < r["gflops_achieved"] and r["peak_memory_mb"] > 50
+        # peak memory: process RSS on the CPU (python + torch alone exceed 50 MB), allocator peak on CUDA
+        assert 0 < r["gflops_achieved"] and r["peak_memory_mb"] > (50 if r["device"].startswith("cpu") else 0)
     assert res["results"][1]["patches_per_pass"] >= 1
 
 
