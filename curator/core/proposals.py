@@ -151,6 +151,8 @@ def _erode(m: np.ndarray, r: float, sampling=None) -> np.ndarray:
 
     if _structuring(r, m.ndim, sampling):
         return ndimage.binary_erosion(m, _ball(r, m.ndim), border_value=1)
+    if m.all():  # no background: scipy would measure to a phantom point beyond the corner
+        return m.copy()
     return ndimage.distance_transform_edt(m, sampling=sampling) > r
 
 
@@ -159,6 +161,8 @@ def _dilate(m: np.ndarray, r: float, sampling=None) -> np.ndarray:
 
     if _structuring(r, m.ndim, sampling):
         return ndimage.binary_dilation(m, _ball(r, m.ndim))
+    if not m.any():  # as above: an empty mask would grow a ball at the corner
+        return m.copy()
     return ndimage.distance_transform_edt(~m, sampling=sampling) <= r
 
 
@@ -174,14 +178,49 @@ def _closing(m: np.ndarray, r: float, sampling=None) -> np.ndarray:
     return out[tuple(slice(p, -p) for _ in range(m.ndim))]
 
 
+def _box(m: np.ndarray, margin: int):
+    """Slices of ``m``'s bounding box grown by ``margin`` (clipped to the array); None when empty."""
+    from scipy import ndimage
+
+    found = ndimage.find_objects(m.view(np.uint8) if m.dtype == bool else m.astype(np.uint8))
+    if not found or found[0] is None:
+        return None
+    return tuple(slice(max(0, s.start - margin), min(n, s.stop + margin)) for s, n in zip(found[0], m.shape))
+
+
+def _has_core(lab: np.ndarray, i: int, sl, r: float) -> bool:
+    """Is region ``i`` (bounding box ``sl``) at least ``2 r`` thick somewhere, i.e. does an
+    opening by a ball of radius ``r`` leave any of it? Same as: does its erosion leave any of it,
+    which needs only the region's box and a 1-pixel rim. A box narrower than the ball cannot,
+    unless it touches the image border (beyond which the erosion sees foreground, see _erode)."""
+    inside = all(s.start > 0 and s.stop < n for s, n in zip(sl, lab.shape))
+    if inside and min(s.stop - s.start for s in sl) < 2 * int(r) + 1:
+        return False
+    rim = tuple(slice(max(0, s.start - 1), min(n, s.stop + 1)) for s, n in zip(sl, lab.shape))
+    return bool(_erode(lab[rim] == i, r).any())
+
+
 def _clean_label(binary: np.ndarray, cfg: ProposalConfig, radius: float, area: int, image=None) -> np.ndarray:
+    """Smooth, fill holes and drop islands of one label's mask. Works on the mask's bounding box
+    grown by a margin wider than any smoothing reaches (the same result as on the whole image: an
+    opening stays inside the mask, a closing inside its convex hull), unless the contour is refined
+    to image edges, which may move it further."""
+    r = _abs(cfg.smooth, radius) if cfg.smooth and radius > 0 else 0.0
+    if cfg.refine != "contour":
+        box = _box(binary, int(np.ceil(2 * r)) + 2)
+        out = np.zeros_like(binary)
+        if box is not None:
+            out[box] = _clean_box(binary[box], cfg, r, area)
+        return out
+    return _clean_box(binary, cfg, r, area, image)
+
+
+def _clean_box(binary: np.ndarray, cfg: ProposalConfig, r: float, area: int, image=None) -> np.ndarray:
     from scipy import ndimage
 
     out = binary
-    if cfg.smooth and radius > 0:
-        r = _abs(cfg.smooth, radius)
-        if r >= 1:
-            out = _closing(_opening(out, r), r)
+    if r >= 1:
+        out = _closing(_opening(out, r), r)
     if cfg.fill_holes:
         if out.ndim == 3:  # holes slice by slice: a 3D cavity fill would also close vessels' tunnels
             out = np.stack([fill_holes_2d(s) for s in out])
@@ -267,17 +306,13 @@ def propose(given: np.ndarray, mean_prob: np.ndarray, uncertainty: np.ndarray | 
         cleaned[m] = cls
     # regions of change, confident ones only
     diff = cleaned != index
-    if diff.any() and cfg.min_width and radius > 0:
+    lab, n = ndimage.label(diff)
+    if n and cfg.min_width and radius > 0:
         w = _abs(cfg.min_width, radius)
         if w >= 1:
-            core = _opening(diff, w / 2)
-            # keep whole regions that have a core at least min_width thick
-            lab, n = ndimage.label(diff)
-            has_core = np.zeros(n + 1, bool)
-            has_core[np.unique(lab[core])] = True
-            has_core[0] = False
-            diff &= has_core[lab]
-    lab, n = ndimage.label(diff)
+            thin = [i for i, sl in enumerate(ndimage.find_objects(lab), start=1)
+                    if sl is None or not _has_core(lab, i, sl, w / 2)]
+            lab[np.isin(lab, thin)] = 0
     min_size = _abs(cfg.min_region, area, 1)
     region_map = np.zeros(index.shape, np.uint16 if n < 65535 else np.int32)
     regions: list[Region] = []

@@ -164,3 +164,35 @@ def test_morphology_paths_agree_at_the_image_border():
         np.testing.assert_array_equal(_erode(m, r), ndimage.distance_transform_edt(m) > r)
         np.testing.assert_array_equal(_dilate(m, r), ndimage.distance_transform_edt(~m) <= r)
     assert _erode(m, 3.0)[:, 0].all()  # the frame does not erode an object it cuts
+    # nothing to measure from: scipy's distance transform would measure to a point beyond the
+    # corner and grow a ball there (an opening of a small object made a blob in the corner)
+    for r in (2.0, 8.0):
+        assert not _dilate(np.zeros((30, 30), bool), r).any()
+        assert _erode(np.ones((30, 30), bool), r).all()
+
+
+def test_clean_up_and_width_test_on_boxes_match_the_whole_image():
+    """The clean-up works on each label's bounding box and the min-width test on each region's:
+    both must give what the whole image gives, for objects inside the frame and cut by it, for
+    structuring-element radii and distance-transform radii."""
+    from scipy import ndimage
+
+    from curator.core.proposals import _clean_box, _clean_label, _has_core, _opening
+
+    rng = np.random.default_rng(7)
+    cfg = ProposalConfig()
+    for trial in range(12):
+        m = np.zeros((90, 110), bool)
+        for _ in range(4):  # a few blobs, some cut by the frame
+            cy, cx, r = rng.integers(-5, 95), rng.integers(-5, 115), rng.integers(3, 18)
+            yy, xx = np.ogrid[:90, :110]
+            m |= (yy - cy) ** 2 + ((xx - cx) * rng.uniform(0.4, 1.6)) ** 2 < r * r
+        m ^= rng.random(m.shape) < 0.03  # specks and pinholes
+        for r in (1.5, 3.0, 6.0):
+            whole = _clean_box(m, cfg, r, area=int(m.sum()))
+            boxed = _clean_label(m, ProposalConfig(smooth=r), radius=50.0, area=int(m.sum()))
+            np.testing.assert_array_equal(boxed, whole, err_msg=f"trial {trial}, smooth {r}")
+            lab, n = ndimage.label(m)
+            core = _opening(m, r)
+            for i, sl in enumerate(ndimage.find_objects(lab), start=1):
+                assert _has_core(lab, i, sl, r) == bool(core[lab == i].any()), (trial, r, i)
