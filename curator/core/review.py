@@ -35,6 +35,7 @@ class CaseView:
     decision: dict = field(default_factory=dict)
     edited: np.ndarray | None = None
     failed: str | None = None
+    focus_slice: int | None = None  # 3D: where the review starts (see :func:`most_uncertain_slice`)
 
     def measure(self, name: str) -> np.ndarray | None:
         if self.maps is None or name not in self.maps.maps:
@@ -64,7 +65,21 @@ def load_case_view(project, store, case) -> CaseView:
     if d.get("decision") == "edited" and d.get("mask_path") and Path(d["mask_path"]).exists():
         with np.load(d["mask_path"]) as z:
             view.edited = z["labels"]
+    if given.array.ndim == 3:  # found here, where cases are read ahead, not when one is shown
+        view.focus_slice = most_uncertain_slice(view)
     return view
+
+
+def most_uncertain_slice(view: CaseView) -> int:
+    """Index (original grid) of the slice holding the most entropy, or the most mask without maps."""
+    maps = view.maps
+    if maps is not None and "entropy" in maps.maps:
+        u = np.asarray(maps.maps["entropy"])
+        zw = int(np.argmax(u.reshape(u.shape[0], -1).sum(1, dtype=np.float64)))
+        ratio = maps.meta.get("orig_shape", u.shape)[0] / u.shape[0]
+        return int(min(view.given.array.shape[0] - 1, round((zw + 0.5) * ratio - 0.5)))
+    m = np.count_nonzero(view.given.array.reshape(view.given.array.shape[0], -1), axis=1)
+    return int(np.argmax(m))
 
 
 def working_mask(view: CaseView) -> np.ndarray:

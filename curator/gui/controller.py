@@ -239,7 +239,8 @@ class ReviewController(QObject):
         if view.proposal is not None:
             from ..core.proposals import Proposal
 
-            self.preview = Proposal(view.given.array, view.proposal, view.regions)
+            # the stored regions (dicts) come along: their boxes tell the overlay where to look
+            self.preview = Proposal(view.given.array, view.proposal, view.regions, list(view.region_info))
         self.accepted_regions = set(view.decision.get("regions") or []) if view.decision.get("decision") == "accepted" \
             else {r["id"] for r in view.region_info}
         self.store.set_state("gui.case", case_id)

@@ -212,7 +212,7 @@ def test_3d_case_starts_at_the_most_uncertain_slice(curator_widget, demo_data, q
     assert c.start_batch()
     _wait_job(qtbot, c)
     c.goto(c.rows[0]["case_id"])
-    from curator.gui.layers import most_uncertain_slice
+    from curator.core.review import most_uncertain_slice
 
     z = most_uncertain_slice(c.view)
     assert viewer.dims.current_step[0] == z
