@@ -94,8 +94,8 @@ def iter_predict(members, x, *, tta: int | Sequence[TTATransform] = 1, mc: int =
 
     ``tta``: number of test-time transforms (or the transforms); ``mc``: MC-dropout passes per
     transform (0 = dropout off, one deterministic pass). ``device``: where to run (default: where
-    each network's weights are). Returns the accumulator, its sums on
-    the CPU (they build up on the compute device, so only the sums cross back, once).
+    each network's weights are). Returns the accumulator, its sums on the CPU (they build up on
+    the compute device, so only the sums cross back, once).
     """
     import torch
 
