@@ -160,6 +160,26 @@ def test_threshold_slider_updates_the_proposal(curator_widget, demo_project, qtb
         sizes.append(int((widget.layers.layer("proposal").data > 0).sum()))
     assert sizes[0] <= sizes[1] <= sizes[2]
     assert widget.last_slider_ms > 0
+    # the overlay is built inside the regions' boxes only: the same as over the whole grid, for
+    # a proposal just made (regions as objects) and for a stored one (regions as dicts)
+    c.settings.proposal = replace(c.settings.proposal, min_confidence=0.5)
+    c.set_threshold(0.5)
+    assert c.region_infos(), "no proposed change even at tau 0.5"
+    np.testing.assert_array_equal(widget.layers.layer("proposal").data, _overlay_everywhere(c.preview))
+    first = c.case.id
+    c.goto(c.rows[1]["case_id"])
+    c.goto(first)
+    if c.preview is not None:
+        np.testing.assert_array_equal(widget.layers.layer("proposal").data, _overlay_everywhere(c.preview))
+
+
+def _overlay_everywhere(p) -> np.ndarray:
+    change = np.zeros(p.given.shape, np.uint8)
+    diff = p.region_map > 0
+    change[diff & (p.given == 0)] = 1
+    change[diff & (p.mask == 0)] = 2
+    change[diff & (p.given != 0) & (p.mask != 0)] = 3
+    return change
 
 
 def test_keyboard_shortcuts_reach_the_actions(curator_widget, demo_project, qtbot):
