@@ -115,7 +115,7 @@ class UncertaintyAccumulator:
     def add_batch(self, probs) -> None:
         """Add ``B`` predictions stacked as ``(B, C, *S)`` (torch tensors are moved to the device
         of the sums so far, if another)."""
-        if self.s1 is not None and hasattr(probs, "device") and probs.device != self.s1.device:
+        if self.s1 is not None and hasattr(self.s1, "to") and probs.device != self.s1.device:
             probs = probs.to(self.s1.device)
         s1 = probs.sum(0)
         s2 = (probs * probs).sum(0)

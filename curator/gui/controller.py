@@ -22,6 +22,8 @@ from qtpy.QtCore import QObject, QTimer, Signal
 from ..core.proposals import ProposalConfig
 from .workers import JobRunner
 
+__all__ = ["ReviewController", "default_project_for", "Settings"]
+
 # Jobs run in their own process at a lower priority: they use the CPU time the interface leaves,
 # so painting and input are served first even when a batch keeps every core busy.
 BACKGROUND_NICE = 10
@@ -32,8 +34,6 @@ def _in_process(target, *args, **kwargs):
     from ..core.jobs import iter_in_process
 
     return iter_in_process(target, *args, nice=BACKGROUND_NICE, **kwargs)
-
-__all__ = ["ReviewController", "default_project_for", "Settings"]
 
 
 def _user_dir(kind: str) -> Path:

@@ -224,7 +224,7 @@ class CaseLayers:
         """Move the 3D view to the slice with the most uncertainty (or the most mask)."""
         from ..core.review import most_uncertain_slice
 
-        z = view.focus_slice if getattr(view, "focus_slice", None) is not None else most_uncertain_slice(view)
+        z = view.focus_slice if view.focus_slice is not None else most_uncertain_slice(view)
         step = list(self.viewer.dims.current_step)
         if step:
             step[0] = z

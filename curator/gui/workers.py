@@ -102,7 +102,6 @@ class JobRunner(QObject):
             try:
                 while True:
                     if self._cancel_requested:
-                        job.close()
                         return _CANCELLED
                     try:
                         event = next(job)
