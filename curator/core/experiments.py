@@ -56,7 +56,7 @@ def parse_relabel_options(text: str) -> dict:
             out[k] = None
         elif k == "start":
             out[k] = v if v == "auto" else int(v)
-        elif k in ("rule", "measure", "update"):
+        elif k in ("rule", "measure", "update", "select"):
             out[k] = v
         elif k in ("tta", "mc", "every"):
             out[k] = int(v)

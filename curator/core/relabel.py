@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["RULES", "flip_candidates", "boundary_band", "apply_flips", "resolve_uncertain"]
+__all__ = ["RULES", "flip_candidates", "boundary_band", "apply_flips", "resolve_uncertain", "suspect_cases"]
 
 RULES = ("confident", "uncertainty", "both", "trimap")
 
@@ -150,3 +150,37 @@ def apply_flips(index: np.ndarray, flips: np.ndarray) -> np.ndarray:
     m = flips >= 0
     out[m] = flips[m].astype(out.dtype)
     return out
+
+
+def suspect_cases(agreement: dict[str, float], *, min_cases: int = 10) -> set[str]:
+    """The cases whose mask should be relabelled: those the network contradicts unusually much.
+
+    ``agreement``: per case, the Dice between its given mask and what relabelling would make of
+    it. Correct masks agree with the network about as well as the network can draw an outline;
+    wrong ones agree markedly less. As in DivideMix (Li et al. 2020, there on per-sample losses), a
+    two-component Gaussian mixture is fitted to the agreements and a case is a suspect when the
+    low-agreement component is the more likely one for it. Relabelling the other cases would only
+    replace careful outlines by the network's own (training it on its own mistakes).
+
+    Every case is a suspect (relabel them all) when the split is not supported: fewer than
+    ``min_cases`` cases, one Gaussian explains the agreements as well as two (BIC), or the
+    low-agreement component holds most cases - when most masks are wrong the "better" ones are
+    not clean, and the usual assumption of learning with noisy labels (the majority is right)
+    does not hold.
+    """
+    ids = list(agreement)
+    if len(ids) < min_cases:
+        return set(ids)
+    from sklearn.mixture import GaussianMixture
+
+    a = np.asarray([agreement[i] for i in ids], float)[:, None]
+    if np.ptp(a) < 1e-6:
+        return set(ids)
+    one = GaussianMixture(1, reg_covar=1e-4, random_state=0).fit(a)
+    two = GaussianMixture(2, reg_covar=1e-4, random_state=0, n_init=3).fit(a)
+    low = int(np.argmin(two.means_.ravel()))
+    if two.bic(a) >= one.bic(a) or two.weights_[low] > 0.5:
+        return set(ids)
+    p_low = two.predict_proba(a)[:, low]
+    high_mean = float(two.means_.ravel()[1 - low])  # (a wide low component can claim the top tail too)
+    return {i for i, p, v in zip(ids, p_low, a[:, 0]) if p > 0.5 and v < high_mean}

@@ -75,6 +75,11 @@ class RelabelConfig:
     every: int = 1
     max_auto_start: float = 0.35  # auto start no later than this fraction of the epochs
     max_drift: float | None = 0.2  # stop relabelling when labels drift this far (Dice) from the given masks
+    select: str = "suspects"  # suspects: only the cases the network contradicts unusually much; all: every case
+
+    def __post_init__(self):
+        if self.select not in ("suspects", "all"):
+            raise ValueError(f"relabel select must be 'suspects' or 'all', not {self.select!r}")
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -298,7 +303,7 @@ def iter_train_member(
     from .augment import random_augment
     from .device import autocast, resolve_device
     from .models import build_network, save_member
-    from .relabel import apply_flips, flip_candidates
+    from .relabel import apply_flips, flip_candidates, suspect_cases
 
     if not items:
         raise TrainError(f"{name}: no training cases")
@@ -406,18 +411,24 @@ def iter_train_member(
                 relabel_start = _auto_start(history + [record], cfg.epochs, rcp.max_auto_start)
             active = relabel_start is not None and epoch + 1 >= relabel_start and not stopped
             if active and rc is not None:
-                flipped, agreement = 0, []
+                candidates = {}
                 for it in items:
                     mean_p, u = preds[it.case_id]
                     base = original[it.case_id] if rc.update == "original" else labels[it.case_id]
                     flips = flip_candidates(base, mean_p, u, rule=rc.rule, tau=rc.tau, delta=rc.delta, band=rc.band,
                                             image=it.image.astype(np.float32) if rc.rule == "trimap" else None)
-                    new = apply_flips(base, flips).astype(np.uint8)
-                    flipped += int(np.count_nonzero(new != labels[it.case_id]))
-                    labels[it.case_id] = new
-                    agreement.append(_dice_index(new, original[it.case_id]))
+                    candidates[it.case_id] = apply_flips(base, flips).astype(np.uint8)
+                agree = {cid: _dice_index(new, original[cid]) for cid, new in candidates.items()}
+                chosen = set(agree) if rc.select == "all" else suspect_cases(agree)
+                flipped = 0
+                for cid, new in candidates.items():
+                    new = new if cid in chosen else original[cid]
+                    flipped += int(np.count_nonzero(new != labels[cid]))
+                    labels[cid] = new
                 record["flipped_pixels"] = flipped
-                record["labels_dice_to_given"] = float(np.mean(agreement))
+                record["relabelled_cases"] = len(chosen)
+                # the drift brake watches what relabelling would make of every mask, chosen or not
+                record["labels_dice_to_given"] = float(np.mean(list(agree.values())))
                 if _drifted(history + [record], rc.max_drift):
                     stopped = True
                     record["relabel_stopped"] = True

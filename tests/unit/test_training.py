@@ -12,7 +12,7 @@ from curator.core.jobs import Cancelled, run
 from curator.core.models import ModelSpec, build_network, enable_mc_dropout, has_dropout, load_member, save_member
 from curator.core.prepare import PreparedCase
 from curator.core.preprocess import PreprocessSpec
-from curator.core.relabel import apply_flips, boundary_band, flip_candidates
+from curator.core.relabel import apply_flips, boundary_band, flip_candidates, suspect_cases
 from curator.core.training import (RelabelConfig, TrainConfig, _auto_start, _drifted, iter_train_member,
                                    make_folds, seg_loss)
 
@@ -191,6 +191,54 @@ def test_drift_brake_stops_runaway_relabelling_and_restores_the_given_masks(monk
     for it in items:  # training went on with the given masks
         np.testing.assert_array_equal(res.labels[it.case_id], it.labels)
     assert all("labels_dice_to_given" not in h for h in res.history if h["epoch"] > res.relabel_stopped)
+
+
+def test_suspect_cases_split_only_a_minority_the_network_contradicts():
+    rng = np.random.default_rng(0)
+    good = {f"g{i}": float(np.clip(rng.normal(0.9, 0.03), 0, 1)) for i in range(70)}
+    bad = {f"b{i}": float(rng.uniform(0.35, 0.75)) for i in range(30)}
+    found = suspect_cases({**good, **bad})
+    assert len(found & set(bad)) >= 28 and len(found & set(good)) <= 3
+    # not supported: too few cases, one population, or most masks contradicted
+    few = dict(list(good.items())[:5]) | dict(list(bad.items())[:3])
+    assert suspect_cases(few) == set(few)
+    one = {f"c{i}": float(np.clip(rng.normal(0.6, 0.08), 0, 1)) for i in range(100)}
+    assert suspect_cases(one) == set(one)
+    most = dict(list(good.items())[:20]) | {f"m{i}": float(rng.uniform(0.3, 0.7)) for i in range(60)}
+    assert suspect_cases(most) == set(most)
+    assert suspect_cases({f"c{i}": 0.9 for i in range(20)}) == {f"c{i}" for i in range(20)}
+    # a perfect agreement is never a suspect, however wide the low component
+    assert "top" not in suspect_cases({**good, **bad, "top": 1.0})
+
+
+@pytest.mark.parametrize("select", ["suspects", "all"])
+def test_relabelling_leaves_masks_the_network_agrees_with(monkeypatch, select):
+    """Only the cases whose masks the network contradicts unusually much are relabelled; the
+    others keep their given (careful) masks instead of the network's own outline."""
+    import curator.core.relabel as relabel
+
+    items = _items(14, seed=3)
+    wrong = {it.case_id for it in items[:4]}
+    keys = {it.labels.tobytes(): it.case_id for it in items}
+
+    def flips(index, mean_prob, uncertainty=None, **kw):  # wrong masks: most rows contradicted
+        out = np.full(index.shape, -1, np.int64)
+        rows = np.nonzero(index.any(1))[0]
+        frac = 0.6 if keys.get(np.asarray(index, np.uint8).tobytes()) in wrong else 0.1
+        cut = rows[: max(1, int(round(frac * rows.size)))]
+        out[cut] = np.where(index[cut] > 0, 0, -1)
+        return out
+
+    monkeypatch.setattr(relabel, "flip_candidates", flips)
+    cfg = TrainConfig(epochs=3, relabel=RelabelConfig(start=2, select=select), **TINY)
+    res = run(iter_train_member(items, _spec(), cfg, name="m"))
+    changed = {it.case_id for it in items if not np.array_equal(res.labels[it.case_id], it.labels)}
+    if select == "all":
+        assert changed == {it.case_id for it in items} and res.history[-1]["relabelled_cases"] == 14
+    else:
+        assert changed == wrong and res.history[-1]["relabelled_cases"] == 4
+    # the drift brake watches every case's candidate labels, whichever were applied
+    assert res.history[-1]["labels_dice_to_given"] < 0.9
 
 
 def test_drift_brake_rule():
