@@ -592,8 +592,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--proposal-tau", type=float, default=0.8, help="confidence needed to propose a change")
     s.add_argument("--proposal-delta", type=float, default=0.3, help="uncertainty threshold (uncertainty rule)")
     s.add_argument("--proposal-min-confidence", type=float, default=None, metavar="P",
-                   help="mean model confidence a change region needs to be proposed (default: 1 - (1 - tau) / 10, "
-                   "0.98 at tau 0.8, for the confident rule; 0 for the uncertainty rule)")
+                   help="mean model confidence a change region needs to be proposed (default: 1 - (1 - tau) / 5, "
+                   "0.96 at tau 0.8, for the confident rule; 0 for the uncertainty rule)")
     s.add_argument("--proposal-band", type=float, default=0.0, help="only change pixels this close to the mask's "
                    "edges (fraction of object radius, or px; 0 = anywhere)")
     s.add_argument("--largest-component", action="store_true", help="keep only the largest component per label")

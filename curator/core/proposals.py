@@ -15,11 +15,11 @@ every region its size, direction (added, removed, relabelled) and mean uncertain
    (boundary slivers where the models' coarser resolution disagrees with a careful outline) or
    smaller than ``min_region`` are dropped, and so are regions where the out-of-fold models' mean
    confidence (their highest class probability) is below ``min_confidence`` (by default
-   ``1 - (1 - tau) / 10``: 0.98 at ``tau = 0.8``; a region must leave a tenth of the doubt a single
+   ``1 - (1 - tau) / 5``: 0.96 at ``tau = 0.8``; a region must leave a fifth of the doubt a single
    pixel may have). The proposal acts only where the models are near-certain: on PH2 with 30 % of
-   the masks corrupted this cut the pixels changed on clean masks from 21 % to about 1 % while
-   still closing about half of the gap on the corrupted ones (docs/results.md). Regions the models
-   are less sure of still show in the uncertainty heatmap.
+   the masks corrupted, clean masks keep all but about 1 % of their pixels while the proposals close
+   about 60 % of the gap on the corrupted ones (docs/method.md, docs/results.md). Regions the
+   models are less sure of still show in the uncertainty heatmap.
 
 Masks are label maps ``(Y, X)`` / ``(Z, Y, X)``; sizes are in pixels of that grid unless given
 as fractions (``< 1``: of the object's equivalent radius for widths, of the mask's area for
@@ -56,15 +56,16 @@ class ProposalConfig:
     def to_json(self) -> dict:
         d = asdict(self)
         d["rules"] = list(self.rules)
+        d["region_confidence"] = self.region_confidence()  # the gate in effect (auto resolves to a number)
         return d
 
     def region_confidence(self) -> float:
         """The mean confidence a change region needs: ``min_confidence`` when set; for the
-        ``confident`` rule alone ``1 - (1 - tau) / 10``; otherwise 0 (the poster's rule acts where
+        ``confident`` rule alone ``1 - (1 - tau) / 5``; otherwise 0 (the poster's rule acts where
         the models are uncertain, so a confidence gate would silence it)."""
         if self.min_confidence is not None:
             return float(self.min_confidence)
-        return 1.0 - (1.0 - self.tau) / 10.0 if tuple(self.rules) == ("confident",) else 0.0
+        return 1.0 - (1.0 - self.tau) / 5.0 if tuple(self.rules) == ("confident",) else 0.0
 
     @classmethod
     def from_json(cls, d: dict) -> "ProposalConfig":
@@ -145,12 +146,27 @@ def _structuring(r: float, ndim: int, sampling) -> bool:
     return sampling is None and r <= _SMALL
 
 
+def _by_offsets(m: np.ndarray, r: float, erode: bool) -> np.ndarray:
+    """Erosion (dilation) by a small ball as the AND (OR) of the mask shifted by each of the ball's
+    offsets: the same result as ``scipy.ndimage.binary_erosion(m, ball, border_value=1)``
+    (``binary_dilation(m, ball)``), 6-8x faster in 2D for the radii used here (a 320 x 320 mask,
+    radius 2: 0.4 ms against 2.7 ms; the threshold slider runs four of them per update)."""
+    ball = _ball(r, m.ndim)
+    ri = ball.shape[0] // 2
+    padded = np.pad(m, ri, constant_values=erode)  # beyond the border: foreground for an erosion
+    out = np.full(m.shape, erode, bool)
+    op = np.logical_and if erode else np.logical_or
+    for off in np.argwhere(ball):
+        op(out, padded[tuple(slice(o, o + n) for o, n in zip(off, m.shape))], out=out)
+    return out
+
+
 def _erode(m: np.ndarray, r: float, sampling=None) -> np.ndarray:
     """Erosion by a Euclidean ball of radius ``r``."""
     from scipy import ndimage
 
     if _structuring(r, m.ndim, sampling):
-        return ndimage.binary_erosion(m, _ball(r, m.ndim), border_value=1)
+        return _by_offsets(m, r, erode=True)
     if m.all():  # no background: scipy would measure to a phantom point beyond the corner
         return m.copy()
     return ndimage.distance_transform_edt(m, sampling=sampling) > r
@@ -160,7 +176,7 @@ def _dilate(m: np.ndarray, r: float, sampling=None) -> np.ndarray:
     from scipy import ndimage
 
     if _structuring(r, m.ndim, sampling):
-        return ndimage.binary_dilation(m, _ball(r, m.ndim))
+        return _by_offsets(m, r, erode=False)
     if not m.any():  # as above: an empty mask would grow a ball at the corner
         return m.copy()
     return ndimage.distance_transform_edt(~m, sampling=sampling) <= r
@@ -178,14 +194,24 @@ def _closing(m: np.ndarray, r: float, sampling=None) -> np.ndarray:
     return out[tuple(slice(p, -p) for _ in range(m.ndim))]
 
 
+def _bounds(m: np.ndarray) -> list[tuple[int, int]] | None:
+    """First and last index of ``m``'s foreground along each axis; None when it is empty. (From the
+    mask's projections: several times faster than ``find_objects`` or ``nonzero`` on an image.)"""
+    out = []
+    for ax in range(m.ndim):
+        hit = np.flatnonzero(m.any(axis=tuple(a for a in range(m.ndim) if a != ax)))
+        if hit.size == 0:
+            return None
+        out.append((int(hit[0]), int(hit[-1])))
+    return out
+
+
 def _box(m: np.ndarray, margin: int):
     """Slices of ``m``'s bounding box grown by ``margin`` (clipped to the array); None when empty."""
-    from scipy import ndimage
-
-    found = ndimage.find_objects(m.view(np.uint8) if m.dtype == bool else m.astype(np.uint8))
-    if not found or found[0] is None:
+    b = _bounds(m)
+    if b is None:
         return None
-    return tuple(slice(max(0, s.start - margin), min(n, s.stop + margin)) for s, n in zip(found[0], m.shape))
+    return tuple(slice(max(0, lo - margin), min(n, hi + 1 + margin)) for (lo, hi), n in zip(b, m.shape))
 
 
 def _has_core(lab: np.ndarray, i: int, sl, r: float) -> bool:
@@ -352,13 +378,10 @@ def _work_box(given: np.ndarray, mean_prob: np.ndarray, cfg: ProposalConfig):
     cand = (given > 0) | (mean_prob[0] < max(0.5, 1 - cfg.tau) + 0.01) if mean_prob.shape[0] > 1 else given > 0
     if cfg.rules != ("confident",):
         return None  # the uncertainty rule may act anywhere
-    if not cand.any():
-        return None
-    coords = np.nonzero(cand)
     r = _radius(given > 0) or 1.0
-    margin = int(np.ceil(max(8.0, 0.5 * r)))
-    box = tuple(slice(max(0, int(c.min()) - margin), min(n, int(c.max()) + margin + 1))
-                for c, n in zip(coords, given.shape))
+    box = _box(cand, int(np.ceil(max(8.0, 0.5 * r))))
+    if box is None:
+        return None
     if np.prod([b.stop - b.start for b in box]) > 0.8 * given.size:
         return None
     return box

@@ -97,7 +97,7 @@ def launch(dataset=None, project=None, *, demo: bool = False, screenshot: str | 
         s = c.settings
         s.train = replace(s.train, folds=3, epochs=8, size=96)
         s.uncertainty = replace(s.uncertainty, tta=4)
-        # models trained for a minute are sure of little: at the default region confidence (0.98)
+        # models trained for a minute are sure of little: at the default region confidence (0.96)
         # they would propose nothing, so the demo (only this session, not the saved settings)
         # shows what they are 80 % sure of, false alarms included, for the reviewer to judge
         s.proposal = replace(s.proposal, min_confidence=0.8)

@@ -57,9 +57,9 @@ class SettingsDialog(QDialog):
         self.tau = _dspin(0.5, 0.99, p.tau)
         self.delta = _dspin(0.05, 0.5, p.delta)
         self.gate = _dspin(0.0, 1.0, p.min_confidence if p.min_confidence is not None else 0.0)
-        self.gate.setSpecialValueText("auto: 1 - (1 - τ) / 10")
+        self.gate.setSpecialValueText("auto: 1 - (1 - τ) / 5")
         self.gate.setToolTip("Mean model confidence a change region needs to be proposed; "
-                             "auto is 0.98 at τ = 0.8 (confident rule) and off for the uncertainty rule")
+                             "auto is 0.96 at τ = 0.8 (confident rule) and off for the uncertainty rule")
         self.rules = QComboBox()
         self.rules.addItems(["confident", "uncertainty", "confident,uncertainty"])
         self.rules.setCurrentText(",".join(p.rules))
