@@ -47,7 +47,10 @@ class RelabelConfig:
     from the automatic start epoch, while the network still learns the images rather than the
     noise, every epoch each training pixel takes the class the member's test-time-augmented
     consensus gives it (``tau`` 0.5) wherever that disagrees with the given mask, anywhere in the
-    image; flips are recomputed from the given mask each epoch. The poster's plain rule (flip
+    image; flips are recomputed from the given mask each epoch. Only the cases whose masks the
+    consensus contradicts unusually much are relabelled (``select="suspects"``, see
+    :func:`curator.core.relabel.suspect_cases`; ``"all"`` relabels every case): relabelling a
+    correct mask only swaps a careful outline for the network's own. The poster's plain rule (flip
     where uncertainty exceeds ``delta``) is ``rule="uncertainty"``.
 
     Relabelling with the consensus pays only when the network at the start epoch is already
