@@ -14,6 +14,7 @@ Geometry: ``scale`` follows the image spacing in 3D, so measurements in napari a
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 
 import numpy as np
@@ -80,7 +81,7 @@ class CaseLayers:
             self.viewer.layers.move(self.viewer.layers.index(layer), 0)
             self._is_rgb = rgb
         else:
-            _put(layer, img.array)
+            _put(layer, img.array, self.viewer.layers)
             _set_scale(layer, scale)
         if img.ndim == 3:
             self.set_ct_preset(self.ct_preset)
@@ -118,7 +119,7 @@ class CaseLayers:
             if key == "given":
                 layer.colormap = _given_colormap()
         else:
-            _put(layer, data)
+            _put(layer, data, self.viewer.layers)
             _set_scale(layer, scale)
         if layer.editable != editable:
             layer.editable = editable
@@ -141,7 +142,8 @@ class CaseLayers:
                                               colormap=self.colormap, blending="additive", opacity=self.heat_opacity,
                                               scale=tuple(np.asarray(scale, float) * 16), contrast_limits=(0.0, 1.0))
                 self.viewer.layers.move(self.viewer.layers.index(layer), 1)
-            layer.visible = False
+            if layer.visible:
+                layer.visible = False
             return
         data = np.asarray(maps.maps[self.measure], np.float32)
         if self.measure == "p_given":
@@ -159,13 +161,14 @@ class CaseLayers:
             _owned(layer)
             self.viewer.layers.move(self.viewer.layers.index(layer), 1)
         else:
-            _put(layer, data)
+            _put(layer, data, self.viewer.layers)
             _set_scale(layer, heat_scale, translate)
         # low uncertainty maps to black, which additive blending leaves invisible: only the
         # uncertain parts tint the image
         hi = max(hi, 1e-3)
         layer.contrast_limits = (0.15 * hi, hi)
-        layer.visible = True
+        if not layer.visible:  # napari redraws a layer made visible: only when it was hidden
+            layer.visible = True
 
     # -- parts ---------------------------------------------------------------------------------------
     def set_proposal(self, proposal) -> None:
@@ -175,7 +178,7 @@ class CaseLayers:
             return
         if proposal is None:
             if layer.data.any():
-                _put(layer, np.zeros_like(layer.data))
+                _put(layer, np.zeros_like(layer.data), self.viewer.layers)
             return
         change = np.zeros(proposal.given.shape, np.uint8)
         box = _regions_box(proposal)  # the work is where the regions are (a few per cent of a CT)
@@ -185,12 +188,12 @@ class CaseLayers:
             part[diff & (given == 0)] = 1
             part[diff & (new == 0)] = 2
             part[diff & (given != 0) & (new != 0)] = 3
-        _put(layer, change)
+        _put(layer, change, self.viewer.layers)
 
     def set_working(self, labels: np.ndarray, editable: bool = True) -> None:
         layer = self.layer("working")
         if layer is not None:
-            _put(layer, labels)  # copied: the layer paints in place; the controller keeps its own array
+            _put(layer, labels, self.viewer.layers)  # copied: the layer paints in place; the controller keeps its own array
             layer.editable = editable
 
     def set_measure(self, measure: str) -> None:
@@ -261,7 +264,7 @@ def _top_value(data: np.ndarray, q: float = 99.9, sample: int = 1 << 20) -> floa
 _IN_PLACE_MAX_BYTES = 64 << 20
 
 
-def _put(layer, data: np.ndarray) -> None:
+def _put(layer, data: np.ndarray, listing=None) -> None:
     """Show ``data`` in ``layer``, copying it into the layer's own array when shape and type match.
 
     napari's ``data`` setter re-derives the layer's dimensions and the viewer's extent for every
@@ -269,6 +272,11 @@ def _put(layer, data: np.ndarray) -> None:
     layer already shows and refreshing the view skips that. The layer owns its array (a copy of
     ``data``), so painting never writes into the caller's. Very large volumes go through the setter,
     where a copy would cost more than it saves.
+
+    ``listing``: the viewer's layer list. Every event of a layer is passed on to it, and its Qt
+    model repaints the layer's row for any of them (7-13 ms in software OpenGL, part of every
+    slider move); the in-place refresh changes nothing the row shows (its thumbnail follows when
+    the interface is idle), so that refresh is not passed on.
     """
     cur = layer.data
     data = np.asarray(data)
@@ -276,13 +284,21 @@ def _put(layer, data: np.ndarray) -> None:
             and cur.flags.writeable and cur.nbytes <= _IN_PLACE_MAX_BYTES and not np.may_share_memory(cur, data)
             and getattr(layer, "_curator_owned", None) is cur):
         np.copyto(cur, data)
-        layer.refresh(extent=False, thumbnail=False)  # the layer list's thumbnail follows when idle
+        with _unlisted(layer, listing):
+            layer.refresh(extent=False, thumbnail=False)
         _later_thumbnail(layer)
         return
     own = _own(data)
     layer.data = own
     if own is not data:
         _owned(layer)
+
+
+def _unlisted(layer, listing):
+    """Keep ``layer``'s events from its layer list for a while (napari's list passes every event of
+    its layers on through ``_reemit_child_event``; without it, or without a list, nothing is kept)."""
+    reemit = getattr(listing, "_reemit_child_event", None)
+    return layer.events.blocker(reemit) if reemit is not None else contextlib.nullcontext()
 
 
 _stale_thumbnails: "weakref.WeakSet" = weakref.WeakSet()
