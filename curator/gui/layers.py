@@ -193,7 +193,8 @@ class CaseLayers:
     def set_working(self, labels: np.ndarray, editable: bool = True) -> None:
         layer = self.layer("working")
         if layer is not None:
-            _put(layer, labels, self.viewer.layers)  # copied: the layer paints in place; the controller keeps its own array
+            # copied: the layer paints in place; the controller keeps its own array
+            _put(layer, labels, self.viewer.layers)
             layer.editable = editable
 
     def set_measure(self, measure: str) -> None:
