@@ -14,6 +14,7 @@ Arrays are ``(Z, Y, X)``; geometry follows :mod:`curator.core.io` (ITK, LPS, ``(
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,7 @@ class SliceHeader:
     columns: int
     instance: int | None
     sop_uid: str
+    problem: str | None = None  # the slice's pixel data is missing or cut short
 
 
 @dataclass
@@ -92,6 +94,7 @@ class SegFile:
     path: Path
     referenced_series_uid: str
     referenced_sop_uids: tuple[str, ...]
+    problem: str | None = None  # its pixel data is missing or cut short
 
 
 def is_seg_file(path: str | os.PathLike) -> bool:
@@ -104,56 +107,161 @@ def is_seg_file(path: str | os.PathLike) -> bool:
     return str(ds.get("SOPClassUID", "")) == SEG_SOP_CLASS or ds.get("Modality", "") == "SEG"
 
 
-def _dicom_files(folder: Path, recursive: bool) -> list[Path]:
-    it = folder.rglob("*") if recursive else folder.iterdir()
-    files = []
-    for p in it:
-        if p.is_file() and not p.name.startswith(".") and (p.suffix.lower() == ".dcm" or is_dicom_file(p)):
+# suffixes of files that are certainly not DICOM (DICOM files often have none, or a UID's digits)
+NOT_DICOM_SUFFIXES = frozenset({
+    ".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".raw",
+    ".txt", ".md", ".csv", ".json", ".xlsx", ".xml", ".py", ".zip", ".pdf", ".html", ".htm", ".db", ".ini",
+    ".log", ".sh", ".bat", ".exe", ".yaml", ".yml"})
+
+
+def _could_be_dicom(p: Path) -> bool:
+    """A name a DICOM file may have: ``.dcm``, ``.ima``, no suffix, or a UID (digits after the dot)."""
+    suffix = p.suffix.lower()
+    return suffix not in NOT_DICOM_SUFFIXES
+
+
+def _dicom_files(folder: Path, recursive: bool) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The DICOM files in a folder, and ``(file, why)`` for files that look like slices but
+    cannot be read (empty, unreadable, a broken link)."""
+    try:
+        entries = sorted(folder.rglob("*") if recursive else folder.iterdir())
+    except OSError as exc:
+        return [], [(folder, f"cannot read this folder ({exc.strerror or exc})")]
+    files, errors = [], []
+    for p in entries:
+        if p.name.startswith(".") or not _could_be_dicom(p):
+            continue
+        try:
+            st = p.stat()
+        except OSError as exc:
+            if p.is_symlink():
+                errors.append((p, "symbolic link loop" if exc.errno == errno.ELOOP else "broken symbolic link"))
+            continue
+        import stat as _stat
+
+        if not _stat.S_ISREG(st.st_mode):
+            continue
+        if st.st_size == 0:
+            errors.append((p, "empty file (0 bytes)"))
+            continue
+        if p.suffix.lower() == ".dcm":
             files.append(p)
-    return sorted(files)
+            continue
+        try:
+            with open(p, "rb") as fh:
+                fh.seek(128)
+                magic = fh.read(4)
+        except OSError as exc:
+            errors.append((p, f"cannot be read ({exc.strerror or exc})"))
+            continue
+        if magic == b"DICM":
+            files.append(p)
+    return files, errors
+
+
+def _pixel_data_problem(ds, path: Path) -> str | None:
+    """Why a DICOM object's pixel data is unusable (missing, cut short), read from its header
+    (values are deferred, not loaded): ``None`` when it is all there."""
+    from pydicom.tag import Tag
+
+    raw = None
+    for tag in (0x7FE00010, 0x7FE00008, 0x7FE00009):
+        raw = ds._dict.get(Tag(tag))
+        if raw is not None:
+            break
+    if raw is None:
+        return "holds no pixel data"
+    size = path.stat().st_size
+    length = getattr(raw, "length", None)
+    tell = getattr(raw, "value_tell", None)
+    if length is None or tell is None:
+        return None
+    if length == 0xFFFFFFFF:  # encapsulated (compressed) frames end with a sequence delimiter
+        with open(path, "rb") as fh:
+            fh.seek(max(0, size - 64))
+            tail = fh.read()
+        if b"\xfe\xff\xdd\xe0" not in tail:
+            return "compressed pixel data cut short (the file ends inside it)"
+        return None
+    if tell + length > size:
+        return f"pixel data cut short ({max(0, size - tell):,} of {length:,} bytes present)"
+    try:
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        need = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1) or 1) * frames
+        need = (need * int(ds.get("BitsAllocated", 16) or 16) + 7) // 8
+    except (TypeError, ValueError, AttributeError):
+        return None
+    if not ds.file_meta.get("TransferSyntaxUID") or not ds.file_meta.TransferSyntaxUID.is_encapsulated:
+        if length < need:
+            return f"pixel data shorter than its {int(ds.Rows)}x{int(ds.Columns)} pixels need ({length:,} of {need:,} bytes)"
+    return None
 
 
 def scan_folder(folder: str | os.PathLike, *, recursive: bool = False) -> tuple[list[DicomSeries], list[SegFile], list[str]]:
     """Find the image series and SEG objects among a folder's DICOM files (headers only).
 
-    Returns ``(series, segs, errors)``; ``errors`` names files that could not be parsed.
+    Returns ``(series, segs, errors)``. A file that looks like one of the folder's slices but
+    cannot be read (empty, cut short, no pixel data, no permission) is an error of the series
+    beside it (never a silent gap); ``errors`` names the unreadable files that no series of this
+    folder can own.
     """
     import pydicom
 
     folder = Path(folder)
     groups: dict[str, list[tuple[SliceHeader, object]]] = {}
     segs: list[SegFile] = []
-    errors: list[str] = []
-    for f in _dicom_files(folder, recursive):
+    files, bad = _dicom_files(folder, recursive)
+    for f in files:
         try:
-            ds = pydicom.dcmread(str(f), stop_before_pixels=True, specific_tags=_HEADER_TAGS)
+            ds = pydicom.dcmread(str(f), defer_size=1024)
         except Exception as exc:
-            errors.append(f"{f.name}: unreadable DICOM file ({exc})")
+            bad.append((f, f"unreadable DICOM file ({exc})"))
             continue
         if str(ds.get("SOPClassUID", "")) == SEG_SOP_CLASS or ds.get("Modality", "") == "SEG":
             ref_uid, ref_sops = "", []
-            for item in ds.get("ReferencedSeriesSequence", []) or []:
-                ref_uid = str(item.get("SeriesInstanceUID", ""))
-                ref_sops += [str(r.ReferencedSOPInstanceUID) for r in item.get("ReferencedInstanceSequence", [])]
-            segs.append(SegFile(f, ref_uid, tuple(ref_sops)))
+            try:
+                for item in ds.get("ReferencedSeriesSequence", []) or []:
+                    ref_uid = str(item.get("SeriesInstanceUID", ""))
+                    ref_sops += [str(r.ReferencedSOPInstanceUID) for r in item.get("ReferencedInstanceSequence", [])]
+            except Exception as exc:
+                bad.append((f, f"unreadable DICOM SEG header ({exc})"))
+                continue
+            segs.append(SegFile(f, ref_uid, tuple(ref_sops), _pixel_data_problem(ds, f)))
             continue
         if "Rows" not in ds or "Columns" not in ds:
+            sop = ds.get("SOPClassUID", None) or ds.file_meta.get("MediaStorageSOPClassUID", None)
+            if sop is not None and "Image Storage" in getattr(sop, "name", ""):
+                bad.append((f, "an image file without its image header (truncated?)"))
             continue  # not an image (structured report, presentation state, ...)
-        uid = str(ds.get("SeriesInstanceUID", "") or "")
-        key = uid or f"no-uid:{ds.get('SeriesNumber', '')}:{ds.get('SeriesDescription', '')}:{f.parent}"
-        hdr = SliceHeader(
-            path=f,
-            position=tuple(float(v) for v in ds.ImagePositionPatient) if "ImagePositionPatient" in ds else None,
-            orientation=tuple(float(v) for v in ds.ImageOrientationPatient) if "ImageOrientationPatient" in ds else None,
-            pixel_spacing=tuple(float(v) for v in ds.PixelSpacing) if "PixelSpacing" in ds else None,
-            rows=int(ds.Rows),
-            columns=int(ds.Columns),
-            instance=int(ds.InstanceNumber) if ds.get("InstanceNumber") not in (None, "") else None,
-            sop_uid=str(ds.get("SOPInstanceUID", "") or ""),
-        )
+        try:
+            uid = str(ds.get("SeriesInstanceUID", "") or "")
+            key = uid or f"no-uid:{ds.get('SeriesNumber', '')}:{ds.get('SeriesDescription', '')}:{f.parent}"
+            hdr = SliceHeader(
+                path=f,
+                position=tuple(float(v) for v in ds.ImagePositionPatient) if "ImagePositionPatient" in ds else None,
+                orientation=tuple(float(v) for v in ds.ImageOrientationPatient) if "ImageOrientationPatient" in ds else None,
+                pixel_spacing=tuple(float(v) for v in ds.PixelSpacing) if "PixelSpacing" in ds else None,
+                rows=int(ds.Rows),
+                columns=int(ds.Columns),
+                instance=int(ds.InstanceNumber) if ds.get("InstanceNumber") not in (None, "") else None,
+                sop_uid=str(ds.get("SOPInstanceUID", "") or ""),
+                problem=_pixel_data_problem(ds, f),
+            )
+        except Exception as exc:  # a damaged value (text where a number belongs)
+            bad.append((f, f"unreadable DICOM header ({exc})"))
+            continue
         groups.setdefault(key, []).append((hdr, ds))
     series = [_build_series(key, items, folder) for key, items in groups.items()]
     series.sort(key=lambda s: (s.number if s.number is not None else 1 << 30, s.uid))
+    errors = []
+    for f, why in bad:
+        owners = [s for s in series if s.folder == f.parent]
+        if owners:
+            for s in owners:
+                s.problems.append(("unreadable_slice", "error",
+                                   f"{f.name}: {why}; the series is incomplete without it"))
+        else:
+            errors.append(f"{f.name}: {why}" if f != folder else why)
     return series, segs, errors
 
 
@@ -174,13 +282,21 @@ def _build_series(key: str, items: list, folder: Path) -> DicomSeries:
         description=str(ds0.get("SeriesDescription", "") or ""),
         number=int(ds0.SeriesNumber) if ds0.get("SeriesNumber") not in (None, "") else None,
     )
+    for h in hdrs:
+        if h.problem:
+            s.problems.append(("unreadable_slice", "error", f"{h.path.name}: {h.problem}"))
     sizes = {(h.rows, h.columns) for h in hdrs}
     if len(sizes) > 1:
-        s.problems.append(("inconsistent_size", "error", f"slices of different sizes {sorted(sizes)} in one series"))
+        common = max(sizes, key=lambda rc: sum(1 for h in hdrs if (h.rows, h.columns) == rc))
+        odd = [h.path.name for h in hdrs if (h.rows, h.columns) != common]
+        s.problems.append(("inconsistent_size", "error", f"slices of different sizes {sorted(sizes)} in one series "
+                           f"({', '.join(odd[:5])}{' ...' if len(odd) > 5 else ''} differ)"))
     s.rows, s.columns = max(sizes)
     orientation = hdrs[0].orientation or (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
-    if any(h.orientation is not None and not np.allclose(h.orientation, orientation, atol=1e-3) for h in hdrs):
-        s.problems.append(("inconsistent_orientation", "error", "slices with different orientations in one series"))
+    odd = [h.path.name for h in hdrs if h.orientation is not None and not np.allclose(h.orientation, orientation, atol=1e-3)]
+    if odd:
+        s.problems.append(("inconsistent_orientation", "error", "slices with different orientations in one series "
+                           f"({', '.join(odd[:5])}{' ...' if len(odd) > 5 else ''})"))
     row_cos, col_cos = np.array(orientation[:3]), np.array(orientation[3:])
     normal = np.cross(row_cos, col_cos)
     if all(h.position is not None for h in hdrs):
@@ -200,9 +316,11 @@ def _build_series(key: str, items: list, folder: Path) -> DicomSeries:
         diffs = np.diff(z)
         positive = diffs[diffs > 1e-4]
         step = float(np.median(positive)) if positive.size else 1.0
-        dup = int(np.count_nonzero(diffs <= 1e-4))
+        dup = [i for i in range(len(diffs)) if diffs[i] <= 1e-4]
         if dup:
-            s.problems.append(("duplicate_slices", "error", f"{dup} slice(s) share a position with another slice"))
+            names = ", ".join(f"{hdrs[i].path.name} and {hdrs[i + 1].path.name}" for i in dup[:3])
+            s.problems.append(("duplicate_slices", "error", f"{len(dup)} slice(s) share a position with another "
+                               f"slice ({names}{' ...' if len(dup) > 3 else ''})"))
         gaps = [(i, d) for i, d in enumerate(diffs) if d > 1.5 * step]
         for i, d in gaps:
             missing = int(round(d / step)) - 1
@@ -236,6 +354,9 @@ def read_file_info(path: Path) -> ImageInfo:
     if "Rows" not in ds:
         raise ReadError(f"{path}: DICOM file holds no image")
     frames = int(ds.get("NumberOfFrames", 1) or 1)
+    from .io import check_size
+
+    check_size(path, (frames, int(ds.Rows), int(ds.Columns)) if frames > 1 else (int(ds.Rows), int(ds.Columns)))
     px = tuple(float(v) for v in ds.PixelSpacing) if "PixelSpacing" in ds else (1.0, 1.0)
     if frames == 1:
         return ImageInfo((int(ds.Rows), int(ds.Columns)), Geometry.identity(2, (px[1], px[0])), 1, "int16", "dicom")
@@ -281,6 +402,12 @@ def read_dicom_image(path: str | os.PathLike, *, series_uid: str | None = None,
             return ImageData(arr, geom, "dicom", path)
         return ImageData(arr, Geometry.from_sitk(img), "dicom", path)
     s = series or _pick_series(path, series_uid)
+    from .io import check_size
+
+    check_size(path, (len(s.files), s.rows, s.columns))
+    bad = [m for code, sev, m in s.problems if code == "unreadable_slice"]
+    if bad:
+        raise ReadError(f"{path}: {bad[0]}", "unreadable_slice")
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames([str(f) for f in s.files])
     try:

@@ -36,10 +36,12 @@ __all__ = [
     "ImageInfo",
     "MaskEncoding",
     "ReadError",
+    "TooLargeError",
     "IMAGE_2D_SUFFIXES",
     "VOLUME_SUFFIXES",
     "atomic_write",
     "atomic_path",
+    "remove_stale_temp",
     "format_of",
     "is_dicom_file",
     "read_info",
@@ -48,6 +50,11 @@ __all__ = [
     "write_image",
     "write_mask",
     "mask_from_values",
+    "stray_values",
+    "check_label_values",
+    "size_limits",
+    "check_size",
+    "explain_os_error",
 ]
 
 IMAGE_2D_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
@@ -56,7 +63,78 @@ _LOSSY_2D = ("jpeg",)
 
 
 class ReadError(Exception):
-    """A file could not be read as an image or mask; the message says why, for a user."""
+    """A file could not be read as an image or mask; the message says why, for a user.
+
+    ``code`` (optional) names the kind of problem for reports (``too_large``, ``stray_labels``, ...);
+    without one, callers report an unreadable image or mask.
+    """
+
+    def __init__(self, message: str, code: str | None = None):
+        super().__init__(message)
+        self.code = code
+
+
+class TooLargeError(ReadError):
+    """The file's header claims more pixels than the size limit allows (see :func:`size_limits`)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, "too_large")
+
+
+# ----------------------------------------------------------------------------------------------
+# Size limits: a damaged or hostile header (or a decompression bomb) must not exhaust memory
+
+DEFAULT_MAX_MEGAPIXELS = 64.0  # 2D: 8000 x 8000
+DEFAULT_MAX_MEGAVOXELS = 512.0  # 3D: 1024 x 1024 x 512
+
+
+def _env_limit(name: str, default: float) -> float:
+    try:
+        value = float(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+def size_limits() -> tuple[float, float]:
+    """``(max 2D pixels, max 3D voxels)`` an image may have, in millions. Raised with the
+    environment variables ``CURATOR_MAX_MEGAPIXELS`` / ``CURATOR_MAX_MEGAVOXELS`` (the command
+    line's ``--max-megapixels`` / ``--max-megavoxels`` set them)."""
+    return (_env_limit("CURATOR_MAX_MEGAPIXELS", DEFAULT_MAX_MEGAPIXELS),
+            _env_limit("CURATOR_MAX_MEGAVOXELS", DEFAULT_MAX_MEGAVOXELS))
+
+
+def check_size(path, shape: Sequence[int]) -> None:
+    """Raise :class:`TooLargeError` when a ``(Y, X)`` / ``(Z, Y, X)`` grid exceeds the size limit."""
+    n = float(np.prod([float(v) for v in shape])) if len(shape) else 0.0
+    mpx, mvox = size_limits()
+    three_d = len(shape) >= 3
+    limit = (mvox if three_d else mpx) * 1e6
+    if n <= limit:
+        return
+    unit, option, env = ("voxels", "--max-megavoxels", "CURATOR_MAX_MEGAVOXELS") if three_d else \
+        ("pixels", "--max-megapixels", "CURATOR_MAX_MEGAPIXELS")
+    dims = "x".join(str(int(v)) for v in reversed(tuple(shape)))
+    raise TooLargeError(
+        f"{path}: too large: {dims} = {n / 1e6:,.0f} million {unit}, above the limit of {limit / 1e6:g} million "
+        f"(a damaged header or a decompression bomb?); if the image is real and the machine has the memory, "
+        f"raise the limit with {option} N or {env}=N")
+
+
+def explain_os_error(exc: OSError, where=None) -> str:
+    """One line for a user: what failed with a file system error, and what to do."""
+    import errno
+
+    where = where if where is not None else (getattr(exc, "filename", None) or "")
+    if exc.errno == errno.ENOSPC or exc.errno == getattr(errno, "EDQUOT", -1):
+        return f"the disk is full (while writing {where}); free some space and run it again"
+    if exc.errno == errno.EROFS:
+        return f"{where} is on a read-only file system; choose a folder you can write to"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"no permission to write {where}; choose a folder you can write to"
+    if exc.errno == errno.ENAMETOOLONG:
+        return f"a file name is too long for this file system ({where})"
+    return f"{exc.strerror or exc} ({where})"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -219,7 +297,11 @@ def atomic_path(dest: str | os.PathLike, *, suffix: str | None = None) -> Iterat
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     suffix = suffix if suffix is not None else "".join(dest.suffixes) or dest.suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp" + suffix, dir=dest.parent)
+    if len(suffix) > 16:  # a "suffix" taken from a name full of dots
+        suffix = dest.suffix if len(dest.suffix) <= 16 else ""
+    # the name stays well under the 255-byte limit whatever the destination's name; the pid lets a
+    # later run tell a dead writer's leftover (see remove_stale_temp) from a live one's
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name[:80]}.{os.getpid()}-", suffix=_TMP_MARK + suffix, dir=dest.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -232,6 +314,47 @@ def atomic_path(dest: str | os.PathLike, *, suffix: str | None = None) -> Iterat
         with contextlib.suppress(OSError):
             tmp_path.unlink()
         raise
+
+
+_TMP_MARK = ".tmp"
+
+
+def remove_stale_temp(folder: str | os.PathLike, *, recursive: bool = True) -> list[Path]:
+    """Delete the temporary files :func:`atomic_path` left behind when its process was killed.
+
+    Only files whose writing process is gone are removed (their names carry its pid), so a live
+    writer in another process is never disturbed. Returns the paths removed.
+    """
+    import re
+
+    pattern = re.compile(r"^\..*\.(\d+)-[A-Za-z0-9_]+\.tmp")
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    it = folder.rglob(".*") if recursive else folder.glob(".*")
+    for p in it:
+        m = pattern.match(p.name)
+        if not m or not p.is_file() or p.is_symlink():
+            continue
+        if _pid_alive(int(m.group(1))):
+            continue
+        with contextlib.suppress(OSError):
+            p.unlink()
+            removed.append(p)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
 
 
 def atomic_write(dest: str | os.PathLike, data: bytes | str) -> None:
@@ -289,10 +412,195 @@ def is_dicom_file(path: str | os.PathLike) -> bool:
 
 
 def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise ReadError(f"{path}: file not found")
-    if path.is_file() and path.stat().st_size == 0:
+    """Raise :class:`ReadError` saying why ``path`` cannot be read at all (missing, a broken or
+    looping symbolic link, unreadable, empty)."""
+    import errno
+
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ReadError(f"{path}: symbolic link loop (the link points back at itself)") from exc
+        if path.is_symlink():
+            raise ReadError(f"{path}: broken symbolic link (points to {os.readlink(path)}, which does not exist)") from exc
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise ReadError(f"{path}: permission denied (the file cannot be read)") from exc
+        raise ReadError(f"{path}: file not found") from exc
+    import stat as _stat
+
+    if _stat.S_ISDIR(st.st_mode):
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise ReadError(f"{path}: permission denied (the folder cannot be read)")
+        return
+    if not os.access(path, os.R_OK):
+        raise ReadError(f"{path}: permission denied (the file cannot be read)")
+    if st.st_size == 0:
         raise ReadError(f"{path}: file is empty (0 bytes)")
+
+
+def _open_error(path: Path, exc: BaseException, what: str) -> ReadError:
+    """A :class:`ReadError` for a library that failed to open a file."""
+    if isinstance(exc, PermissionError):
+        return ReadError(f"{path}: permission denied (the file cannot be read)")
+    name = type(exc).__name__
+    if name == "DecompressionBombError":  # Pillow's own limit, beyond ours
+        return TooLargeError(f"{path}: too large: {exc} ({what}); if the image is real, raise the limit with "
+                             "--max-megapixels N or CURATOR_MAX_MEGAPIXELS=N")
+    return ReadError(f"{path}: {what} ({exc})")
+
+
+# ----------------------------------------------------------------------------------------------
+# Completeness: a truncated file must never be read as if the missing part were zeros
+
+
+def _truncated(path: Path, have: int, need: int) -> ReadError:
+    return ReadError(f"{path}: file is truncated ({have:,} of {need:,} bytes of image data present)")
+
+
+def _inflate_count(path: Path, need: int, offset: int = 0, *, wbits: int = 47) -> tuple[int, bool]:
+    """Inflate the gzip (``wbits`` 47) or zlib (15) stream at ``offset`` of ``path``, counting
+    bytes and keeping none, until it ends or yields more than ``need``. Returns ``(count, whole)``:
+    ``whole`` is false when the file ends inside the stream (a truncated file, even when all the
+    data came out and only the trailer is missing). Raises :class:`ReadError` for damaged data."""
+    import zlib
+
+    d = zlib.decompressobj(wbits)
+    got = 0
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            while True:
+                data = fh.read(1 << 20)
+                if not data:
+                    return got, False
+                while data:
+                    got += len(d.decompress(data, 1 << 20))
+                    data = d.unconsumed_tail
+                    if d.eof:
+                        rest = d.unused_data
+                        if not rest.strip(b"\0"):
+                            return got, True
+                        d = zlib.decompressobj(wbits)  # a further gzip member
+                        data = rest
+                    if got > need:
+                        return got, True
+    except zlib.error as exc:
+        raise ReadError(f"{path}: damaged compressed data ({exc})") from exc
+
+
+def _check_nifti_complete(path: Path) -> None:
+    import nibabel as nib
+
+    try:
+        img = nib.load(str(path))
+        hdr = img.header
+        offset = int(img.dataobj.offset)  # where nibabel (and ITK) find the voxels
+    except Exception as exc:
+        raise ReadError(f"{path}: not a readable NIfTI file ({exc})") from exc
+    shape = [int(v) for v in hdr.get_data_shape()]
+    check_size(path, list(reversed(shape)))
+    nbytes = int(np.prod(shape)) * hdr.get_data_dtype().itemsize
+    need = offset + nbytes
+    size = path.stat().st_size
+    if not path.name.lower().endswith(".gz"):
+        if size < need:
+            raise _truncated(path, max(0, size - offset), nbytes)
+        return
+    with open(path, "rb") as fh:  # fast path: the gzip trailer holds the inflated size (mod 2**32)
+        fh.seek(max(0, size - 4))
+        isize = int.from_bytes(fh.read(4), "little")
+    if isize == need % (1 << 32):
+        return
+    got, whole = _inflate_count(path, need)
+    if got < need or not whole:
+        raise _truncated(path, max(0, min(got, need - 1) - offset), nbytes)
+
+
+def _nifti_nonfinite(path: Path) -> bool:
+    """True when a floating-point NIfTI holds NaN or infinity (ITK reads NaN as 0)."""
+    import nibabel as nib
+
+    img = nib.load(str(path))
+    if not np.issubdtype(img.get_data_dtype(), np.floating):
+        return False
+    return not bool(np.all(np.isfinite(np.asanyarray(img.dataobj))))
+
+
+def _check_nrrd_complete(path: Path, nbytes: int) -> None:
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    end = head.find(b"\n\n")
+    if end < 0:
+        return  # detached data or an odd header: SimpleITK decides
+    fields = {}
+    for line in head[:end].decode("latin-1").splitlines()[1:]:
+        if ":" in line and not line.startswith("#"):
+            k, _, v = line.partition(":")
+            fields[k.strip().lower()] = v.lstrip("=").strip()
+    if any(k in fields for k in ("data file", "datafile", "line skip", "lineskip", "byte skip", "byteskip")):
+        return
+    offset = end + 2
+    enc = fields.get("encoding", "raw").lower()
+    if enc == "raw":
+        have = path.stat().st_size - offset
+        if have < nbytes:
+            raise _truncated(path, have, nbytes)
+    elif enc in ("gzip", "gz"):
+        got, whole = _inflate_count(path, nbytes, offset)
+        if got < nbytes or not whole:
+            raise _truncated(path, min(got, nbytes - 1), nbytes)
+
+
+def _check_mha_complete(path: Path, nbytes: int) -> None:
+    if path.suffix.lower() != ".mha":
+        return
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    key = head.find(b"ElementDataFile")
+    if key < 0:
+        return
+    eol = head.find(b"\n", key)
+    if eol < 0 or b"LOCAL" not in head[key:eol]:
+        return
+    offset = eol + 1
+    compressed = b"CompressedData = True" in head[:key]
+    if not compressed:
+        have = path.stat().st_size - offset
+        if have < nbytes:
+            raise _truncated(path, have, nbytes)
+    else:
+        got, whole = _inflate_count(path, nbytes, offset, wbits=15)
+        if got < nbytes or not whole:
+            raise _truncated(path, min(got, nbytes - 1), nbytes)
+
+
+def _check_2d_complete(path: Path, fmt: str, size_wh: tuple[int, int]) -> None:
+    """PNG must end with its IEND chunk, JPEG with its end-of-image marker, an uncompressed BMP
+    must hold all its rows; where the cheap test cannot tell (data after the end, compressed BMP),
+    the pixels are decoded once to be sure."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        fh.seek(max(0, size - 64))
+        tail = fh.read()
+        fh.seek(0)
+        head = fh.read(54)
+    if fmt == "png" and b"IEND" in tail:
+        return
+    if fmt == "jpeg" and b"\xff\xd9" in tail.rstrip(b"\0 \r\n\t"):
+        return
+    if fmt == "bmp" and len(head) >= 34 and head[:2] == b"BM":
+        off = int.from_bytes(head[10:14], "little")
+        bpp = int.from_bytes(head[28:30], "little")
+        comp = int.from_bytes(head[30:34], "little")
+        if comp == 0 and bpp:
+            w, h = size_wh
+            need = off + ((w * bpp + 31) // 32) * 4 * h
+            if size < need:
+                raise _truncated(path, max(0, size - off), need - off)
+            return
+    if fmt == "tiff":
+        return  # decoded (and checked by Pillow) when read
+    _open_pil(path, fmt).close()  # the end marker is not where expected: decode to be sure
 
 
 def _sitk():
@@ -307,7 +615,11 @@ def _sitk():
 
 
 def read_info(path: str | os.PathLike) -> ImageInfo:
-    """Read shape, geometry and pixel type from a file's header without decoding its pixels."""
+    """Read shape, geometry and pixel type from a file's header without decoding its pixels.
+
+    Also checks that the file holds all the data its header promises (a truncated file raises
+    :class:`ReadError`) and that the image is within the size limit (:class:`TooLargeError`).
+    """
     path = Path(path)
     _check_file(path)
     fmt = format_of(path)
@@ -320,7 +632,9 @@ def read_info(path: str | os.PathLike) -> ImageInfo:
                 bands = len(im.getbands())
                 mode = im.mode
         except Exception as exc:  # Pillow raises many types for broken files
-            raise ReadError(f"{path}: not a readable {fmt.upper()} image ({exc})") from exc
+            raise _open_error(path, exc, f"not a readable {fmt.upper()} image") from exc
+        check_size(path, (h, w))
+        _check_2d_complete(path, fmt, (w, h))
         channels = 1 if mode in ("1", "L", "P", "I", "I;16", "F", "LA", "PA") else min(bands, 4)
         dtype = {"I;16": "uint16", "I": "int32", "F": "float32", "1": "bool"}.get(mode, "uint8")
         return ImageInfo((h, w), Geometry.identity(2), channels, dtype, fmt)
@@ -331,21 +645,61 @@ def read_info(path: str | os.PathLike) -> ImageInfo:
             series = dcm.scan_series(path)
             if not series:
                 raise ReadError(f"{path}: no DICOM image series in this folder")
+            check_size(path, series[0].info.shape)
             return series[0].info
-        return dcm.read_file_info(path)
+        info = dcm.read_file_info(path)
+        check_size(path, info.shape)
+        return info
     if fmt in ("nifti", "nrrd", "mha"):
-        sitk = _sitk()
-        reader = sitk.ImageFileReader()
-        reader.SetFileName(str(path))
-        try:
-            reader.ReadImageInformation()
-        except RuntimeError as exc:
-            raise ReadError(f"{path}: not a readable {fmt.upper()} file ({_short(exc)})") from exc
+        reader = _header_reader(path, fmt)
         size = reader.GetSize()
-        geometry = Geometry(reader.GetSpacing(), reader.GetOrigin(), reader.GetDirection())
+        if len(size) == 4 and size[3] != 1:
+            raise ReadError(f"{path}: 4-D image with {size[3]} volumes; expected a single 3-D volume")
+        size = size[:3]
+        geometry = Geometry(reader.GetSpacing()[:3], reader.GetOrigin()[:3], _direction3(reader.GetDirection(),
+                                                                                        reader.GetDimension()))
         dtype = _sitk_dtype_name(reader.GetPixelID())
-        return ImageInfo(tuple(reversed(size)), geometry, reader.GetNumberOfComponents(), dtype, fmt)
+        info = ImageInfo(tuple(reversed(size)), geometry, reader.GetNumberOfComponents(), dtype, fmt)
+        _check_volume_complete(path, fmt, info, reader)
+        return info
     raise ReadError(f"{path}: unsupported file type '{path.suffix}'")
+
+
+def _direction3(direction: Sequence[float], dim: int) -> tuple[float, ...]:
+    if dim <= 3:
+        return tuple(direction)
+    m = np.asarray(direction, float).reshape(dim, dim)[:3, :3]
+    return tuple(m.ravel().tolist())
+
+
+def _header_reader(path: Path, fmt: str):
+    """A SimpleITK reader with the header read, its size checked against the limit."""
+    sitk = _sitk()
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as exc:
+        if not os.access(path, os.R_OK):
+            raise ReadError(f"{path}: permission denied (the file cannot be read)") from exc
+        raise ReadError(f"{path}: not a readable {fmt.upper()} file ({_short(exc)})") from exc
+    size = reader.GetSize()
+    check_size(path, tuple(reversed(size[:3])) + ((size[3],) if len(size) > 3 and size[3] > 1 else ()))
+    return reader
+
+
+def _check_volume_complete(path: Path, fmt: str, info: ImageInfo, reader=None) -> None:
+    """Raise :class:`ReadError` when a NIfTI / NRRD / MetaImage file holds less data than its
+    header says (SimpleITK reads a truncated NIfTI as if the rest were zeros)."""
+    if fmt == "nifti":
+        _check_nifti_complete(path)
+        return
+    itemsize = np.dtype(info.dtype).itemsize if info.dtype != "unknown" else 1
+    nbytes = int(np.prod(info.shape)) * max(1, info.channels) * itemsize
+    if fmt == "nrrd":
+        _check_nrrd_complete(path, nbytes)
+    elif fmt == "mha":
+        _check_mha_complete(path, nbytes)
 
 
 def _short(exc: BaseException) -> str:
@@ -395,10 +749,18 @@ def _open_pil(path: Path, fmt: str):
 
     try:
         im = PILImage.open(path)
+    except Exception as exc:
+        raise _open_error(path, exc, f"cannot decode {fmt.upper()} image") from exc
+    try:
+        check_size(path, (im.size[1], im.size[0]))  # before decoding a possible bomb
         im.load()
         return im
+    except ReadError:
+        im.close()
+        raise
     except Exception as exc:
-        raise ReadError(f"{path}: cannot decode {fmt.upper()} image ({exc})") from exc
+        im.close()
+        raise _open_error(path, exc, f"cannot decode {fmt.upper()} image") from exc
 
 
 def _read_2d_image(path: Path, fmt: str) -> ImageData:
@@ -414,9 +776,13 @@ def _read_2d_image(path: Path, fmt: str) -> ImageData:
 
 
 def _read_itk(path: Path, fmt: str) -> ImageData:
-    sitk = _sitk()
+    reader = _header_reader(path, fmt)  # the size limit, before any voxel is read
+    size = reader.GetSize()
+    dtype = _sitk_dtype_name(reader.GetPixelID())
+    _check_volume_complete(path, fmt, ImageInfo(tuple(reversed(size)), Geometry.identity(min(len(size), 3)),
+                                                reader.GetNumberOfComponents(), dtype, fmt))
     try:
-        img = sitk.ReadImage(str(path))
+        img = reader.Execute()
     except RuntimeError as exc:
         raise ReadError(f"{path}: cannot read {fmt.upper()} file ({_short(exc)})") from exc
     return _from_sitk(img, fmt, path)
@@ -446,32 +812,82 @@ def read_mask(
     *,
     reference: ImageData | ImageInfo | None = None,
     series_uid: str | None = None,
+    declared: Sequence[int] | None = None,
 ) -> ImageData:
     """Read a mask as a label map (``uint8``; ``uint16`` beyond 255 labels), background 0.
 
     2D files are decoded to labels: 1-bit → 0/1; grey with one non-zero value (0/255, 0/1) → 0/1;
-    grey with several small values → those values; palette PNG → palette indices; RGB colours →
-    labels in order of the colours' sums (black = 0); grey or RGB masks saved lossily (JPEG) are
-    thresholded at half range, noted in ``encoding.note``. 3D files keep their integer values.
-    DICOM SEG objects are resampled onto ``reference`` (the series they annotate), when given.
+    grey with several small values → those values; a lossless grey mask with a few other values
+    (0/128/255, 0/1/1000) → one label per value, in order, noted in ``encoding.note``; palette PNG →
+    palette indices; RGB colours → labels in order of the colours' sums (black = 0); grey masks
+    saved lossily (JPEG) or with many grey levels (anti-aliased) are thresholded at half range,
+    noted. 3D files keep their integer values. DICOM SEG objects are resampled onto ``reference``
+    (the series they annotate), when given.
 
-    Raises :class:`ReadError` for unreadable files and non-integer masks.
+    ``declared``: the label values the dataset declares (MSD ``dataset.json``); a mask holding
+    another value is refused. Without it, a value covering a handful of pixels beside a large
+    label (a stray brush stroke: 2 and 7 in a 0/1 mask) is refused rather than made a class.
+
+    Raises :class:`ReadError` for unreadable files, non-integer masks and the cases above (with
+    ``code`` ``undeclared_label`` / ``stray_labels``).
     """
     path = Path(path)
     _check_file(path)
     fmt = format_of(path)
     if fmt in ("jpeg", "png", "bmp", "tiff"):
-        return _read_2d_mask(path, fmt)
-    if fmt == "dicom":
+        mask = _read_2d_mask(path, fmt)
+    elif fmt == "dicom":
         from . import dicom as dcm
 
         if path.is_file() and dcm.is_seg_file(path):
-            return dcm.read_seg(path, reference=reference)
-        img = dcm.read_dicom_image(path, series_uid=series_uid)
-        return _volume_to_mask(img, path)
-    if fmt in ("nifti", "nrrd", "mha"):
-        return _volume_to_mask(_read_itk(path, fmt), path)
-    raise ReadError(f"{path}: unsupported mask file type '{path.suffix}'")
+            mask = dcm.read_seg(path, reference=reference)
+        else:
+            mask = _volume_to_mask(dcm.read_dicom_image(path, series_uid=series_uid), path)
+    elif fmt in ("nifti", "nrrd", "mha"):
+        mask = _volume_to_mask(_read_itk(path, fmt), path)
+    else:
+        raise ReadError(f"{path}: unsupported mask file type '{path.suffix}'")
+    check_label_values(mask, declared=declared)
+    return mask
+
+
+def stray_values(labels: np.ndarray, *, max_count: int = 16, ratio: float = 0.01) -> list[tuple[int, int]]:
+    """``(label, pixels)`` of the labels that look like slips of the brush: at most ``max_count``
+    pixels each and under ``ratio`` of the largest label."""
+    values, counts = np.unique(labels, return_counts=True)
+    fg = [(int(v), int(c)) for v, c in zip(values, counts) if v != 0]
+    if len(fg) < 2:
+        return []
+    top = max(c for _, c in fg)
+    return [(v, c) for v, c in fg if c <= max_count and c < ratio * top]
+
+
+def check_label_values(mask: ImageData, *, declared: Sequence[int] | None = None) -> None:
+    """Refuse a label map holding undeclared or stray values (see :func:`read_mask`)."""
+    stored = dict(mask.encoding.stored) if mask.encoding is not None else {}
+
+    def shown(v: int) -> str:
+        s = stored.get(v, v)
+        return str(s if not isinstance(s, tuple) else "RGB" + str(s))
+
+    path = mask.source
+    if declared is not None:
+        present = [int(v) for v in np.unique(mask.array)]
+        extra = sorted(set(present) - {int(d) for d in declared} - {0})
+        if extra:
+            decl = ", ".join(str(int(d)) for d in sorted(set(declared) | {0}))
+            raise ReadError(f"{path}: mask holds label value(s) {', '.join(shown(v) for v in extra)} that the "
+                            f"dataset does not declare (dataset.json labels: {decl}); fix the mask or declare "
+                            "the label", "undeclared_label")
+        return
+    stray = stray_values(mask.array)
+    if stray:
+        values, counts = np.unique(mask.array, return_counts=True)
+        main = max(((int(v), int(c)) for v, c in zip(values, counts) if v != 0), key=lambda vc: vc[1])
+        desc = ", ".join(f"{shown(v)} ({c} px)" for v, c in stray)
+        raise ReadError(f"{path}: mask holds stray value(s) {desc} beside {shown(main[0])} ({main[1]} px); "
+                        "slips like these would become classes of their own: set them to the right label "
+                        "(or to 0) in the mask", "stray_labels")
 
 
 def _label_dtype(max_label: int):
@@ -483,8 +899,8 @@ def _volume_to_mask(img: ImageData, path: Path) -> ImageData:
     if arr.ndim != img.ndim:
         raise ReadError(f"{path}: mask has {arr.shape[-1]} components per voxel; expected a label map")
     if np.issubdtype(arr.dtype, np.floating):
-        if not np.all(np.isfinite(arr)):
-            raise ReadError(f"{path}: mask holds NaN or infinite values")
+        if not np.all(np.isfinite(arr)) or (img.format == "nifti" and _nifti_nonfinite(path)):
+            raise ReadError(f"{path}: mask holds NaN or infinite values; expected integer labels")
         if not np.array_equal(arr, np.round(arr)):
             frac = np.count_nonzero(arr != np.round(arr)) / arr.size
             raise ReadError(
@@ -536,13 +952,19 @@ def _read_2d_mask(path: Path, fmt: str) -> ImageData:
     return ImageData(labels, Geometry.identity(2), fmt, path, enc)
 
 
+MAX_GREY_LABELS = 16  # a lossless grey mask with more distinct values is read as anti-aliased
+
+
 def mask_from_values(values: np.ndarray, *, lossy: bool = False):
     """Turn stored grey values into labels.
 
     Returns ``(labels, stored, note)`` where ``stored`` is ``((label, stored_value), ...)``.
     One non-zero value (0/255, 0/1, 0/128) → binary 0/1. Several values that are already small
-    integers (< 64) → kept as labels. A lossy file (JPEG) or a grey map of many values → thresholded
-    at half of the maximum, noted.
+    integers (< 64) → kept as labels. A lossless mask with a few other values (0/128/255,
+    0/1/1000; at most :data:`MAX_GREY_LABELS`) → one label per value in increasing order, noted
+    (``grey values ... read as labels ...``), so nothing collapses and writing it back stores the
+    same values. A lossy file (JPEG) or a grey map of many values → thresholded at half of the
+    maximum, noted.
     """
     vals = np.unique(values)
     vals_i = [int(v) for v in vals]
@@ -556,6 +978,13 @@ def mask_from_values(values: np.ndarray, *, lossy: bool = False):
     if not lossy and vals_i[0] >= 0 and vals_i[-1] < 64 and len(vals_i) <= 32:
         max_label = vals_i[-1]
         return values.astype(_label_dtype(max_label)), tuple((v, v) for v in vals_i), ""
+    if not lossy and vals_i[0] == 0 and len(vals_i) <= MAX_GREY_LABELS:
+        labels = np.searchsorted(vals, values).astype(_label_dtype(len(vals_i) - 1))
+        stored = tuple((i, v) for i, v in enumerate(vals_i))
+        note = (f"grey values {', '.join(map(str, vals_i))} read as labels "
+                f"{', '.join(str(i) for i in range(len(vals_i)))} (one class per value; if the middle values "
+                "are anti-aliased edges rather than classes, save the mask with only 0 and one value)")
+        return labels, stored, note
     top = vals_i[-1]
     labels = (values > top / 2).astype(np.uint8)
     note = f"{len(vals_i)} grey levels thresholded at {top / 2:g} (lossy or anti-aliased mask)"
@@ -566,6 +995,9 @@ def _rgb_colour_mask(rgb: np.ndarray, path: Path, fmt: str) -> ImageData:
     flat = rgb.reshape(-1, 3)
     colours, inverse = np.unique(flat, axis=0, return_inverse=True)
     if len(colours) > 64:
+        if fmt in _LOSSY_2D:
+            raise ReadError(f"{path}: colour mask saved as {fmt.upper()} (lossy) holds {len(colours)} distinct "
+                            "colours; its colours cannot be told apart: save colour masks losslessly (PNG, BMP)")
         raise ReadError(
             f"{path}: colour mask with {len(colours)} distinct colours; expected a label map "
             "(a photograph or an overlay may have been given as the mask)"
