@@ -391,7 +391,7 @@ def check_case(case: Case, *, deep: bool = False) -> None:
         return
     if not np.any(mask.array):
         case.add_problem("empty_mask", f"mask {case.mask_rel} is empty (no foreground)", "warning")
-    if mask.encoding is not None and mask.encoding.note and "thresholded" in mask.encoding.note:
+    if mask.encoding is not None and mask.encoding.note and "lossy or anti-aliased" in mask.encoding.note:
         case.add_problem("lossy_mask", f"mask {case.mask_rel}: {mask.encoding.note}", "warning")
 
 
