@@ -122,7 +122,7 @@ def cmd_corrupt(args) -> int:
 
     try:
         job = iter_corrupt_dataset(args.src, args.out, noise=args.noise, fraction=args.fraction, seed=args.seed,
-                                   mode=args.mode, overwrite=args.overwrite, link_images=args.link)
+                                   mode=args.mode, beta=args.beta, overwrite=args.overwrite, link_images=args.link)
         csv_path = _progress_runner(args.quiet)(job, "corrupt")
     except (CorruptError, DatasetError) as exc:
         raise CliError(str(exc)) from exc
@@ -436,6 +436,49 @@ def cmd_bench_detect(args) -> int:
     return 0
 
 
+def cmd_bench_suite(args) -> int:
+    from .core.corrupt import CorruptError
+    from .core.dataset import DatasetError
+    from .core.pipeline import PipelineError
+    from .core.report import suite_report
+    from .core.suite import iter_suite
+    from .core.training import TrainError
+
+    profile = "quick" if args.quick else ("full" if args.full else "default")
+
+    def split(v):
+        return [x.strip() for x in v.split(",") if x.strip()]
+
+    data_root = Path(args.data or os.environ.get("CURATOR_TEST_DATA") or "../shared/data")
+    if not data_root.is_dir():
+        raise CliError(f"no data folder at {data_root}; give --data (the folder of shared/data's layout)")
+    out = Path(args.out)
+    try:
+        job = iter_suite(out, data_root=data_root, profile=profile,
+                         datasets=split(args.datasets) if args.datasets else None,
+                         noises=split(args.noises) if args.noises else None,
+                         seeds=[int(v) for v in split(args.seeds)] if args.seeds else None, cases=args.cases,
+                         relabel_baseline=not args.no_baseline)
+        res = _progress_runner(args.quiet)(job, "suite")
+    except (DatasetError, CorruptError, PipelineError, TrainError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+    report = suite_report(res, out / "suite.html")
+    ov = res["summary"]
+    print(f"{'dataset':<14} {'runs':>4} {'AUROC':>6} {'softmin':>7} {'top30':>6} {'gap':>6} {'clean':>6} "
+          f"{'withheld':>8} {'model':>6} | {'AUROC':>6} {'gap':>6} {'model':>6} (relabelling off)")
+    for name, row in list(ov["datasets"].items()) + [("MEAN", ov["overall"]), ("WORST", {
+            k[:-6]: v for k, v in ov["overall"].items() if k.endswith(":worst")})]:
+        g = lambda v, m: row.get(f"{v}:{m}", float("nan"))  # noqa: E731
+        print(f"{name:<14} {row.get('runs', ''):>4} {g('relabel', 'auroc_combined'):6.3f} "
+              f"{g('relabel', 'auroc_softmin'):7.3f} {100 * g('relabel', 'top30'):5.0f}% "
+              f"{100 * g('relabel', 'gap_closed'):5.0f}% {100 * g('relabel', 'clean_changed'):5.2f}% "
+              f"{100 * g('relabel', 'withheld'):7.0f}% {g('relabel', 'model_dice'):6.3f} | "
+              f"{g('no-relabel', 'auroc_combined'):6.3f} {100 * g('no-relabel', 'gap_closed'):5.0f}% "
+              f"{g('no-relabel', 'model_dice'):6.3f}")
+    print(f"results: {out / 'suite.json'}; report: {report}")
+    return 0
+
+
 def cmd_bench_gui(args) -> int:
     if not _gui_available():
         raise CliError("the GUI benchmark needs napari and PySide6 (pip install 'mask-curator[gui]')")
@@ -551,6 +594,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--noise", default="polygon3", choices=NOISE_KINDS, help="kind of mask error (default polygon3)")
     s.add_argument("--fraction", type=float, default=1.0, help="fraction of cases to corrupt, 0..1 (default 1)")
     s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    s.add_argument("--beta", type=float, default=0.5, help="li noise: share of each chosen mask's foreground that "
+                   "changes (Li et al.: 0.3, 0.5 or 0.7; default 0.5)")
     s.add_argument("--mode", default="auto", choices=["auto", "slice", "3d"],
                    help="3-D masks: per slice or in 3-D (default: slices for polygons/smooth, 3-D otherwise)")
     s.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
@@ -666,6 +711,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_options(b)
     _add_device_options(b)
     b.set_defaults(func=cmd_bench_detect)
+
+    b = bsub.add_parser("suite", help="the development suite: Batch relabel on several real datasets x noise "
+                        "settings x seeds; per dataset, mean and worst (docs/results.md)")
+    b.add_argument("--out", required=True, help="work folder (resumable: finished runs are kept); suite.json, suite.html")
+    b.add_argument("--data", help="folder holding the datasets in shared/data's layout (default: $CURATOR_TEST_DATA "
+                   "or ../shared/data)")
+    g = b.add_mutually_exclusive_group()
+    g.add_argument("--quick", action="store_true", help="a smoke run: two datasets, tiny models (minutes)")
+    g.add_argument("--full", action="store_true", help="every dataset, more cases, noise settings and seeds (hours)")
+    b.add_argument("--datasets", help="comma list (default: the profile's); ph2, kvasir, cvc, msd-liver, ircadb, "
+                   "chaos, lits, ham10000, synthetic-ct")
+    b.add_argument("--noises", help="comma list of NOISE:ALPHA[:BETA], e.g. li:0.3:0.5,annotator:0.3")
+    b.add_argument("--seeds", help="comma list of seeds")
+    b.add_argument("--cases", type=int, help="cases per dataset (a fixed subsample; default: the profile's)")
+    b.add_argument("--no-baseline", action="store_true", help="do not also run each setting with relabelling off")
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    b.set_defaults(func=cmd_bench_suite)
 
     b = bsub.add_parser("gui", help="responsiveness of the app: event-loop stall during a job, case switch, slider")
     b.add_argument("--quick", action="store_true", help="smaller volumes and fewer epochs (a smoke run)")

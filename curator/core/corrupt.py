@@ -15,7 +15,7 @@ import os
 import shutil
 import zlib
 from pathlib import Path
-from typing import Generator
+from typing import Generator, Sequence
 
 import numpy as np
 
@@ -49,14 +49,17 @@ def iter_corrupt_dataset(
     fraction: float = 1.0,
     seed: int = 0,
     mode: str = "auto",
+    beta: float = 0.5,
     overwrite: bool = False,
     link_images: bool = False,
+    cases: Sequence[str] | None = None,
 ) -> Generator[Progress, None, Path]:
     """Copy dataset ``src`` to ``out`` with ``fraction`` of its masks deteriorated by ``noise``.
 
     Cases whose mask cannot be read are copied as they are and reported (``noise = failed``).
-    ``link_images`` symlinks unchanged files instead of copying them (large 3D sets).
-    Returns the path of ``corruption.csv``.
+    ``link_images`` symlinks unchanged files instead of copying them (large 3D sets). ``beta``:
+    the share of the foreground the ``li`` noise changes. ``cases``: copy only these cases (a
+    subsample; the copy is a dataset of its own). Returns the path of ``corruption.csv``.
     """
     from .dataset import open_dataset
     from .io import ReadError, atomic_write
@@ -68,6 +71,12 @@ def iter_corrupt_dataset(
     if not 0.0 <= fraction <= 1.0:
         raise CorruptError(f"--fraction must be between 0 and 1, got {fraction}")
     ds = open_dataset(src)
+    if cases is not None:
+        keep = set(cases)
+        missing = keep - {c.id for c in ds.cases}
+        if missing:
+            raise CorruptError(f"no case(s) {', '.join(sorted(missing)[:5])} in {ds.root}")
+        ds.cases = [c for c in ds.cases if c.id in keep]
     src_root = ds.root
     out = Path(out).expanduser().resolve()
     if _inside(out, src_root) or _inside(src_root, out):
@@ -88,7 +97,13 @@ def iter_corrupt_dataset(
 
     # 1) copy every file of the source except the masks that will be rewritten
     rewritten = {c.mask.resolve() for c in usable if c.id in chosen}
-    files = [p for p in src_root.rglob("*") if p.is_file() and p.resolve() not in rewritten]
+    if cases is None:
+        files = [p for p in src_root.rglob("*") if p.is_file() and p.resolve() not in rewritten]
+    else:  # a subsample: the cases' own files, and the dataset's manifests (dataset.json and the like)
+        own = {g for c in ds.cases for f in (c.image, c.mask) if f is not None
+               for g in ((p for p in f.rglob("*") if p.is_file()) if f.is_dir() else (f,))}
+        files = sorted({f for f in own if f.resolve() not in rewritten and _inside(f, src_root)}
+                       | {p for p in src_root.iterdir() if p.is_file() and p.suffix.lower() in (".json", ".txt", ".csv")})
     for i, p in enumerate(files):
         if i % 50 == 0:
             yield Progress(0, None, f"copying files ({i}/{len(files)})")
@@ -120,7 +135,16 @@ def iter_corrupt_dataset(
             image_info = case.image_info()
             original = case.read_mask()
             scale = image_info.geometry.scale if case.ndim == 3 else None
-            noisy, applied = corrupt_mask(original.array, noise, case_rng(seed, case.id), mode=mode, scale=scale)
+            rng = case_rng(seed, case.id)
+            image = other = None
+            if noise in ("annotator", "add_neighbour") and case.ndim == 2:
+                image = case.read_image().array  # the neighbouring structure follows the image's edges
+            if noise in ("annotator", "other_case"):
+                others = [c for c in usable if c.id != case.id]
+                if others:
+                    other = others[int(rng.integers(len(others)))].read_mask().array
+            noisy, applied = corrupt_mask(original.array, noise, rng, mode=mode, scale=scale, beta=beta,
+                                          image=image, other=other)
             noisy = noisy.astype(original.array.dtype)
             case.write_mask(noisy, out, original=original)
             rows.append((case.id, 1, applied, f"{dice(original.array, noisy):.6f}"))
@@ -143,7 +167,7 @@ def iter_corrupt_dataset(
 
     atomic_write(out / "corruption.json", json.dumps({
         "source": str(src_root), "layout": ds.layout, "noise": noise, "fraction": fraction, "seed": seed,
-        "mode": mode, "cases": len(ds.cases), "corrupted": len(chosen), "mask_curator": __version__,
+        "mode": mode, "beta": beta if noise == "li" else None, "cases": len(ds.cases), "corrupted": len(chosen), "mask_curator": __version__,
     }, indent=2))
     yield Progress(total, total, f"{len(chosen)} of {total} masks corrupted")
     return csv_path

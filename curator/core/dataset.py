@@ -457,7 +457,7 @@ def check_case(case: Case, *, deep: bool = False) -> None:
     elif np.all(mask.array):
         case.add_problem("full_mask", f"mask {mname} covers the whole image (no background)", "warning")
     note = mask.encoding.note if mask.encoding is not None else ""
-    if note and "thresholded" in note:
+    if note and "lossy or anti-aliased" in note:
         case.add_problem("lossy_mask", f"mask {mname}: {note}", "warning")
     elif note.startswith("grey values"):
         case.add_problem("grey_levels", f"mask {mname}: {note}", "warning")

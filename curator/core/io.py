@@ -991,18 +991,85 @@ def mask_from_values(values: np.ndarray, *, lossy: bool = False):
     return labels, ((0, 0), (1, top)), note
 
 
+def label_colours(colours: np.ndarray, counts: np.ndarray, *, max_labels: int = 64, tolerance: float = 12.0,
+                  min_count: int = 10) -> np.ndarray | None:
+    """The pure label colours of an anti-aliased colour mask, or None when it does not look like one.
+
+    Edge pixels of an anti-aliased mask are blends of two label colours (liver blue over black
+    background, tumour red over liver blue): they lie on the segment between two pure colours in
+    RGB. Colours are taken in order of frequency; one that lies within ``tolerance`` of a segment
+    between colours already taken is a blend, any other becomes a label colour. None when more than
+    ``max_labels`` colours are needed, or colours that are neither (rarer than ``min_count`` pixels
+    each) cover more than 0.5 % of the image: a photograph or an overlay, not a mask.
+    """
+    c = np.asarray(colours, float)
+    order = np.argsort(-np.asarray(counts), kind="stable")
+    pure: list[int] = []
+    unexplained = 0
+    for i in order:
+        p = c[i]
+        blend = False
+        for a in range(len(pure)):
+            for b in range(a + 1, len(pure)):
+                u, v = c[pure[a]], c[pure[b]]
+                seg = v - u
+                t = np.clip(np.dot(p - u, seg) / max(np.dot(seg, seg), 1e-9), 0.0, 1.0)
+                if np.linalg.norm(p - (u + t * seg)) <= tolerance:
+                    blend = True
+                    break
+            if blend:
+                break
+        if blend:
+            continue
+        if counts[i] < min_count and pure:
+            unexplained += int(counts[i])
+            continue
+        pure.append(int(i))
+        if len(pure) > max_labels:
+            return None
+    if unexplained > 0.005 * float(np.sum(counts)):
+        return None
+    # a small object may hold no pixel of its pure colour: shades of one colour over the background
+    # (on one ray from it) are one label, whose colour is the shade farthest from the background
+    bg = c[pure[0]]
+    rays: list[int] = []
+    for i in pure[1:]:
+        d = c[i] - bg
+        for k, j in enumerate(rays):
+            e = c[j] - bg
+            cos = np.dot(d, e) / max(np.linalg.norm(d) * np.linalg.norm(e), 1e-9)
+            if cos > 0.995:
+                rays[k] = i if np.linalg.norm(d) > np.linalg.norm(e) else j
+                break
+        else:
+            rays.append(i)
+    return c[[pure[0]] + rays].astype(np.int64)
+
+
 def _rgb_colour_mask(rgb: np.ndarray, path: Path, fmt: str) -> ImageData:
     flat = rgb.reshape(-1, 3)
-    colours, inverse = np.unique(flat, axis=0, return_inverse=True)
+    colours, inverse, counts = np.unique(flat, axis=0, return_inverse=True, return_counts=True)
+    note = ""
     if len(colours) > 64:
-        if fmt in _LOSSY_2D:
-            raise ReadError(f"{path}: colour mask saved as {fmt.upper()} (lossy) holds {len(colours)} distinct "
-                            "colours; its colours cannot be told apart: save colour masks losslessly (PNG, BMP)")
-        raise ReadError(
-            f"{path}: colour mask with {len(colours)} distinct colours; expected a label map "
-            "(a photograph or an overlay may have been given as the mask)"
-        )
-    order = np.argsort(colours.sum(axis=1), kind="stable")
+        pure = label_colours(colours, counts)
+        if pure is not None:  # anti-aliasing blurs edges only: most pixels keep a pure label colour
+            exact = (colours[:, None, :].astype(np.int64) == pure[None]).all(-1).any(1)
+            if counts[exact].sum() < 0.9 * counts.sum():
+                pure = None
+        if pure is None:
+            raise ReadError(
+                f"{path}: colour mask with {len(colours)} distinct colours; expected a label map "
+                "(a photograph or an overlay may have been given as the mask)"
+            )
+        # every colour to its nearest label colour (a blend goes to the nearer of its two ends)
+        d = ((colours[:, None, :].astype(np.int64) - pure[None]) ** 2).sum(-1)
+        nearest = d.argmin(1)
+        note = (f"{len(colours) - len(pure)} anti-aliased colours mapped to the nearest of {len(pure)} label colours "
+                "(lossy or anti-aliased mask)")
+        colours, inverse = pure, nearest[inverse.ravel()]
+    # labels in order of the colours' sums, ties by the colour itself: the same colour gets the same
+    # label in every file that holds the same set of colours
+    order = np.lexsort((colours[:, 2], colours[:, 1], colours[:, 0], colours.sum(axis=1)))
     if colours[order[0]].sum() != 0:
         order = np.concatenate([[len(colours)], order])  # no black: background label unused
         colours = np.vstack([colours, [0, 0, 0]])
@@ -1010,7 +1077,7 @@ def _rgb_colour_mask(rgb: np.ndarray, path: Path, fmt: str) -> ImageData:
     rank[order] = np.arange(len(order))
     labels = rank[inverse.ravel()].reshape(rgb.shape[:2]).astype(np.uint8)
     stored = tuple((int(rank[i]), tuple(int(c) for c in colours[i])) for i in order)
-    return ImageData(labels, Geometry.identity(2), fmt, path, MaskEncoding(stored, "RGB"))
+    return ImageData(labels, Geometry.identity(2), fmt, path, MaskEncoding(stored, "RGB", None, note))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["dice", "dice_per_label", "changed_pixels"]
+__all__ = ["dice", "dice_per_label", "changed_pixels", "equivalent_radius"]
 
 
 def dice_per_label(a: np.ndarray, b: np.ndarray, labels=None) -> dict[int, float]:
@@ -28,6 +28,14 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     mean of the per-label Dice over labels present in either. Two empty maps score 1.0."""
     per = dice_per_label(a, b)
     return float(np.mean(list(per.values()))) if per else 1.0
+
+
+def equivalent_radius(binary: np.ndarray) -> float:
+    """Radius in pixels (voxels) of the disc (ball) with the mask's area (volume); 0 when empty."""
+    n = int(np.count_nonzero(binary))
+    if n == 0:
+        return 0.0
+    return float(np.sqrt(n / np.pi)) if np.ndim(binary) == 2 else float((3 * n / (4 * np.pi)) ** (1 / 3))
 
 
 def changed_pixels(before: np.ndarray, after: np.ndarray) -> tuple[int, int]:

@@ -11,6 +11,9 @@ Kinds (:data:`NOISE_KINDS`):
   size (systematic over- and under-segmentation).
 * ``shift``: the mask translated by a random fraction of the object size (misregistration).
 * ``mixed``: one of the above, drawn per case.
+* ``li`` (Li et al.'s protocol) and realistic annotator errors (``miss_part``, ``add_neighbour``,
+  ``coarse``, ``wobbly``, ``box``, ``other_case``, ``object``, ``swap_classes``; ``annotator``
+  draws one per case): see :mod:`curator.core.annotation_errors`.
 
 Masks are label maps ``(Y, X)`` or ``(Z, Y, X)``; every label is deteriorated on its own and
 painted back in label order (a tumour, label 2, stays on top of the liver, label 1). 3D masks are
@@ -27,6 +30,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .annotation_errors import ANNOTATOR_KINDS
+
 __all__ = [
     "NOISE_KINDS",
     "corrupt_mask",
@@ -37,8 +42,8 @@ __all__ = [
     "shift",
 ]
 
-NOISE_KINDS = ("polygon3", "polygon7", "smooth", "dilate", "erode", "shift", "mixed")
 _CONCRETE = ("polygon3", "polygon7", "smooth", "dilate", "erode", "shift")
+NOISE_KINDS = _CONCRETE + ("mixed", "li") + ANNOTATOR_KINDS + ("annotator",)
 
 
 def _rng(seed) -> np.random.Generator:
@@ -251,24 +256,51 @@ def corrupt_mask(
     mode: str = "auto",
     scale: Sequence[float] | None = None,
     strength: tuple[float, float] = (0.10, 0.30),
+    beta: float = 0.5,
+    image: np.ndarray | None = None,
+    other: np.ndarray | None = None,
 ) -> tuple[np.ndarray, str]:
     """Deteriorate a label map; returns ``(noisy_labels, kind_applied)``.
 
     ``labels``: ``(Y, X)`` or ``(Z, Y, X)`` integer label map. ``kind``: one of
-    :data:`NOISE_KINDS` (``mixed`` draws one of the others; the kind applied is returned).
+    :data:`NOISE_KINDS` (``mixed`` and ``annotator`` draw one of the others; the kind applied is
+    returned, for ``li`` with its operation: ``li:dilate``, ``li:erode``, ``li:affine``).
     ``mode``: ``slice``, ``3d`` or ``auto`` (3D masks: slice-wise for polygons and smooth curves,
     3D for the morphological kinds). ``scale``: voxel size in array order for anisotropic
     volumes. ``strength``: range of the dilate / erode / shift magnitude as a fraction of the
-    object's equivalent radius (dilate, erode) or diameter (shift).
+    object's equivalent radius (dilate, erode) or diameter (shift). ``beta``: the share of the
+    foreground ``li`` changes. ``image``: the case's image on the mask's grid (``add_neighbour``
+    follows its edges); ``other``: another case's label map (``other_case``; resized to this grid).
     """
+    from . import annotation_errors as ae
+
     if kind not in NOISE_KINDS:
         raise ValueError(f"unknown noise kind '{kind}'; choose from {', '.join(NOISE_KINDS)}")
     rng = _rng(seed)
-    if kind == "mixed":
-        kind = str(rng.choice(_CONCRETE))
     labels = np.asarray(labels)
     if labels.ndim not in (2, 3):
         raise ValueError(f"expected a 2-D or 3-D label map, got shape {labels.shape}")
+    if kind == "mixed":
+        kind = str(rng.choice(_CONCRETE))
+    if kind == "annotator":
+        kind = str(rng.choice(ae.applicable_annotator_kinds(labels, has_other=other is not None)))
+    if kind == "other_case":
+        if other is None:
+            raise ValueError("'other_case' noise needs another case's mask")
+        return _resize_labels(np.asarray(other), labels.shape).astype(labels.dtype), kind
+    if kind == "swap_classes":
+        return ae.swap_classes(labels, rng), kind
+    if kind == "li":
+        op = str(rng.choice(ae.LI_OPS))  # one operation per case, shared by its labels
+        return _per_label(labels, lambda b: ae.li_protocol(b, beta, rng, op=op, scale=scale)[0]), f"li:{op}"
+    if kind in ANNOTATOR_KINDS:
+        fn = {"miss_part": lambda b: ae.miss_part(b, rng),
+              "add_neighbour": lambda b: ae.add_neighbour(b, rng, image=image),
+              "coarse": lambda b: ae.coarse(b, rng),
+              "wobbly": lambda b: ae.wobbly(b, rng),
+              "box": ae.box,
+              "object": lambda b: ae.second_object(b, rng)}[kind]
+        return _per_label(labels, fn), kind
     if mode not in ("auto", "slice", "3d"):
         raise ValueError("mode must be 'auto', 'slice' or '3d'")
     if labels.ndim == 3 and mode == "3d" and kind.startswith("polygon"):
@@ -293,6 +325,22 @@ def corrupt_mask(
             noisy = _apply(binary, kind, frac, direction, size_ref, scale, rng)
         out[noisy] = lab
     return out, kind
+
+
+def _per_label(labels: np.ndarray, fn) -> np.ndarray:
+    """``fn`` applied to every label's binary mask, painted back in label order."""
+    out = np.zeros_like(labels)
+    for lab in [int(v) for v in np.unique(labels) if v != 0]:
+        out[fn(labels == lab)] = lab
+    return out
+
+
+def _resize_labels(labels: np.ndarray, shape) -> np.ndarray:
+    """Nearest-neighbour resize of a label map (no new values)."""
+    if labels.shape == tuple(shape):
+        return labels.copy()
+    idx = np.ix_(*[np.minimum((np.arange(n) + 0.5) * s / n, s - 1).astype(int) for n, s in zip(shape, labels.shape)])
+    return labels[idx]
 
 
 def _apply(binary, kind, frac, direction, size_ref, scale, rng):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["project_report", "detect_report", "table1_report", "speed_report", "thumbnail"]
+__all__ = ["project_report", "detect_report", "table1_report", "speed_report", "suite_report", "thumbnail"]
 
 _CSS = """
 body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1100px;
@@ -226,6 +226,56 @@ def detect_report(result: dict, out, *, thumbnails: list[str] | None = None, pro
         body.append(f"<p>The ranked cases with their proposals and heatmaps: <a href='{html.escape(project_link)}'>"
                     f"project report</a>.</p>")
     return _write(out, _page("Mask Curator: detection benchmark", body))
+
+
+SUITE_COLUMNS = [  # (metric, heading, format: "%" for shares)
+    ("auroc_combined", "AUROC combined", ""), ("auroc_softmin", "AUROC softmin", ""),
+    ("auroc_random", "AUROC random", ""), ("top30", "wrong masks in first 30 %", "%"),
+    ("gap_closed", "gap closed (corrupted)", "%"), ("clean_changed", "clean pixels changed", "%"),
+    ("withheld", "cases withheld", "%"), ("model_dice", "model Dice to clean", ""),
+]
+
+
+def suite_report(result: dict, out) -> Path:
+    """``curator bench suite``: one table per variant (relabelling on / off), a row per dataset
+    with the mean over its runs and the worst run, then the mean and the worst over datasets."""
+    summary = result["summary"]
+    st = result["settings"]
+    body = [f"<p>Profile <b>{html.escape(result['profile'])}</b>: datasets {html.escape(', '.join(st['datasets']))}; "
+            f"noise settings {html.escape(', '.join(st['noises']))}; seeds {st['seeds']}; up to {st['cases']} cases "
+            "per dataset. Each cell: mean over the dataset's runs (worst run). Wrong masks in the first 30 % and "
+            "gap closed: higher is better; clean pixels changed and cases withheld: lower is better.</p>"]
+
+    def fmt(v, kind):
+        if v is None or not np.isfinite(v):
+            return "-"
+        return f"{100 * v:.1f} %" if kind == "%" else f"{v:.3f}"
+
+    for variant in ("relabel", "no-relabel"):
+        rows = []
+        for name, row in summary["datasets"].items():
+            rows.append([name, row["runs"]] + [f"{fmt(row[f'{variant}:{m}'], k)} ({fmt(row[f'{variant}:{m}:worst'], k)})"
+                                                 for m, _, k in SUITE_COLUMNS])
+        ov = summary["overall"]
+        rows.append(["mean over datasets (worst dataset)", ""] +
+                    [f"{fmt(ov[f'{variant}:{m}'], k)} ({fmt(ov[f'{variant}:{m}:worst'], k)})" for m, _, k in SUITE_COLUMNS])
+        title = "relabelling while training (the default)" if variant == "relabel" else "relabelling off"
+        body.append(f"<h2>Batch relabel, {title}</h2>" + _table(rows, ["dataset", "runs"] + [h for _, h, _ in SUITE_COLUMNS]))
+    runs = []
+    for r in result["runs"]:
+        if "error" in r:
+            runs.append([r["dataset"], r["noise"], r["seed"], r["error"]] + [""] * 6)
+            continue
+        res = r.get("relabel", {})
+        runs.append([r["dataset"], r["noise"], r["seed"], r.get("cases", ""), r.get("wrong", ""),
+                     fmt(res["detection"]["combined"]["auroc"], ""),
+                     fmt(res["detection"].get("cleanlab softmin", {}).get("auroc", float("nan")), ""),
+                     fmt(res["repair"]["gap_closed"], "%"), fmt(res["repair"]["change_on_clean_cases"], "%"),
+                     "; ".join(res["repair"].get("withheld_reasons", []))[:200]])
+    body.append("<h2>Every run (relabelling on)</h2>" + _table(runs, ["dataset", "noise", "seed", "cases", "wrong",
+                                                                        "AUROC combined", "AUROC softmin", "gap closed",
+                                                                        "clean changed", "proposals withheld"]))
+    return _write(out, _page("Mask Curator: development suite", body))
 
 
 POSTER_TABLE1 = {  # dermoscopy, Dice vs clean / vs noisy (Redekop & Chernyavskiy 2021)

@@ -778,7 +778,7 @@ def _(root, data):
 
 
 @entry("jpeg_colour_mask", "colour", "a red-on-black mask saved as JPEG (lossy colours)",
-       Expect("case_error", ("unreadable_mask",), BAD, "JPEG (lossy)", deep=True))
+       Expect("case_error", ("unreadable_mask",), BAD, "distinct colours", deep=True))
 def _(root, data):
     from PIL import Image
 

@@ -108,6 +108,36 @@ def test_rgb_colour_mask_maps_colours_to_labels_and_back(tmp_path):
     np.testing.assert_array_equal(np.asarray(Image.open(out)), rgb)
 
 
+def test_anti_aliased_colour_mask_maps_edge_blends_to_the_nearest_label_colour(tmp_path):
+    """LiTS-style masks: blue liver, red tumour, anti-aliased edges (hundreds of blended colours)."""
+    from scipy import ndimage
+
+    yy, xx = np.mgrid[:200, :200]
+    liver = ((yy - 100) ** 2 / 70 ** 2 + (xx - 100) ** 2 / 60 ** 2) < 1
+    tumour = ((yy - 90) ** 2 + (xx - 110) ** 2) < 15 ** 2
+    truth = liver.astype(np.uint8)
+    truth[tumour] = 2
+    # smooth coverage per colour, as a renderer's anti-aliasing leaves it
+    a_liver = ndimage.gaussian_filter((truth == 1).astype(float), 1.2)
+    a_tumour = ndimage.gaussian_filter((truth == 2).astype(float), 1.2)
+    rgb = np.zeros((200, 200, 3))
+    rgb[..., 2] = 255 * a_liver
+    rgb[..., 0] = 255 * a_tumour
+    rgb = np.round(rgb).astype(np.uint8)
+    assert len(np.unique(rgb.reshape(-1, 3), axis=0)) > 64
+    p = tmp_path / "seg.png"
+    Image.fromarray(rgb).save(p)
+    got = io.read_mask(p)
+    assert "anti-aliased colours mapped" in got.encoding.note
+    assert dict(got.encoding.stored) == {0: (0, 0, 0), 1: (0, 0, 255), 2: (255, 0, 0)}
+    assert (got.array != truth).mean() < 0.01
+    # a photograph given as the mask is still refused
+    photo = (np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    with pytest.raises(io.ReadError, match="distinct colours"):
+        io.read_mask(tmp_path / "photo.png")
+
+
 def test_lossy_jpeg_mask_is_thresholded_and_noted(tmp_path):
     m = _disc((64, 64), 20)
     p = tmp_path / "m.jpg"

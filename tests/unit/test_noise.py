@@ -71,15 +71,17 @@ def test_polygon_per_component():
     assert ndimage.label(out)[1] == 2
 
 
-@pytest.mark.parametrize("kind", noise.NOISE_KINDS)
+@pytest.mark.parametrize("kind", [k for k in noise.NOISE_KINDS if k != "swap_classes"])
 def test_every_kind_is_deterministic_under_a_seed_and_changes_the_mask(kind):
     m = np.zeros((120, 140), np.uint8)
     rr, cc = ellipse(60, 70, 30, 45, rotation=0.7)
     m[rr, cc] = 1
-    a, ka = noise.corrupt_mask(m, kind, 5)
-    b, kb = noise.corrupt_mask(m, kind, 5)
+    other = _disc((60, 70), (20, 20), 12)  # another case's mask, on another grid
+    image = np.random.default_rng(0).random((120, 140, 3)).astype(np.float32)
+    a, ka = noise.corrupt_mask(m, kind, 5, other=other, image=image)
+    b, kb = noise.corrupt_mask(m, kind, 5, other=other, image=image)
     np.testing.assert_array_equal(a, b)
-    assert ka == kb and ka in noise.NOISE_KINDS and ka != "mixed"
+    assert ka == kb and ka.split(":")[0] in noise.NOISE_KINDS and ka not in ("mixed", "annotator", "li")
     assert dice(m, a) < 0.995
     assert a.dtype == m.dtype
 
@@ -145,4 +147,54 @@ def test_bad_arguments():
 def test_empty_mask_stays_empty():
     z = np.zeros((30, 30), np.uint8)
     for kind in noise.NOISE_KINDS:
-        assert not noise.corrupt_mask(z, kind, 0)[0].any()
+        if kind != "other_case":  # (another case's mask replaces this one, empty or not)
+            assert not noise.corrupt_mask(z, kind, 0)[0].any(), kind
+
+
+def test_li_protocol_changes_the_share_beta_of_the_foreground():
+    m = np.zeros((160, 160), np.uint8)
+    rr, cc = ellipse(80, 80, 35, 50, rotation=0.3)
+    m[rr, cc] = 1
+    seen = set()
+    for seed in range(20):
+        for beta in (0.3, 0.5, 0.7):
+            out, kind = noise.corrupt_mask(m, "li", seed, beta=beta)
+            seen.add(kind)
+            share = np.count_nonzero(out != m) / m.sum()
+            assert abs(share - beta) < 0.06, (kind, beta, share)
+            if kind == "li:dilate":
+                assert (out >= m).all()
+            if kind == "li:erode":
+                assert (out <= m).all()
+    assert seen == {"li:dilate", "li:erode", "li:affine"}
+
+
+def test_annotator_errors_do_what_they_say():
+    from curator.core import annotation_errors as ae
+
+    rng = np.random.default_rng(0)
+    m = np.zeros((160, 160), bool)
+    rr, cc = ellipse(80, 70, 30, 40, rotation=0.3)
+    m[rr, cc] = True
+    miss = ae.miss_part(m, rng)
+    assert (miss <= m).all() and 0.55 * m.sum() < miss.sum() < 0.9 * m.sum()
+    added = ae.add_neighbour(m, rng, image=np.random.default_rng(1).random((160, 160, 3)))
+    assert (added >= m).all() and added.sum() > 1.1 * m.sum()
+    assert ndimage.label(added)[1] == 1  # attached to the object, not floating
+    box = ae.box(m)
+    assert box.sum() > m.sum() and (box >= m).all()
+    assert ae.coarse(m, rng).sum() > 0 and dice(m, ae.coarse(m, rng)) < 0.99
+    w = ae.wobbly(m, rng)
+    assert 0.8 < dice(m, w) < 0.995
+    two = ae.second_object(m, rng)
+    assert ndimage.label(two)[1] == 2 and (two >= m).all()
+    assert ndimage.label(ae.second_object(two, rng))[1] == 1  # a second object missed
+    multi = np.zeros((80, 80), np.uint8)
+    multi[10:70, 10:70] = 1
+    multi[30:40, 30:40] = 2
+    swapped, kind = noise.corrupt_mask(multi, "swap_classes", 0)
+    assert kind == "swap_classes" and not np.array_equal(swapped, multi)
+    assert set(np.unique(swapped)) <= {0, 1, 2} and np.array_equal(swapped > 0, multi > 0)
+    # the annotator mix draws only what applies: no class swap in a binary mask, no other case without one
+    kinds = {noise.corrupt_mask(m.astype(np.uint8), "annotator", s)[1] for s in range(60)}
+    assert "swap_classes" not in kinds and "other_case" not in kinds and len(kinds) >= 5
