@@ -126,9 +126,9 @@ def cmd_corrupt(args) -> int:
         csv_path = _progress_runner(args.quiet)(job, "corrupt")
     except (CorruptError, DatasetError) as exc:
         raise CliError(str(exc)) from exc
-    import csv
+    from .core.io import read_csv
 
-    rows = list(csv.DictReader(open(csv_path)))
+    rows = read_csv(csv_path)
     corrupted = [float(r["dice_to_original"]) for r in rows if r["corrupted"] == "1"]
     failed = [r["case_id"] for r in rows if r["noise"] == "failed"]
     mean = sum(corrupted) / len(corrupted) if corrupted else float("nan")
@@ -152,13 +152,26 @@ def _train_config(args):
         if args.relabel_options:
             opts.update(parse_relabel_options(args.relabel_options))
         relabel = RelabelConfig(**{k: v for k, v in opts.items() if v is not None or k == "band"})
-    return TrainConfig(
+    cfg = TrainConfig(
         folds=args.folds, repeats=args.repeats, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         loss=args.loss, size=args.size, seed=args.seed, device=args.device, amp=not args.no_amp, threads=args.threads,
         relabel=relabel, channels=tuple(int(c) for c in args.channels.split(",")), dropout=args.dropout,
         spacing=tuple(float(v) for v in args.spacing.split(",")) if args.spacing else None,
         patch=tuple(int(v) for v in args.patch.split(",")),
     )
+    _check_sizes(cfg)
+    return cfg
+
+
+def _check_sizes(cfg) -> None:
+    """The network halves its grid once per level: working sizes must divide by 2**(levels - 1)."""
+    step = 2 ** (len(cfg.channels) - 1)
+    if cfg.size % step or cfg.size <= 0:
+        raise CliError(f"--size {cfg.size} must be a positive multiple of {step} for {len(cfg.channels)} levels "
+                       f"of --channels (e.g. {max(step, round(cfg.size / step) * step)})")
+    if len(cfg.patch) != 3 or any(p % step or p <= 0 for p in cfg.patch):
+        raise CliError(f"--patch {','.join(map(str, cfg.patch))} must be three positive multiples of {step} "
+                       f"(D,H,W) for {len(cfg.channels)} levels of --channels")
 
 
 def cmd_train(args) -> int:
@@ -186,7 +199,7 @@ def cmd_uncertainty(args) -> int:
 
     cfg = UncertaintyConfig(tta=args.tta, tta_intensity=args.tta_intensity, mc=args.mc_dropout, device=args.device,
                             amp=not args.no_amp, threads=args.threads, overwrite=args.overwrite,
-                            models=tuple(args.model or ()))
+                            models=tuple(args.model or ()), allow_torchscript=args.allow_torchscript)
     try:
         project = Project.open(args.project)
         result = _progress_runner(args.quiet)(iter_uncertainty(project, cfg), "uncertainty")
@@ -249,7 +262,8 @@ def cmd_batch(args) -> int:
     try:
         train_cfg = None if (args.model and not args.train) else _train_config(args)
         unc = UncertaintyConfig(tta=args.tta, tta_intensity=args.tta_intensity, mc=args.mc_dropout,
-                                device=args.device, amp=not args.no_amp, threads=args.threads)
+                                device=args.device, amp=not args.no_amp, threads=args.threads,
+                                allow_torchscript=args.allow_torchscript)
         job = iter_batch(args.dataset, args.project, train_cfg=train_cfg, unc_cfg=unc,
                          proposal_cfg=_proposal_config(args), layout=args.layout, reviewer=args.reviewer,
                          models=tuple(args.model or ()))
@@ -278,8 +292,36 @@ def cmd_export(args) -> int:
                         take_top=args.accept_top, overwrite=args.overwrite, reviewer=args.reviewer), "export")
     except (ProjectError, ExportError) as exc:
         raise CliError(str(exc)) from exc
+    if res.failed_corrections:
+        n = len(res.failed_corrections)
+        print(f"curator export: error: the export at {res.out} is incomplete: {n} accepted or edited correction(s) "
+              "could not be written (their original masks were copied instead):", file=sys.stderr)
+        for cid, why in sorted(res.failed_corrections.items()):
+            print(f"  {cid}: {why}", file=sys.stderr)
+        print(f"exported {res.out} with {n} correction(s) missing: {len(res.changed)} changed, "
+              f"{len(res.unchanged)} unchanged, {len(res.excluded)} excluded; see changes.csv and provenance.json")
+        return 1
+    others = {cid: why for cid, why in res.failed.items()}
     print(f"exported {res.out}: {len(res.changed)} changed, {len(res.unchanged)} unchanged, "
           f"{len(res.excluded)} excluded; see changes.csv and provenance.json")
+    if others:
+        print(f"{len(others)} case(s) could not be read and were copied as they are:", file=sys.stderr)
+        for cid, why in sorted(others.items()):
+            print(f"  {cid}: {why}", file=sys.stderr)
+    return 0
+
+
+def cmd_relink(args) -> int:
+    """Point a project at its dataset's new place (after checking it holds the same data)."""
+    from .core.project import Project, ProjectError
+
+    try:
+        project = Project.open(args.project)
+        done = project.relink(args.dataset, force=args.force)
+    except ProjectError as exc:
+        raise CliError(str(exc)) from exc
+    checked = "not checked (--force)" if done["forced"] else "the same data"
+    print(f"{project.root}: dataset now {done['to']} (was {done['from']}; {checked})")
     return 0
 
 
@@ -586,6 +628,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--deep", action="store_true", help="decode every image and mask, not only headers")
     s.add_argument("--layout", choices=["ph2", "isic", "msd", "lits", "dicom", "pairs"],
                    help="force a layout instead of detecting it")
+    _add_limit_options(s)
     s.set_defaults(func=cmd_info)
 
     s = sub.add_parser("corrupt", help="write a copy of a dataset with deliberately wrong masks")
@@ -601,6 +644,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     s.add_argument("--link", action="store_true", help="symlink unchanged files instead of copying them")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_limit_options(s)
     s.set_defaults(func=cmd_corrupt)
 
     s = sub.add_parser("train", help="train an out-of-fold ensemble on a dataset (resumable)")
@@ -609,6 +653,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--layout", choices=["ph2", "isic", "msd", "lits", "dicom", "pairs"], help="force a layout")
     _add_train_options(s)
     _add_device_options(s)
+    _add_limit_options(s)
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("uncertainty", help="compute per-case uncertainty maps with the project's ensemble")
@@ -619,7 +664,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", action="append", metavar="SPEC.json",
                    help="your own trained model (state dict + spec, or TorchScript) to add to the ensemble")
     s.add_argument("--overwrite", action="store_true", help="recompute maps that are up to date")
+    s.add_argument("--allow-torchscript", action="store_true", help="load TorchScript models given with --model "
+                   "(a TorchScript file is a program that can do anything: only for files you trust, whose sha256 "
+                   "the spec gives)")
     _add_device_options(s)
+    _add_limit_options(s)
     s.set_defaults(func=cmd_uncertainty)
 
     s = sub.add_parser("batch", help="Batch relabel: train -> uncertainty -> proposals -> ranking (resumable)")
@@ -630,6 +679,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", action="append", metavar="SPEC.json",
                    help="score with your own trained model(s) instead of training (add --train to do both)")
     s.add_argument("--train", action="store_true", help="train even when --model is given")
+    s.add_argument("--allow-torchscript", action="store_true", help="load TorchScript models given with --model "
+                   "(a TorchScript file is a program that can do anything: only for files you trust, whose sha256 "
+                   "the spec gives)")
     s.add_argument("--tta", type=int, default=8, help="test-time augmentations per member (default 8)")
     s.add_argument("--tta-intensity", action="store_true", help="add mild intensity changes to the augmentations")
     s.add_argument("--mc-dropout", type=int, default=0, metavar="N", help="MC-dropout passes per augmentation")
@@ -646,6 +698,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pull proposed contours to image edges (2D; geodesic active contour)")
     s.add_argument("--reviewer", help="name recorded in the audit log (default: the login name)")
     _add_device_options(s)
+    _add_limit_options(s)
     s.set_defaults(func=cmd_batch)
 
     s = sub.add_parser("export", help="write the cleaned dataset with changes.csv and provenance.json")
@@ -657,7 +710,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--overwrite", action="store_true", help="replace OUT")
     s.add_argument("--reviewer", help="name recorded in the audit log")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_limit_options(s)
     s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("relink", help="point a project at its dataset's new place (checks it holds the same data)")
+    s.add_argument("project", help="project folder")
+    s.add_argument("dataset", help="where the dataset is now")
+    s.add_argument("--force", action="store_true", help="relink even where files differ from when the project was made")
+    s.set_defaults(func=cmd_relink)
 
     s = sub.add_parser("decide", help="record a review decision for one case (accept, keep, exclude, flag, ...)")
     s.add_argument("--project", required=True)
@@ -742,6 +802,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("project", help="project folder")
     s.add_argument("--out", help="where to write (default PROJECT/report.html)")
     s.add_argument("--top", type=int, default=12, help="thumbnails of the N highest-ranked cases")
+    _add_limit_options(s)
     s.set_defaults(func=cmd_report)
 
     s = sub.add_parser("gui", help="open the desktop app (optionally on a dataset or project folder)")
@@ -749,6 +810,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch", action="store_true", help="start Batch relabel right away")
     s.add_argument("--screenshot", metavar="PNG", help="save a screenshot of the window and exit")
     s.add_argument("--startup-time", action="store_true", help="print the time from start to a usable window")
+    _add_limit_options(s)
     s.set_defaults(func=cmd_gui)
 
     s = sub.add_parser("demo", help="open the built-in synthetic demo dataset (generated on first use)")
@@ -770,6 +832,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None) or not hasattr(args, "func"):
         parser.parse_args([args.command, "--help"] if getattr(args, "command", None) else ["--help"])
         return 2
+    _apply_limits(args)
     try:
         return int(args.func(args) or 0)
     except CliError as exc:
@@ -778,6 +841,57 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"curator {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # a full or read-only disk, a vanished folder: say which and what to do
+        from .core.io import explain_os_error
+
+        print(f"curator {args.command}: error: {explain_os_error(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the last resort: one line, the details kept for a report
+        import sqlite3
+
+        if isinstance(exc, sqlite3.OperationalError) and _is_disk_problem(exc):
+            print(f"curator {args.command}: error: the project's database cannot be written ({exc}); "
+                  "free some space or choose a project folder you can write to", file=sys.stderr)
+            return 1
+        where = _save_traceback(exc)
+        print(f"curator {args.command}: unexpected error: {type(exc).__name__}: {exc} (this is a bug in Mask "
+              f"Curator; please report it with the details saved in {where})", file=sys.stderr)
+        return 1
+
+
+def _is_disk_problem(exc) -> bool:
+    text = str(exc).lower()
+    return any(w in text for w in ("disk is full", "readonly", "read-only", "unable to open", "disk i/o"))
+
+
+def _save_traceback(exc: BaseException) -> str:
+    import tempfile
+    import time
+    import traceback
+
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    try:
+        fd, path = tempfile.mkstemp(prefix=f"curator-error-{time.strftime('%Y%m%d-%H%M%S')}-", suffix=".txt")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        return path
+    except OSError:
+        return "(could not be saved)"
+
+
+def _apply_limits(args) -> None:
+    """The size limits asked for on the command line, for this process and the jobs it starts."""
+    for opt, env in (("max_megapixels", "CURATOR_MAX_MEGAPIXELS"), ("max_megavoxels", "CURATOR_MAX_MEGAVOXELS")):
+        value = getattr(args, opt, None)
+        if value is not None:
+            os.environ[env] = str(value)
+
+
+def _add_limit_options(s) -> None:
+    s.add_argument("--max-megapixels", type=float, metavar="N", help="largest 2-D image read, in millions of "
+                   "pixels (default 64, or CURATOR_MAX_MEGAPIXELS); bigger files are refused, not decoded")
+    s.add_argument("--max-megavoxels", type=float, metavar="N", help="largest 3-D volume read, in millions of "
+                   "voxels (default 512, or CURATOR_MAX_MEGAVOXELS)")
 
 
 if __name__ == "__main__":  # pragma: no cover

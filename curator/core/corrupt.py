@@ -8,8 +8,6 @@ mask deteriorated by :func:`curator.core.noise.corrupt_mask`, the rest are copie
 
 from __future__ import annotations
 
-import csv
-import io as _io
 import json
 import os
 import shutil
@@ -157,12 +155,10 @@ def iter_corrupt_dataset(
             rows.append((case.id, 0, "failed", ""))
             yield Progress(i, total, f"{case.id}: failed ({exc})")
 
-    buf = _io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["case_id", "corrupted", "noise", "dice_to_original"])
-    w.writerows(rows)
+    from .io import write_csv
+
     csv_path = out / "corruption.csv"
-    atomic_write(csv_path, buf.getvalue())
+    write_csv(csv_path, ["case_id", "corrupted", "noise", "dice_to_original"], rows)
     from .. import __version__
 
     atomic_write(out / "corruption.json", json.dumps({

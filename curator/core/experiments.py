@@ -215,7 +215,6 @@ def iter_detect_experiment(
     to the clean masks of the given and of the proposed masks on corrupted cases (and the share of
     the gap closed), and the mean fraction of mask pixels the proposals change on clean cases.
     """
-    import csv
     from pathlib import Path
 
     from .corrupt import iter_corrupt_dataset
@@ -231,7 +230,9 @@ def iter_detect_experiment(
     if not (noisy_root / "corruption.csv").exists():
         yield from iter_corrupt_dataset(dataset_path, noisy_root, noise=noise, fraction=fraction, seed=seed,
                                         overwrite=True)
-    truth = {r["case_id"]: r["corrupted"] == "1" for r in csv.DictReader(open(noisy_root / "corruption.csv"))}
+    from .io import read_csv
+
+    truth = {r["case_id"]: r["corrupted"] == "1" for r in read_csv(noisy_root / "corruption.csv")}
     t0 = time.perf_counter()
     batch = yield from iter_batch(noisy_root, work / "project", train_cfg=train_cfg or TrainConfig(),
                                   unc_cfg=unc_cfg, proposal_cfg=proposal_cfg)

@@ -16,10 +16,7 @@ rerun clears the leftovers and starts again.
 
 from __future__ import annotations
 
-import csv
-import errno
 import hashlib
-import io as _io
 import json
 import os
 import shutil
@@ -41,11 +38,21 @@ class ExportError(Exception):
 
 @dataclass
 class ExportResult:
+    """What an export wrote. ``failed``: every case that could not be handled, with the reason;
+    ``failed_corrections``: those among them whose accepted or edited correction (or a proposal
+    the options asked to take) is *not* in the export: the export is then incomplete and the
+    command line exits non-zero."""
+
     out: Path
     changed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     excluded: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    failed_corrections: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return not self.failed_corrections
 
 
 def _sha256(path: Path) -> str:
@@ -71,11 +78,23 @@ def _copy_hash(src: Path, dst: Path) -> str:
 
 
 def _explain(exc: OSError, where: Path) -> str:
-    if exc.errno == errno.ENOSPC:
-        return f"the disk is full (while writing {where}); free some space and export again"
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return f"no permission to write {where}; choose a folder you can write to"
-    return f"{exc.strerror or exc} ({where})"
+    from .io import explain_os_error
+
+    return explain_os_error(exc, where)
+
+
+def _remove_stale(parent: Path, name: str) -> None:
+    """Remove what a killed export of ``name`` left in ``parent`` (its staging and old folders),
+    never the folders of an export still running in another process."""
+    import re
+
+    from .io import _pid_alive
+
+    for stale in list(parent.glob(f".{name}.partial-*")) + list(parent.glob(f".{name}.old-*")):
+        m = re.search(r"\.(?:partial|old)-(\d+)", stale.name)
+        if m and _pid_alive(int(m.group(1))) and int(m.group(1)) != os.getpid():
+            continue
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def final_mask(project, store, case, given, *, take_proposal: bool = False) -> tuple[str, np.ndarray | None]:
@@ -85,9 +104,16 @@ def final_mask(project, store, case, given, *, take_proposal: bool = False) -> t
 
     d = store.decision(case.id)
     decision = d["decision"]
-    if decision == "edited" and d.get("mask_path"):
-        with np.load(d["mask_path"]) as z:
-            return decision, z["labels"]
+    if decision == "edited":
+        path = d.get("mask_path")
+        if not path or not Path(path).is_file():
+            raise ExportError(f"{case.id}: edited, but the edited mask {path or '(none recorded)'} is missing "
+                              "from the project")
+        try:
+            with np.load(path) as z:
+                return decision, z["labels"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise ExportError(f"{case.id}: edited, but the edited mask {path} cannot be read ({exc})") from exc
     if decision == "accepted" or (decision == "unreviewed" and take_proposal):
         p = store.proposal(case.id)
         if p is None or not p.get("regions_path") or not Path(p["regions_path"]).exists():
@@ -123,8 +149,7 @@ def iter_export(project, out, *, take_proposals_above: float | None = None, take
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExportError(_explain(exc, parent)) from exc
-    for stale in parent.glob(f".{out.name}.partial-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+    _remove_stale(parent, out.name)
     staging = parent / f".{out.name}.partial-{os.getpid()}-{int(time.time())}"
     try:
         staging.mkdir()
@@ -153,6 +178,9 @@ def iter_export(project, out, *, take_proposals_above: float | None = None, take
                     or (take_top is not None and info.get("rank") is not None and info["rank"] <= take_top))
                 if case.mask is None or not case.ok:
                     plan[case.id] = (d, None)
+                    if d in ("accepted", "edited") or take:
+                        why = "; ".join(p.message for p in case.problems if p.severity == "error") or "no mask"
+                        result.failed_corrections[case.id] = f"{d}, but the case cannot be read now: {why}"
                     continue
                 if d in ("accepted", "edited") or take:
                     plan[case.id] = ("pending", take)
@@ -194,9 +222,11 @@ def iter_export(project, out, *, take_proposals_above: float | None = None, take
                     decision, mask = final_mask(project, store, case, given, take_proposal=bool(extra))
                     if mask is None:
                         mask = given.array
-                    mask = mask.astype(given.array.dtype, copy=False)
+                    top = int(mask.max()) if mask.size else 0
+                    dtype = given.array.dtype if top <= np.iinfo(given.array.dtype).max else np.uint16
+                    mask = mask.astype(dtype, copy=False)
                     path = case.write_mask(mask, staging, original=given)
-                except (ReadError, ValueError, ExportError) as exc:
+                except (ReadError, ValueError, ExportError, KeyError) as exc:
                     # this case keeps its original mask; the export goes on and says why
                     reason = str(exc)
                     rel = case.mask_dest_rel()
@@ -204,6 +234,7 @@ def iter_export(project, out, *, take_proposals_above: float | None = None, take
                         inputs[case.mask_rel] = outputs[rel] = _copy_hash(case.mask, staging / rel)
                     rows.append((case.id, f"failed: {reason}", 0, 0, "1.000000"))
                     result.failed[case.id] = reason
+                    result.failed_corrections[case.id] = reason
                     result.unchanged.append(case.id)
                     yield Progress(i, len(dataset.cases), f"{case.id}: kept the original ({reason})")
                     continue
@@ -217,11 +248,17 @@ def iter_export(project, out, *, take_proposals_above: float | None = None, take
                 _drop_from_dataset_json(staging / "dataset.json", dataset, set(result.excluded))
                 outputs["dataset.json"] = _sha256(staging / "dataset.json")
             # 3) the record
-            buf = _io.StringIO()
-            w = csv.writer(buf, lineterminator="\n")
-            w.writerow(["case_id", "decision", "pixels_added", "pixels_removed", "dice_to_original"])
-            w.writerows(rows)
-            atomic_write(staging / "changes.csv", buf.getvalue())
+            for cid, why in result.failed_corrections.items():
+                result.failed.setdefault(cid, why)
+                if not any(r[0] == cid for r in rows):
+                    rows.append((cid, f"failed: {why}", 0, 0, ""))
+                else:
+                    rows[:] = [(r[0], f"failed: {why}", *r[2:]) if r[0] == cid and not str(r[1]).startswith("failed")
+                               else r for r in rows]
+            from .io import write_csv
+
+            write_csv(staging / "changes.csv", ["case_id", "decision", "pixels_added", "pixels_removed",
+                                                "dice_to_original"], rows)
             outputs["changes.csv"] = _sha256(staging / "changes.csv")
             prov = _provenance(project, store, dataset, __version__, inputs, outputs, result,
                                {"take_proposals_above": take_proposals_above, "take_top": take_top,
@@ -312,7 +349,8 @@ def _provenance(project, store, dataset, version, inputs, outputs, result, optio
         "proposals": proposals,
         "decisions": decisions,
         "summary": {"changed": sorted(result.changed), "excluded": sorted(result.excluded),
-                    "unchanged": len(result.unchanged), "failed": result.failed},
+                    "unchanged": len(result.unchanged), "failed": result.failed,
+                    "complete": result.complete, "corrections_not_written": result.failed_corrections},
         "inputs_sha256": inputs,
         "outputs_sha256": outputs,
     }

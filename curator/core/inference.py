@@ -42,8 +42,18 @@ def iter_sliding_window(net, x, patch: Sequence[int], *, overlap: float = 0.25, 
     dev = x.device
     if batch is None:
         batch = 2 if dev.type == "cpu" else 8
+    # the patch stays whole even where the volume is smaller: a patch clipped to 30 slices no
+    # longer divides by the network's strides (a U-Net's skip connections fail). The volume is
+    # zero-padded to at least one patch (MONAI's splitter shrinks patches of small inputs) and the
+    # result cropped back.
+    patch = tuple(int(p) for p in patch)
+    orig = tuple(x.shape[2:])
+    grow = [max(0, p - s) for p, s in zip(patch, orig)]
+    if any(grow):
+        import torch.nn.functional as F
+
+        x = F.pad(x, [v for g in reversed(grow) for v in (0, g)])
     spatial = tuple(x.shape[2:])
-    patch = tuple(min(p, s) for p, s in zip(patch, spatial))
     splitter = SlidingWindowSplitter(patch_size=patch, overlap=overlap, pad_mode="constant", pad_value=0.0)
     patches = list(splitter(x))
     total = len(patches)
@@ -63,7 +73,8 @@ def iter_sliding_window(net, x, patch: Sequence[int], *, overlap: float = 0.25, 
                                    cropped_shape=(b, piece.shape[1]) + spatial, device=dev)
             merger.aggregate(piece, loc)
         yield Progress(min(i + batch, total), total, "patches")
-    return merger.finalize()
+    merged = merger.finalize()
+    return merged[(...,) + tuple(slice(0, n) for n in orig)] if any(grow) else merged
 
 
 def forward_probs(net, x, *, patch: Sequence[int] | None = None, device=None, amp: bool = False):
@@ -73,7 +84,7 @@ def forward_probs(net, x, *, patch: Sequence[int] | None = None, device=None, am
     from .device import autocast
     from .jobs import run
 
-    if patch is not None and any(s > p for s, p in zip(x.shape[2:], patch)):
+    if patch is not None and tuple(x.shape[2:]) != tuple(patch):
         logits = run(iter_sliding_window(net, x, patch, device=device, amp=amp))
     else:
         with torch.no_grad(), autocast(x.device if device is None else device, amp):
@@ -124,7 +135,7 @@ def iter_predict(members, x, *, tta: int | Sequence[TTATransform] = 1, mc: int =
             else:
                 for t in transforms:
                     inp = t.forward(x[None])
-                    if patch is not None and any(s > p for s, p in zip(inp.shape[2:], patch)):
+                    if patch is not None and tuple(inp.shape[2:]) != tuple(patch):
                         logits = yield from iter_sliding_window(net, inp, patch, device=dev, amp=amp)
                         probs = torch.softmax(logits, dim=1)
                     else:

@@ -55,6 +55,10 @@ __all__ = [
     "size_limits",
     "check_size",
     "explain_os_error",
+    "csv_cell",
+    "csv_unescape",
+    "write_csv",
+    "read_csv",
 ]
 
 IMAGE_2D_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
@@ -371,6 +375,48 @@ def _fsync_dir(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+# ----------------------------------------------------------------------------------------------
+# CSV files people open in spreadsheets
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def csv_cell(value):
+    """A CSV cell a spreadsheet will not run: text starting with ``= + - @`` (or a tab, a line
+    break) gets a leading ``'`` (OWASP's advice against CSV injection), and so does text that
+    already starts with ``'``, so :func:`csv_unescape` gives back exactly the original. Numbers are
+    left alone."""
+    if isinstance(value, str) and value and (value[0] in _FORMULA_START or value[0] == "'"):
+        return "'" + value
+    return value
+
+
+def csv_unescape(cell: str) -> str:
+    """The text :func:`csv_cell` escaped."""
+    return cell[1:] if isinstance(cell, str) and cell.startswith("'") else cell
+
+
+def write_csv(path: str | os.PathLike, header: Sequence[str], rows) -> None:
+    """Write a CSV file atomically, every text cell escaped with :func:`csv_cell`."""
+    import csv
+    import io as _io
+
+    buf = _io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(list(header))
+    for row in rows:
+        w.writerow([csv_cell(v) for v in row])
+    atomic_write(path, buf.getvalue())
+
+
+def read_csv(path: str | os.PathLike) -> list[dict]:
+    """The rows of a CSV file written by :func:`write_csv`, text cells unescaped."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as fh:
+        return [{k: csv_unescape(v) for k, v in r.items()} for r in csv.DictReader(fh)]
 
 
 # ----------------------------------------------------------------------------------------------

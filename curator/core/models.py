@@ -4,7 +4,10 @@ A model on disk is two files: ``NAME.pt``, a plain ``state_dict`` loaded with
 ``torch.load(weights_only=True)`` (never an arbitrary pickle), and ``NAME.json``, its spec:
 architecture and size, preprocessing, label values per output class, what it was trained on,
 and the SHA-256 of the weights file, which later records cite. A user's own model may instead be a
-TorchScript file named in a spec (``"torchscript": "model.ts"``).
+TorchScript file named in a spec (``"torchscript": "model.ts"``): TorchScript is a program and can
+do anything (write files, read them), so it loads only with an explicit opt-in
+(``allow_torchscript``, the command line's ``--allow-torchscript``) and a SHA-256 in the spec that
+the file matches. A spec's files must lie in the spec's own folder.
 
 Architectures: ``unet`` (``monai.networks.nets.UNet``, residual units, dropout in every unit so
 MC dropout works) and ``segresnet`` (``monai.networks.nets.SegResNet``). Plugins add more
@@ -160,30 +163,79 @@ def save_member(path_stem, network, spec: ModelSpec, *, trained_on=(), info: dic
     return js
 
 
-def load_member(json_path, device=None) -> Member:
-    """Load a member from its JSON spec (state dict with ``weights_only=True``, or TorchScript).
+def _inside(folder: Path, name, what: str, spec: Path) -> Path:
+    """The file ``name`` of a spec, which must lie in the spec's own folder (after links)."""
+    p = (folder / str(name)).resolve()
+    try:
+        p.relative_to(folder)
+    except ValueError:
+        raise ValueError(f"{spec}: its {what} file {name!r} lies outside the spec's folder {folder}; refused "
+                         "(a model's files must sit beside its spec)") from None
+    if not p.is_file():
+        raise ValueError(f"{spec}: its {what} file {p} does not exist")
+    return p
 
-    Raises ``ValueError`` when the weights' checksum does not match the spec.
+
+def load_member(json_path, device=None, *, allow_torchscript: bool = False) -> Member:
+    """Load a member from its JSON spec: a plain state dict, loaded with ``weights_only=True``.
+
+    The spec's files must lie in its own folder. A TorchScript model (``"torchscript": FILE``) is
+    a program: it is loaded only with ``allow_torchscript`` and when the spec gives the file's
+    SHA-256 and the file matches it. Raises ``ValueError`` saying why a model cannot be loaded
+    (a checksum that does not match, a file that is not PyTorch weights, weights that do not fit).
     """
     import torch
 
     js = Path(json_path)
-    doc = json.loads(js.read_text())
-    spec = ModelSpec.from_json(doc.get("spec", doc))
+    try:
+        doc = json.loads(js.read_text())
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{js}: not a readable model spec ({exc})") from exc
+    if not isinstance(doc, dict):
+        raise ValueError(f"{js}: not a model spec (a JSON object is expected)")
+    folder = js.resolve().parent
+    try:
+        spec = ModelSpec.from_json(doc.get("spec", doc))
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"{js}: the model spec is not valid ({exc})") from exc
     if doc.get("torchscript"):
-        ts = (js.parent / doc["torchscript"]).resolve()
-        net = torch.jit.load(str(ts), map_location=device or "cpu")
+        if not allow_torchscript:
+            raise ValueError(f"{js}: a TorchScript model is a program that can do anything on this computer; it is "
+                             "not loaded unless you trust its source and pass --allow-torchscript (its spec must "
+                             "give the file's sha256)")
+        ts = _inside(folder, doc["torchscript"], "TorchScript", js)
+        digest = file_sha256(ts)
+        if not doc.get("sha256"):
+            raise ValueError(f"{js}: a TorchScript model needs its file's sha256 in the spec (\"sha256\": \"{digest}\" "
+                             "if this is the file you trust)")
+        if str(doc["sha256"]).lower() != digest:
+            raise ValueError(f"{ts}: checksum {digest[:12]} does not match its spec ({str(doc['sha256'])[:12]}); "
+                             "the file was changed or damaged")
+        try:
+            net = torch.jit.load(str(ts), map_location=device or "cpu")
+        except Exception as exc:
+            raise ValueError(f"{ts}: not a loadable TorchScript file ({type(exc).__name__}: {exc})") from exc
         net.eval()
-        return Member(doc.get("name", js.stem), net, spec, file_sha256(ts), set(doc.get("trained_on", [])),
+        return Member(doc.get("name", js.stem), net, spec, digest, set(doc.get("trained_on", [])),
                       doc.get("info", {}), torchscript=True)
-    weights = (js.parent / doc.get("weights", js.with_suffix(".pt").name)).resolve()
+    weights = _inside(folder, doc.get("weights", js.with_suffix(".pt").name), "weights", js)
     digest = file_sha256(weights)
     if doc.get("sha256") and doc["sha256"] != digest:
         raise ValueError(f"{weights}: checksum {digest[:12]} does not match its spec ({doc['sha256'][:12]}); "
                          "the file was changed or damaged")
-    state = torch.load(str(weights), map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(str(weights), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a file that is not its own
+        raise ValueError(f"{weights}: not a PyTorch weights file that can be loaded safely "
+                         f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from exc
+    if not isinstance(state, dict):
+        raise ValueError(f"{weights}: holds a {type(state).__name__}, not a state dict of weights")
     net = build_network(spec)
-    net.load_state_dict(state)
+    try:
+        net.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError) as exc:
+        raise ValueError(f"{weights}: the weights do not fit the network its spec describes "
+                         f"({str(exc).splitlines()[0]})") from exc
     if device is not None:
         net.to(device)
     net.eval()

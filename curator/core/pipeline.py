@@ -35,18 +35,19 @@ class UncertaintyConfig:
     threads: int | None = None
     overwrite: bool = False
     models: Sequence[str] = ()  # extra user-supplied model specs (JSON) used for every case
+    allow_torchscript: bool = False  # TorchScript runs code: only on the user's explicit word
 
     def to_json(self) -> dict:
         return {"tta": self.tta, "tta_intensity": self.tta_intensity, "mc": self.mc, "models": list(self.models)}
 
 
-def load_members(paths: Sequence[Path], device) -> list:
+def load_members(paths: Sequence[Path], device, *, allow_torchscript: bool = False) -> list:
     from .models import load_member
 
     members = []
     for p in paths:
         try:
-            members.append(load_member(p, device))
+            members.append(load_member(p, device, allow_torchscript=allow_torchscript))
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
             raise PipelineError(f"cannot load model {p}: {exc}") from exc
     return members
@@ -80,7 +81,7 @@ def iter_uncertainty(project, cfg: UncertaintyConfig | None = None, *, cases: Se
     specs = project.member_specs() + [Path(m) for m in cfg.models]
     if not specs:
         raise PipelineError(f"{project.root}: no trained models; run `curator train` first or give --model")
-    members = load_members(specs, device)
+    members = load_members(specs, device, allow_torchscript=cfg.allow_torchscript)
     pre_specs = {json.dumps(m.spec.preprocess.to_json(), sort_keys=True) for m in members}
     if len(pre_specs) > 1:
         raise PipelineError("the models use different preprocessing and cannot be combined into one ensemble")

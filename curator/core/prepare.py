@@ -61,6 +61,12 @@ def prepare_case(case, spec: PreprocessSpec, label_values: Sequence[int]) -> Pre
     labels = None
     if case.mask is not None:
         mask = case.read_mask(image)
+        unknown = sorted({int(v) for v in np.unique(mask.array)} - {int(v) for v in label_values})
+        if unknown:  # they would silently become background
+            from .io import ReadError
+
+            raise ReadError(f"{case.mask}: mask holds label value(s) {', '.join(map(str, unknown))} that the models "
+                            f"do not predict (labels {', '.join(map(str, label_values))})", "unknown_label")
         idx = labels_to_index(mask.array, label_values)
         labels = pre.labels_forward(idx, len(label_values))
     return PreparedCase(case.id, x, labels, tuple(image.spatial_shape), tuple(spacing) if spacing else None)
@@ -70,6 +76,7 @@ def iter_prepare(cases, spec: PreprocessSpec, label_values: Sequence[int], cache
                  ) -> Generator[Progress, None, tuple[dict[str, PreparedCase], dict[str, str]]]:
     """Prepare ``cases``; returns ``(prepared by id, failures by id with the reason)``."""
     from .io import ReadError, atomic_path
+    from .project import safe_name
 
     folder = Path(cache_dir) / _cache_key(spec, label_values) if cache_dir is not None else None
     if folder is not None:
@@ -79,7 +86,7 @@ def iter_prepare(cases, spec: PreprocessSpec, label_values: Sequence[int], cache
     cases = list(cases)
     for i, case in enumerate(cases):
         yield Progress(i, len(cases), f"preparing {case.id}")
-        path = folder / f"{case.id}.npz" if folder is not None else None
+        path = folder / f"{safe_name(case.id)}.npz" if folder is not None else None
         stamp = json.dumps(_stamp(case))
         if path is not None and path.exists():
             try:

@@ -360,7 +360,9 @@ def propose(given: np.ndarray, mean_prob: np.ndarray, uncertainty: np.ndarray | 
         regions.append(Region(rid, kind, size, labels[f], labels[t], u, confidence,
                               tuple(int(v) for s in sl for v in (s.start, s.stop)),
                               tuple(float(v) for v in coords.mean(0))))
-    lut = np.asarray(labels, dtype=given.dtype if np.issubdtype(given.dtype, np.integer) else np.uint16)
+    dtype = given.dtype if np.issubdtype(given.dtype, np.integer) and max(labels) <= np.iinfo(given.dtype).max \
+        else np.uint16  # a dataset label (300) beyond this case's uint8 mask
+    lut = np.asarray(labels, dtype=dtype)
     return Proposal(given, lut[final], region_map, regions)
 
 

@@ -29,8 +29,6 @@ review the next ``N`` highest, re-score the rest, and stop when a round finds (a
 
 from __future__ import annotations
 
-import csv
-import io as _io
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -184,19 +182,15 @@ def rank_order(combined: dict[str, float]) -> list[tuple[str, float, int]]:
 
 
 def write_ranking(path, ranked: list[tuple[str, float, int]]) -> None:
-    from .io import atomic_write
+    from .io import write_csv
 
-    buf = _io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["case_id", "score", "rank"])
-    for cid, score, rank in ranked:
-        w.writerow([cid, f"{score:.6f}", rank])
-    atomic_write(path, buf.getvalue())
+    write_csv(path, ["case_id", "score", "rank"], ((cid, f"{score:.6f}", rank) for cid, score, rank in ranked))
 
 
 def read_ranking(path) -> list[tuple[str, float, int]]:
-    with open(path, newline="") as fh:
-        return [(r["case_id"], float(r["score"]), int(r["rank"])) for r in csv.DictReader(fh)]
+    from .io import read_csv
+
+    return [(r["case_id"], float(r["score"]), int(r["rank"])) for r in read_csv(path)]
 
 
 # ----------------------------------------------------------------------------------------------

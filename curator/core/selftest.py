@@ -7,11 +7,12 @@ and checks what was written. Exits 0 when everything works; otherwise prints wha
 
 from __future__ import annotations
 
-import csv
 import json
 import tempfile
 import time
 from pathlib import Path
+
+from .io import read_csv
 
 __all__ = ["run_selftest"]
 
@@ -36,7 +37,7 @@ def run_selftest(root=None, *, echo=print) -> int:
             checks.append(("demo dataset opens", len(ds) == 8, f"{len(ds)} cases, layout {ds.layout}"))
             cfg = TrainConfig(folds=2, epochs=2, size=48, channels=(8, 16, 32), batch_size=4, relabel=RelabelConfig())
             res = run(iter_batch(demo / "derm", base / "project", train_cfg=cfg, unc_cfg=UncertaintyConfig(tta=2)))
-            ranking = list(csv.DictReader(open(base / "project" / "ranking.csv")))
+            ranking = read_csv(base / "project" / "ranking.csv")
             checks.append(("batch ranks every case", len(ranking) == 8 and not res.failed, f"{len(ranking)} ranked"))
             project = Project.open(base / "project")
             with Store(project.db_path, reviewer="selftest") as store:
@@ -47,7 +48,7 @@ def run_selftest(root=None, *, echo=print) -> int:
                 store.decide(ranking[2]["case_id"], "kept")
             out = base / "cleaned"
             exported = run(iter_export(project, out))
-            changes = list(csv.DictReader(open(out / "changes.csv")))
+            changes = read_csv(out / "changes.csv")
             prov = json.loads((out / "provenance.json").read_text())
             checks.append(("export writes the cleaned dataset", len(changes) == 8 and len(exported.excluded) == 1,
                            f"{len(exported.changed)} changed, {len(exported.excluded)} excluded"))

@@ -7,6 +7,11 @@ the process at any moment loses at most the action in flight, and reopening rest
 Edited masks are written as files (atomically, one new version per edit, never overwritten)
 before the transaction that references them commits. The audit table refuses updates and deletes.
 
+Paths are kept relative: files of the project (proposals, edited masks) relative to the project
+folder, the cases' image and mask relative to the dataset, so a project can move. The store gives
+them back absolute. Rows written by earlier versions (absolute paths) are rewritten on opening,
+also when the project was moved since.
+
 Decisions: ``unreviewed`` (no decision yet), ``accepted`` (the proposal, whole or some regions),
 ``kept`` (the original mask), ``edited``, ``excluded`` (left out of the export), ``flagged`` (for
 an expert). Accepted, kept, edited and excluded cases are locked until reopened.
@@ -25,7 +30,8 @@ __all__ = ["Store", "StoreError", "LockedError", "DECISIONS", "FINAL_DECISIONS"]
 
 DECISIONS = ("unreviewed", "accepted", "kept", "edited", "excluded", "flagged")
 FINAL_DECISIONS = ("accepted", "kept", "edited", "excluded")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+_PROJECT_FOLDERS = ("proposals", "edits", "maps", "models", "cache")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -100,8 +106,58 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(_SCHEMA)
+        self.root = self.path.resolve().parent  # the project folder
         with self.transaction():
-            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if row is None:
+                self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        if row is not None and int(row[0]) < SCHEMA_VERSION:
+            self._migrate_paths()
+
+    # -- paths -------------------------------------------------------------------------------------
+    def _rel(self, path) -> str | None:
+        """A project file's path as stored: relative to the project when inside it."""
+        if path is None:
+            return None
+        p = Path(path)
+        if not p.is_absolute():
+            return p.as_posix()
+        try:
+            return p.resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            rebased = self._rebase(p)
+            return rebased if rebased is not None else str(p)
+
+    def _abs(self, stored) -> str | None:
+        """A stored path as an absolute one (an absolute path of a moved project, rebased)."""
+        if not stored:
+            return stored
+        p = Path(stored)
+        if not p.is_absolute():
+            return str(self.root / p)
+        if p.exists():
+            return str(p)
+        rebased = self._rebase(p)
+        return str(self.root / rebased) if rebased is not None else str(p)
+
+    def _rebase(self, p: Path) -> str | None:
+        """``p``, an absolute path into this project where it used to be, relative to the project:
+        found by the project folder it lies in (``.../old/edits/x.v1.npz`` -> ``edits/x.v1.npz``)."""
+        parts = p.parts
+        for i in range(len(parts) - 1, -1, -1):
+            if parts[i] in _PROJECT_FOLDERS and (self.root / Path(*parts[i:])).exists():
+                return Path(*parts[i:]).as_posix()
+        return None
+
+    def _migrate_paths(self) -> None:
+        """Version 1 kept absolute paths: make those of the project's files relative (once)."""
+        with self.transaction() as db:
+            for r in db.execute("SELECT case_id, path, regions_path FROM proposals").fetchall():
+                db.execute("UPDATE proposals SET path = ?, regions_path = ? WHERE case_id = ?",
+                           (self._rel(r["path"]), self._rel(r["regions_path"]), r["case_id"]))
+            for r in db.execute("SELECT case_id, mask_path FROM decisions WHERE mask_path IS NOT NULL").fetchall():
+                db.execute("UPDATE decisions SET mask_path = ? WHERE case_id = ?", (self._rel(r["mask_path"]), r["case_id"]))
+            db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
         self.db.close()
@@ -128,9 +184,10 @@ class Store:
         """Add the dataset's cases (existing rows and their decisions are kept)."""
         now = _now()
         with self.transaction() as db:
-            for c in cases:
+            for c in cases:  # image and mask relative to the dataset (for the record; cases are found by id)
                 db.execute("INSERT OR IGNORE INTO cases (case_id, image, mask, ndim, added) VALUES (?, ?, ?, ?, ?)",
-                           (c.id, str(c.image), str(c.mask) if c.mask else None, c.ndim, now))
+                           (c.id, getattr(c, "image_rel", str(c.image)),
+                            getattr(c, "mask_rel", str(c.mask) if c.mask else None), c.ndim, now))
 
     def case_ids(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT case_id FROM cases ORDER BY case_id")]
@@ -169,7 +226,8 @@ class Store:
                      added: int, removed: int, change_fraction: float, config: dict, run_id: str | None) -> None:
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO proposals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       (case_id, run_id, path, regions_path, json.dumps(regions), int(added), int(removed),
+                       (case_id, run_id, self._rel(path), self._rel(regions_path), json.dumps(regions), int(added),
+                        int(removed),
                         float(change_fraction), json.dumps(config), _now()))
 
     def proposal(self, case_id: str) -> dict | None:
@@ -179,6 +237,7 @@ class Store:
         d = dict(r)
         d["regions"] = json.loads(d["regions"] or "[]")
         d["config"] = json.loads(d["config"] or "{}")
+        d["path"], d["regions_path"] = self._abs(d["path"]), self._abs(d["regions_path"])
         return d
 
     # -- decisions -------------------------------------------------------------------------------
@@ -190,6 +249,7 @@ class Store:
                     "pixels_removed": None, "updated": None, "model_run": None}
         d = dict(r)
         d["regions"] = json.loads(d["regions"]) if d["regions"] else None
+        d["mask_path"] = self._abs(d["mask_path"])
         return d
 
     def decide(self, case_id: str, decision: str, *, note: str | None = None, mask_path: str | None = None,
@@ -206,6 +266,7 @@ class Store:
             if cur is not None and cur["locked"] and not force:
                 raise LockedError(f"{case_id} is locked ({self.decision(case_id)['decision']}); reopen it to change it")
             version = (cur["version"] + 1) if cur is not None else 1
+            mask_path = self._rel(mask_path)
             note = note if note is not None else (cur["note"] if cur is not None else None)
             locked = 1 if decision in FINAL_DECISIONS else 0
             added, removed = pixels if pixels is not None else (None, None)

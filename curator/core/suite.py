@@ -323,10 +323,9 @@ def iter_suite(out, *, data_root, profile: str = "default", datasets: Sequence[s
 
 
 def _read_csv(path):
-    import csv
+    from .io import read_csv
 
-    with open(path, newline="") as fh:
-        yield from csv.DictReader(fh)
+    yield from read_csv(path)
 
 
 def _jsonable(d: dict) -> dict:

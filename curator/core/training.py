@@ -609,6 +609,9 @@ def iter_train(dataset, models_dir, cfg: TrainConfig, *, cache_dir=None, cases: 
     if "folds" not in plan:
         plan["folds"] = make_folds(ids, cfg.folds, cfg.repeats, cfg.seed)
         atomic_write(plan_path, json.dumps(plan, indent=1))
+    if not prepared:  # every case failed to read: say why instead of failing on an empty list
+        why = "; ".join(f"{c}: {r}" for c, r in list(failed.items())[:5])
+        raise TrainError(f"none of the {len(usable)} case(s) could be read ({why})")
     in_channels = next(iter(prepared.values())).image.shape[0]
     spec = build_spec(cfg, pre, label_values, in_channels)
     members = []

@@ -381,14 +381,41 @@ class CuratorWidget(QWidget):
             self._open_project(path)
 
     def _open_project(self, path) -> bool:
-        from ..core.project import ProjectError
+        from ..core.project import DatasetMissingError, ProjectError
 
         try:
             self.controller.open_project(path)
             return True
+        except DatasetMissingError as exc:
+            if self.ask_relink(path, str(exc)):
+                return self._open_project(path)
+            self._error(str(exc))
+            return False
         except (ProjectError, OSError) as exc:
             self._error(str(exc))
             return False
+
+    def ask_relink(self, project_dir, why: str) -> bool:
+        """The project's dataset moved: ask where it is now, and relink the project to it after
+        checking it holds the same data. True when relinked."""
+        from qtpy.QtWidgets import QMessageBox
+
+        from ..core.project import Project, ProjectError
+
+        answer = QMessageBox.question(self, "Where is the dataset?", f"{why}\n\nLocate the dataset folder now?",
+                                      QMessageBox.Yes | QMessageBox.No, QMessageBox.Yes)
+        if answer != QMessageBox.Yes:
+            return False
+        new = QFileDialog.getExistingDirectory(self, "The project's dataset folder")
+        if not new:
+            return False
+        try:
+            Project.open(project_dir).relink(new)
+        except (ProjectError, OSError) as exc:
+            self._error(f"not relinked: {exc}")
+            return False
+        self._status(f"project relinked to {new}")
+        return True
 
     def ask_export(self) -> None:
         if self.controller.project is None:

@@ -87,7 +87,7 @@ def entry(name: str, family: str, what: str, expect: Expect, **kw):
 
 HAM = ("ISIC_0024311", "ISIC_0027001", "ISIC_0027287", "ISIC_0027533")
 BAD = HAM[1]  # the case each 2D entry damages
-CT_IDS = ("ct_a", "ct_b")
+CT_IDS = ("ct_a", "ct_b", "ct_c")
 
 
 def _ham_dir(data: Path) -> Path:
@@ -193,17 +193,28 @@ def dicom_dir(data: Path) -> Path:
 
 def dicom(dst: Path, data: Path, *, seg: bool = True, name: str = "CT5N") -> Path:
     """``<name>/`` (the real 5-slice pydicom CT series) with a mask NIfTI ``<name>_seg.nii.gz``
-    beside it (a threshold of the real pixels), and ``ct-3slice/`` with its real DICOM SEG."""
+    beside it (a threshold of the real pixels), ``other/`` (the same slices as another series),
+    and ``ct-3slice/`` with its real DICOM SEG."""
     from curator.core.dicom import read_dicom_image
     from curator.core.io import write_mask
 
-    series = dst / name
-    series.mkdir(parents=True, exist_ok=True)
-    for f in sorted(dicom_dir(data).iterdir()):
-        shutil.copyfile(f, series / f.name)
-    img = read_dicom_image(series)
-    labels = (img.array > np.median(img.array)).astype(np.uint8)
-    write_mask(dst / f"{name}_seg.nii.gz", labels, geometry=img.geometry)
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    for folder, new_uids in ((name, False), ("other", True)):
+        series = dst / folder
+        series.mkdir(parents=True, exist_ok=True)
+        uid = generate_uid()
+        for f in sorted(dicom_dir(data).iterdir()):
+            if not new_uids:
+                shutil.copyfile(f, series / f.name)
+                continue
+            ds = pydicom.dcmread(str(f))  # the same real slices as a series of their own
+            ds.SeriesInstanceUID, ds.SOPInstanceUID, ds.SeriesNumber = uid, generate_uid(), 9
+            ds.save_as(str(series / f.name))
+        img = read_dicom_image(series)
+        labels = (img.array > np.median(img.array)).astype(np.uint8)
+        write_mask(dst / f"{folder}_seg.nii.gz", labels, geometry=img.geometry)
     if seg:
         src = data / "ct" / "dcmqi_ct-3slice"
         shutil.copytree(src / "ct-3slice", dst / "ct-3slice")

@@ -24,7 +24,7 @@ from tests.integration.corpus import ENTRIES, FAMILIES, Entry, build, restore_pe
 
 BY_NAME = {e.name: e for e in ENTRIES}
 TINY = ["--folds", "2", "--epochs", "1", "--size", "32", "--channels", "4,8,16", "--batch-size", "4",
-        "--threads", "2", "--tta", "1", "--patch", "8,32,32", "--no-relabel", "-q"]
+        "--threads", "2", "--tta", "1", "--patch", "8,32,32", "--spacing", "6,6,6", "--no-relabel", "-q"]
 
 
 def test_the_corpus_is_large_and_covers_every_family():
