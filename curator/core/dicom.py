@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -37,6 +38,11 @@ __all__ = [
 ]
 
 SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
+
+# No patient data in logs: highdicom's and pydicom's warnings about a person name's format quote
+# the name itself ("The string "DOE^JOHN" is unlikely to represent the intended person name").
+for _pattern in (r"(?s).*unlikely to represent the intended person name", r"(?s).*\bVR PN\b"):
+    warnings.filterwarnings("ignore", message=_pattern)
 _HEADER_TAGS = [
     "SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID", "SeriesNumber",
     "SeriesDescription", "Modality", "ImagePositionPatient", "ImageOrientationPatient",

@@ -258,3 +258,66 @@ def test_a_case_that_cannot_be_written_keeps_its_original_and_the_export_goes_on
     rows = {r["case_id"]: r for r in _rows(tmp_path / "out" / "changes.csv")}
     assert rows[victim["id"]]["decision"].startswith("failed: ")
     assert (tmp_path / "out" / f"{victim['id']}_segmentation.png").exists()
+
+
+def test_export_exits_non_zero_and_names_every_correction_it_could_not_write(batched, tmp_path):
+    """An accepted proposal or an edited mask that cannot be written makes the export exit 1 and
+    name the case (it used to exit 0 with its usual summary, only changes.csv saying "failed")."""
+    import shutil
+
+    from curator.core import review
+    from curator.core.project import Project
+    from curator.core.store import Store
+
+    proj, _ = batched
+    copy = tmp_path / "proj"
+    shutil.copytree(proj, copy)  # paths inside a project are relative: a copy is a working project
+    project = Project.open(copy)
+    q = [r for r in json.loads(curator("queue", "--project", copy, "--json").stdout) if r["decision"] == "unreviewed"]
+    accepted, edited, fine = q[0]["case_id"], q[1]["case_id"], q[2]["case_id"]
+    for cid in (accepted, fine):
+        curator("decide", "--project", copy, cid, "accept")
+    with Store(project.db_path) as store:
+        view = review.load_case_view(project, store, project.open_dataset()[edited])
+        m = review.working_mask(view)
+        m[:4] = 1
+        review.save_edit(project, store, view, m)
+        regions = Path(store.proposal(accepted)["regions_path"])
+        edit_file = Path(store.decision(edited)["mask_path"])
+    regions.unlink()
+    edit_file.unlink()
+    out = curator("export", copy, tmp_path / "out", "-q", check=False)
+    assert out.returncode == 1, out.stdout
+    assert "could not be written" in out.stderr and accepted in out.stderr and edited in out.stderr
+    assert fine not in out.stderr and "Traceback" not in out.stderr
+    rows = {r["case_id"]: r for r in _rows(tmp_path / "out" / "changes.csv")}
+    assert rows[accepted]["decision"].startswith("failed") and rows[edited]["decision"].startswith("failed")
+    assert rows[fine]["decision"] == "accepted"
+    prov = json.loads((tmp_path / "out" / "provenance.json").read_text())
+    assert prov["summary"]["complete"] is False
+    assert set(prov["summary"]["corrections_not_written"]) == {accepted, edited}
+
+
+def test_changes_csv_escapes_case_ids_a_spreadsheet_would_run(demo, tmp_path):
+    import shutil
+
+    src = tmp_path / "derm"
+    shutil.copytree(demo / "derm", src)
+    # a pairs layout whose file names start like spreadsheet formulas
+    data = tmp_path / "pairs"
+    (data / "images").mkdir(parents=True)
+    (data / "masks").mkdir()
+    names = ["=HYPERLINK(1)", "+2", "-3", "@A1"]
+    for name, img in zip(names, sorted(src.glob("ISIC_*[0-9].jpg"))):
+        shutil.copyfile(img, data / "images" / f"{name}.jpg")
+        shutil.copyfile(img.with_name(img.stem + "_segmentation.png"), data / "masks" / f"{name}.png")
+    proj = tmp_path / "proj"
+    curator("batch", data, "--project", proj, "--folds", "2", "--epochs", "1", "--size", "32", "--channels", "4,8,16",
+            "--tta", "1", "-q")
+    curator("export", proj, tmp_path / "out", "-q")
+    for csv_file in (proj / "ranking.csv", tmp_path / "out" / "changes.csv"):
+        for line in csv_file.read_text().splitlines()[1:]:
+            assert line.lstrip('"')[0] not in "=+-@", f"{csv_file.name}: {line}"
+    from curator.core.io import read_csv
+
+    assert {r["case_id"] for r in read_csv(proj / "ranking.csv")} == set(names)
