@@ -301,13 +301,17 @@ def cmd_export(args) -> int:
         print(f"exported {res.out} with {n} correction(s) missing: {len(res.changed)} changed, "
               f"{len(res.unchanged)} unchanged, {len(res.excluded)} excluded; see changes.csv and provenance.json")
         return 1
-    others = {cid: why for cid, why in res.failed.items()}
     print(f"exported {res.out}: {len(res.changed)} changed, {len(res.unchanged)} unchanged, "
           f"{len(res.excluded)} excluded; see changes.csv and provenance.json")
-    if others:
-        print(f"{len(others)} case(s) could not be read and were copied as they are:", file=sys.stderr)
-        for cid, why in sorted(others.items()):
+    if res.failed:
+        print(f"{len(res.failed)} case(s) with problems were copied as they are:", file=sys.stderr)
+        for cid, why in sorted(res.failed.items()):
             print(f"  {cid}: {why}", file=sys.stderr)
+    if res.not_copied:
+        print(f"{len(res.not_copied)} file(s) of the dataset could not be read and are not in the export:",
+              file=sys.stderr)
+        for rel, why in sorted(res.not_copied.items()):
+            print(f"  {rel}: {why}", file=sys.stderr)
     return 0
 
 

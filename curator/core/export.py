@@ -49,6 +49,7 @@ class ExportResult:
     excluded: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     failed_corrections: dict[str, str] = field(default_factory=dict)
+    not_copied: dict[str, str] = field(default_factory=dict)  # source files that could not be read
 
     @property
     def complete(self) -> bool:
@@ -63,18 +64,56 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+class _Unreadable(Exception):
+    """A source file could not be read (gone, no permission): it is left out and reported."""
+
+
 def _copy_hash(src: Path, dst: Path) -> str:
-    """Copy a file (metadata too) and return its SHA-256, reading it once."""
+    """Copy a file (metadata too) and return its SHA-256, reading it once. A source that cannot
+    be read raises :class:`_Unreadable`; a destination that cannot be written raises ``OSError``."""
     h = hashlib.sha256()
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    with open(src, "rb") as fi, open(dst, "wb") as fo:
-        for chunk in iter(lambda: fi.read(1 << 20), b""):
-            h.update(chunk)
-            fo.write(chunk)
-        fo.flush()
-        os.fsync(fo.fileno())
+    try:
+        fi = open(src, "rb")
+    except OSError as exc:
+        raise _Unreadable(f"cannot be read ({exc.strerror or exc})") from exc
+    with fi:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        with open(dst, "wb") as fo:
+            while True:
+                try:
+                    chunk = fi.read(1 << 20)
+                except OSError as exc:
+                    raise _Unreadable(f"cannot be read ({exc.strerror or exc})") from exc
+                if not chunk:
+                    break
+                h.update(chunk)
+                fo.write(chunk)
+            fo.flush()
+            os.fsync(fo.fileno())
     shutil.copystat(src, dst)
     return h.hexdigest()
+
+
+def _source_files(src: Path):
+    """``(path, relative path)`` of every file of the dataset, following folder links once each
+    (a link loop is not walked twice); broken links are listed too, to be reported."""
+    seen: set[tuple[int, int]] = set()
+    for dirpath, dirnames, filenames in os.walk(src, followlinks=True):
+        try:
+            st = os.stat(dirpath)
+        except OSError:
+            dirnames[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            dirnames[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            p = Path(dirpath) / name
+            yield p, p.relative_to(src).as_posix()
 
 
 def _explain(exc: OSError, where: Path) -> str:
@@ -188,20 +227,34 @@ def iter_export(project, out, *, take_proposals_above: float | None = None, take
                     plan[case.id] = (d, None)
             rewritten = {c.mask.resolve() for c in dataset.cases if plan[c.id][0] == "pending" and c.mask}
             # 1) copy what stays as it is
-            files = [p for p in src.rglob("*") if p.is_file() and not p.name.startswith(".")]
-            for i, p in enumerate(files):
-                if p.resolve() in rewritten or any(p == e or e in p.parents for e in excluded_files):
+            files = list(_source_files(src))
+            for i, (p, rel) in enumerate(files):
+                try:
+                    real = p.resolve()
+                except OSError:  # a link loop
+                    real = p
+                if real in rewritten or any(p == e or e in p.parents for e in excluded_files):
                     continue
                 if i % 25 == 0:
                     yield Progress(0, len(dataset.cases), f"copying files ({i}/{len(files)})")
-                rel = p.relative_to(src).as_posix()
-                digest = _copy_hash(p, staging / rel)
+                if not p.is_file():
+                    if p.is_symlink():
+                        result.not_copied[rel] = "a symbolic link that leads nowhere (or loops)"
+                    continue
+                try:
+                    digest = _copy_hash(p, staging / rel)
+                except _Unreadable as exc:
+                    result.not_copied[rel] = str(exc)
+                    continue
                 inputs[rel] = outputs[rel] = digest
             for case in dataset.cases:  # masks kept beside, outside the dataset folder
                 if case.mask is not None and case.mask_rel.startswith("..") and plan[case.id][0] != "pending" \
                         and plan[case.id][0] != "excluded":
                     rel = case.mask_dest_rel()
-                    inputs[case.mask_rel] = outputs[rel] = _copy_hash(case.mask, staging / rel)
+                    try:
+                        inputs[case.mask_rel] = outputs[rel] = _copy_hash(case.mask, staging / rel)
+                    except _Unreadable as exc:
+                        result.not_copied[case.mask_rel] = str(exc)
             # 2) write the changed masks
             for i, case in enumerate(dataset.cases):
                 yield Progress(i, len(dataset.cases), f"exporting {case.id}")
@@ -231,7 +284,10 @@ def iter_export(project, out, *, take_proposals_above: float | None = None, take
                     reason = str(exc)
                     rel = case.mask_dest_rel()
                     if case.mask is not None and case.mask.is_file():
-                        inputs[case.mask_rel] = outputs[rel] = _copy_hash(case.mask, staging / rel)
+                        try:
+                            inputs[case.mask_rel] = outputs[rel] = _copy_hash(case.mask, staging / rel)
+                        except _Unreadable as exc:
+                            result.not_copied[case.mask_rel] = str(exc)
                     rows.append((case.id, f"failed: {reason}", 0, 0, "1.000000"))
                     result.failed[case.id] = reason
                     result.failed_corrections[case.id] = reason
@@ -350,7 +406,8 @@ def _provenance(project, store, dataset, version, inputs, outputs, result, optio
         "decisions": decisions,
         "summary": {"changed": sorted(result.changed), "excluded": sorted(result.excluded),
                     "unchanged": len(result.unchanged), "failed": result.failed,
-                    "complete": result.complete, "corrections_not_written": result.failed_corrections},
+                    "complete": result.complete, "corrections_not_written": result.failed_corrections,
+                    "files_not_copied": result.not_copied},
         "inputs_sha256": inputs,
         "outputs_sha256": outputs,
     }

@@ -226,10 +226,14 @@ def batch_and_export(e: Entry, root: Path, work: Path) -> list[str]:
         return bad
     if rc != 0:
         return [f"batch exited {rc}: {se.strip()[-500:]}"]
-    ds = open_dataset(root)
-    ds.check()
+    if e.unprivileged:  # what is usable as the batch saw it (without root's override)
+        info = json.loads(_run_cli(["info", root, "--json"], prefix)[1])
+        usable = {c["id"] for c in info["cases"] if not any(p["severity"] == "error" for p in c["problems"])}
+    else:
+        ds = open_dataset(root)
+        ds.check()
+        usable = {c.id for c in ds.cases if c.ok}
     ranked = set(_ranked(project))
-    usable = {c.id for c in ds.cases if c.ok}
     if e.expect.outcome == "case_error":
         if e.expect.case in ranked:
             bad.append(f"the bad case {e.expect.case} was ranked")
@@ -273,3 +277,69 @@ def test_batch_and_export_over_the_whole_corpus(corpus, tmp_path):
         if bad:
             failures[e.name] = bad
     assert not failures, "\n".join(f"{k}: {v}" for k, v in failures.items())
+
+
+# -- files that vanish while they are used ------------------------------------------------------------
+
+
+def test_a_file_that_vanishes_after_discovery_is_named_by_info(tmp_path, shared_data):
+    from curator.core.dataset import open_dataset
+    from tests.integration.corpus import BAD, ham
+
+    root = ham(tmp_path / "ds", shared_data)
+    ds = open_dataset(root)
+    (root / "masks" / f"{BAD}.png").unlink()  # gone between listing and reading
+    ds.check()
+    bad = ds[BAD]
+    assert [p.code for p in bad.problems] == ["unreadable_mask"] and f"{BAD}.png: file not found" in bad.problems[0].message
+    assert all(c.ok for c in ds.cases if c.id != BAD)
+
+
+def test_a_file_that_vanishes_during_batch_fails_its_case_and_the_rest_go_on(tmp_path, shared_data, monkeypatch):
+    from curator.core.dataset import Case
+    from tests.integration.corpus import BAD, ham
+
+    root = ham(tmp_path / "ds", shared_data)
+    real = Case.read_image
+
+    def vanishing(self):
+        if self.id == BAD and self.image.exists():
+            self.image.unlink()  # deleted by someone else after the batch checked it
+        return real(self)
+
+    monkeypatch.setattr(Case, "read_image", vanishing)
+    rc, out, err = _run_main(["batch", root, "--project", tmp_path / "p", *TINY])
+    assert rc == 0 and BAD in err and "file not found" in err, err
+    assert BAD not in _ranked(tmp_path / "p") and len(_ranked(tmp_path / "p")) == 3
+
+
+def test_a_file_that_vanishes_during_export_is_reported(tmp_path, shared_data, monkeypatch):
+    from curator.core import export as exp
+    from tests.integration.corpus import BAD, ham
+
+    root = ham(tmp_path / "ds", shared_data)
+    rc, _, err = _run_main(["batch", root, "--project", tmp_path / "p", *TINY])
+    assert rc == 0, err
+    real = exp._copy_hash
+
+    def vanishing(src, dst):
+        if src.name == f"{BAD}.jpg" and src.exists():
+            src.unlink()
+        return real(src, dst)
+
+    monkeypatch.setattr(exp, "_copy_hash", vanishing)
+    rc, out, err = _run_main(["export", tmp_path / "p", tmp_path / "out", "-q"])
+    assert rc == 0 and f"images/{BAD}.jpg" in err and "could not be read" in err, err
+    prov = json.loads((tmp_path / "out" / "provenance.json").read_text())
+    assert f"images/{BAD}.jpg" in prov["summary"]["files_not_copied"]
+    # an accepted correction whose mask vanishes makes the export incomplete: exit 1
+    from curator.core.store import Store
+
+    with Store(tmp_path / "p" / "curator.db") as store:
+        store.decide(HAM1, "accepted", pixels=(0, 0))
+    (root / "masks" / f"{HAM1}.png").unlink()
+    rc, out, err = _run_main(["export", tmp_path / "p", tmp_path / "out2", "-q"])
+    assert rc == 1 and HAM1 in err and "could not be written" in err, err
+
+
+HAM1 = "ISIC_0027287"
