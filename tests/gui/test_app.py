@@ -309,3 +309,29 @@ def test_ph2_batch_from_the_menu_review_top_ten_and_export(curator_widget, ph2, 
     assert len(rows) == 200
     assert sum(r["decision"] in ("accepted", "edited", "kept") for r in rows) == 10
     assert (out / "PH2 Dataset images").is_dir()
+
+
+def test_a_project_whose_dataset_moved_asks_where_it_is_and_relinks(curator_widget, demo_project, demo_data,
+                                                                     tmp_path, qtbot, monkeypatch):
+    import json
+    import shutil
+
+    from qtpy.QtWidgets import QFileDialog, QMessageBox
+
+    viewer, widget = curator_widget
+    moved = tmp_path / "moved-project"
+    shutil.copytree(demo_project, moved)
+    data = tmp_path / "elsewhere" / "derm"
+    shutil.copytree(demo_data / "derm", data)
+    meta = json.loads((moved / "project.json").read_text())
+    meta.update(dataset_abs=str(tmp_path / "gone" / "derm"), dataset="../gone/derm")  # its old places are empty
+    (moved / "project.json").write_text(json.dumps(meta))
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.No)
+    assert not widget._open_project(moved)
+    assert asked and "curator relink" in asked[0] and "gone" in widget.message.text()
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(data))
+    assert widget._open_project(moved)
+    assert widget.controller.dataset.root == data.resolve() and widget.controller.rows
+    assert json.loads((moved / "project.json").read_text())["dataset_abs"] == str(data.resolve())

@@ -80,12 +80,19 @@ def test_user_supplied_torchscript_model(isic, tmp_path):
     net = build_network(spec).eval()
     ts = torch.jit.trace(net, torch.randn(1, 3, 32, 32))
     ts.save(str(tmp_path / "mine.ts"))
-    (tmp_path / "mine.json").write_text(json.dumps({"torchscript": "mine.ts", "spec": spec.to_json()}))
+    from curator.core.models import file_sha256
+
+    # TorchScript runs code: it loads only on the user's word, and only the file whose checksum they gave
+    (tmp_path / "mine.json").write_text(json.dumps({"torchscript": "mine.ts", "sha256": file_sha256(tmp_path / "mine.ts"),
+                                                    "spec": spec.to_json()}))
     proj = tmp_path / "proj"
     from curator.core.project import Project
 
     Project.create(proj, isic)
-    out = curator("uncertainty", "--project", proj, "--model", tmp_path / "mine.json", "--tta", "2", "-q")
+    out = curator("uncertainty", "--project", proj, "--model", tmp_path / "mine.json", "--tta", "2", "-q", check=False)
+    assert out.returncode == 1 and "--allow-torchscript" in out.stderr
+    out = curator("uncertainty", "--project", proj, "--model", tmp_path / "mine.json", "--allow-torchscript",
+                  "--tta", "2", "-q")
     assert "6 computed" in out.stdout
 
 

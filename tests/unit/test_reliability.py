@@ -253,3 +253,18 @@ def test_dicom_warnings_do_not_print_the_patients_name(tmp_path, capfd, recwarn)
     out, err = capfd.readouterr()
     assert "JANCT000" not in out + err
     assert not any("JANCT000" in str(w.message) for w in caught)
+
+
+def test_the_reliability_doc_counts_the_corpus_as_it_is():
+    """docs/reliability.md's table of families and outcomes matches tests/integration/corpus.py."""
+    from collections import Counter
+    from pathlib import Path
+
+    from tests.integration.corpus import ENTRIES, FAMILIES
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "reliability.md").read_text()
+    outcomes = ["case_error", "case_warning", "dataset_warning", "dataset_error", "ok"]
+    for fam in list(FAMILIES) + ["all"]:
+        c = Counter(e.expect.outcome for e in ENTRIES if fam in ("all", e.family))
+        row = f"| {fam} | {sum(c.values())} | " + " | ".join(str(c[o]) for o in outcomes) + " |"
+        assert row in doc, row
