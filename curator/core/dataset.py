@@ -737,22 +737,27 @@ _LITS_SEG = re.compile(r"^segmentation-(\d+)$", re.I)
 
 
 def _discover_lits(root: Path) -> Dataset | None:
-    vols: dict[str, Path] = {}
-    segs: dict[str, Path] = {}
+    vols: dict[str, list[Path]] = {}
+    segs: dict[str, list[Path]] = {}
     for p in _walk(root, 2):
         if not p.name.lower().endswith(VOLUME_SUFFIXES):
             continue
         st = _stem(p)
         if m := _LITS_VOL.match(st):
-            vols[m.group(1)] = p
+            vols.setdefault(m.group(1), []).append(p)
         elif m := _LITS_SEG.match(st):
-            segs[m.group(1)] = p
+            segs.setdefault(m.group(1), []).append(p)
     if not vols:
         return None
-    cases = [Case(f"volume-{n}", p, segs.get(n), "lits", 3, root) for n, p in vols.items()]
+    cases = []
+    for n, ps in vols.items():
+        ms = segs.get(n, [])
+        case = Case(f"volume-{n}", ps[0], ms[0] if ms else None, "lits", 3, root)
+        _note_ambiguous(case, ps, ms, root)  # volume-1.nii beside volume-1.nii.gz: no silent choice
+        cases.append(case)
     ds = Dataset(root, "lits", cases, label_names={1: "liver", 2: "tumour"})
     for n in sorted(set(segs) - set(vols), key=int):
-        ds.problems.append(Problem("orphan_mask", f"{_rel(segs[n], root)} has no volume", "warning"))
+        ds.problems.append(Problem("orphan_mask", f"{_rel(segs[n][0], root)} has no volume", "warning"))
     return ds
 
 
@@ -925,7 +930,7 @@ def _discover_dicom(root: Path) -> Dataset | None:
     per_folder: dict[Path, int] = {}
     for s in all_series:
         per_folder[s.folder] = per_folder.get(s.folder, 0) + 1
-    masks = _match_series_masks(all_series, segs, root, per_folder)
+    masks, ambiguous = _match_series_masks(all_series, segs, root, per_folder)
     seg_problems = {g.path: g.problem for g in segs if g.problem}
     cases = []
     for s in all_series:
@@ -939,6 +944,8 @@ def _discover_dicom(root: Path) -> Dataset | None:
             case.meta["mask_kind"] = kind
         if mask in seg_problems:
             case.meta["mask_problem"] = f"{mask}: {seg_problems[mask]}"
+        if id(s) in ambiguous:
+            _note_ambiguous(case, [], ambiguous[id(s)], root)
         cases.append(case)
     used = {m for m, k in masks.values() if k == "seg"}
     for g in segs:
@@ -952,11 +959,13 @@ def _volume_files(folder: Path) -> list[Path]:
     return [p for p in _listdir(folder) if _is_image_file(p) and p.name.lower().endswith(VOLUME_SUFFIXES)]
 
 
-def _match_series_masks(all_series, segs, root: Path, per_folder: dict) -> dict[int, tuple[Path, str]]:
+def _match_series_masks(all_series, segs, root: Path, per_folder: dict):
     """Find each series' mask: a DICOM SEG that references it; else a NIfTI/NRRD named after the
-    series folder beside or inside it (``<folder>_seg.nii.gz``); else the only volume file inside
-    a folder that holds just this series."""
+    series folder beside or inside it (``<folder>_seg.nii.gz``, not ``<folder>N_seg``); else the
+    only volume file inside a folder that holds just this series. Returns ``({series: (path,
+    kind)}, {series: [files]})``, the second for series that several files are named after."""
     out: dict[int, tuple[Path, str]] = {}
+    ambiguous: dict[int, list[Path]] = {}
     claimed: set[Path] = set()
     for s in all_series:
         sops = set(s.sop_uids) - {""}
@@ -976,9 +985,12 @@ def _match_series_masks(all_series, segs, root: Path, per_folder: dict) -> dict[
         named = [p for p in _volume_files(s.folder.parent) + _volume_files(s.folder)
                  if named_after(_stem(p).lower(), name) and p not in claimed]
         if named:
-            pick = sorted(named, key=lambda p: len(p.name))[0]
+            named.sort(key=lambda p: (len(p.name), p.name))
+            pick = named[0]
             out[id(s)] = (pick, "file")
             claimed.add(pick)
+            if len(named) > 1:  # said, never chosen silently
+                ambiguous[id(s)] = named
     for s in all_series:
         if id(s) in out or per_folder[s.folder] > 1:
             continue
@@ -986,7 +998,7 @@ def _match_series_masks(all_series, segs, root: Path, per_folder: dict) -> dict[
         if len(inside) == 1 and s.folder != root or (len(inside) == 1 and len(all_series) == 1):
             out[id(s)] = (inside[0], "file")
             claimed.add(inside[0])
-    return out
+    return out, ambiguous
 
 
 _DISCOVER: dict[str, Callable[[Path], Dataset | None]] = {

@@ -634,7 +634,7 @@ def _check_2d_complete(path: Path, fmt: str, size_wh: tuple[int, int]) -> None:
         return
     if fmt == "jpeg" and b"\xff\xd9" in tail.rstrip(b"\0 \r\n\t"):
         return
-    if fmt == "bmp" and len(head) >= 34 and head[:2] == b"BM":
+    if fmt == "bmp" and len(head) >= 34 and head[:2] == b"BM" and int.from_bytes(head[14:18], "little") >= 40:
         off = int.from_bytes(head[10:14], "little")
         bpp = int.from_bytes(head[28:30], "little")
         comp = int.from_bytes(head[30:34], "little")

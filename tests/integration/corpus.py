@@ -1314,6 +1314,29 @@ def _(root, data):
     write_like(root / "CT5N_seg.nii.gz", mask, m)
 
 
+@entry("dicom_two_masks_for_a_series", "dicom", "two mask files named after one series (.nii.gz and .nrrd)",
+       Expect("case_error", ("ambiguous_mask",), "CT5N", "CT5N_seg.nii.gz"), ndim=3)
+def _(root, data):
+    import SimpleITK as sitk
+
+    dicom(root, data)
+    m = sitk.ReadImage(str(root / "CT5N_seg.nii.gz"))
+    sitk.WriteImage(m, str(root / "CT5N_mask.nrrd"))
+
+
+@entry("lits_nii_and_niigz", "structure", "a LiTS volume stored twice: volume-1.nii and volume-1.nii.gz",
+       Expect("case_error", ("ambiguous_image",), "volume-1", "volume-1.nii"), ndim=3)
+def _(root, data):
+    import nibabel as nib
+
+    img, mask = ct_paths(data)
+    root.mkdir(parents=True)
+    for n in (0, 1, 2):
+        shutil.copyfile(img, root / f"volume-{n}.nii.gz")
+        shutil.copyfile(mask, root / f"segmentation-{n}.nii.gz")
+    nib.save(nib.load(str(img)), str(root / "volume-1.nii"))
+
+
 # ----------------------------------------------------------------------------------------------
 # manifests (dataset.json)
 
