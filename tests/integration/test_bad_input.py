@@ -180,8 +180,9 @@ def test_info_text_output_never_crashes_and_names_the_file(corpus):
 
 # -- batch over the corpus ----------------------------------------------------------------------------
 
+# in the default run: the entries that crashed or were silently wrong in the issue (the rest: -m slow)
 DEFAULT_BATCH = ["trunc_niigz_image", "label_300", "long_name_240", "formula_names", "grey_0_128_255",
-                 "stray_2_7_in_01", "huge_header_niigz", "bomb_png_9000", "symlink_loop_dir", "manifest_traversal"]
+                 "stray_2_7_in_01", "bomb_png_9000", "symlink_loop_dir"]
 
 
 def _snapshot(root: Path) -> dict:
