@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .io import Geometry, ImageData, ImageInfo, MaskEncoding, ReadError, atomic_path, is_dicom_file
+from .io import Geometry, ImageData, ImageInfo, MaskEncoding, ReadError, atomic_path
 
 __all__ = [
     "DicomSeries",
