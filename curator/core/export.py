@@ -231,7 +231,7 @@ def iter_export(project, out, *, take_proposals_above: float | None = None, take
             for i, (p, rel) in enumerate(files):
                 try:
                     real = p.resolve()
-                except OSError:  # a link loop
+                except (OSError, RuntimeError):  # a link loop (Python raises RuntimeError for those)
                     real = p
                 if real in rewritten or any(p == e or e in p.parents for e in excluded_files):
                     continue
