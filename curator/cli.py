@@ -237,7 +237,7 @@ def _proposal_config(args):
     return ProposalConfig(rules=rules, tau=args.proposal_tau, delta=args.proposal_delta,
                           band=args.proposal_band if args.proposal_band and args.proposal_band > 0 else None,
                           largest_component=args.largest_component, refine=args.refine,
-                          min_confidence=args.proposal_min_confidence)
+                          min_confidence=args.proposal_min_confidence, calibration_target=args.proposal_target)
 
 
 def cmd_batch(args) -> int:
@@ -257,7 +257,13 @@ def cmd_batch(args) -> int:
     except (DatasetError, ProjectError, TrainError, PipelineError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     project = Path(args.project).resolve()
-    print(f"ranked {len(res.ranked)} case(s): {project / 'ranking.csv'}; proposals in {project / 'proposals'}")
+    print(f"ranked {len(res.ranked)} case(s): {project / 'ranking.csv'}; proposals in {project / 'proposals'} "
+          f"(each case's status in {project / 'proposals.csv'})")
+    calib = (res.proposals or {}).get("calibration")
+    if calib is not None:
+        print(calib.describe())
+    for line in res.relabel_notes:
+        print(line)
     for cid, score, rank in res.ranked[: min(10, len(res.ranked))]:
         print(f"  {rank:>4}  {cid:<24} score {score:.3f}")
     if res.failed:
@@ -304,6 +310,11 @@ def cmd_decide(args) -> int:
                     p = store.proposal(args.case)
                     if p is None:
                         raise CliError(f"{args.case} has no proposal to accept; run `curator batch` first")
+                    withheld = (p.get("config") or {}).get("withheld")
+                    if withheld or not p.get("regions"):
+                        raise CliError(f"{args.case} has no proposed change to accept"
+                                       + (f" (proposals withheld: {withheld})" if withheld else "")
+                                       + "; use keep, or edit the mask in the app")
                     pixels = (p["added"], p["removed"]) if regions is None else None
                     run_id = p["run_id"]
                 else:
@@ -637,8 +648,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--proposal-tau", type=float, default=0.8, help="confidence needed to propose a change")
     s.add_argument("--proposal-delta", type=float, default=0.3, help="uncertainty threshold (uncertainty rule)")
     s.add_argument("--proposal-min-confidence", type=float, default=None, metavar="P",
-                   help="mean model confidence a change region needs to be proposed (default: 1 - (1 - tau) / 5, "
-                   "0.96 at tau 0.8, for the confident rule; 0 for the uncertainty rule)")
+                   help="mean model confidence a change region needs to be proposed (default: calibrated on the "
+                   "batch's own cases, see --proposal-target; proposals are withheld, with the reason, when no "
+                   "level is safe)")
+    s.add_argument("--proposal-target", type=float, default=0.005, metavar="F",
+                   help="calibration: the share of a mask's pixels proposals may change on the cases judged "
+                   "correct (default 0.005)")
     s.add_argument("--proposal-band", type=float, default=0.0, help="only change pixels this close to the mask's "
                    "edges (fraction of object radius, or px; 0 = anywhere)")
     s.add_argument("--largest-component", action="store_true", help="keep only the largest component per label")

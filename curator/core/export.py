@@ -90,6 +90,8 @@ def final_mask(project, store, case, given, *, take_proposal: bool = False) -> t
             return decision, z["labels"]
     if decision == "accepted" or (decision == "unreviewed" and take_proposal):
         p = store.proposal(case.id)
+        if decision == "unreviewed" and (p is None or not p.get("regions")):
+            return decision, None  # nothing proposed (or proposals withheld): the original stays
         if p is None or not p.get("regions_path") or not Path(p["regions_path"]).exists():
             raise ExportError(f"{case.id}: accepted, but its proposal is missing from the project")
         mask, regions = load_proposal_arrays(p["regions_path"])

@@ -35,10 +35,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["COMPONENTS", "DEFAULT_WEIGHTS", "softmin_quality", "case_scores", "shape_descriptors", "combine",
+__all__ = ["COMPONENTS", "DEFAULT_WEIGHTS", "softmin_quality", "case_scores", "edge_scores", "shape_descriptors", "combine",
            "rank_order", "write_ranking", "read_ranking", "review_rounds", "RoundStats"]
 
-COMPONENTS = ("softmin", "dice", "disagreement", "boundary", "change", "outlier")
+COMPONENTS = ("softmin", "dice", "disagreement", "boundary", "change", "outlier", "edges", "edge_fit")
 DEFAULT_WEIGHTS = {"softmin": 1.0, "change": 1.0, "dice": 0.1, "disagreement": 0.1, "boundary": 0.1, "outlier": 0.05}
 
 
@@ -81,6 +81,21 @@ def case_scores(given_index: np.ndarray, mean_prob: np.ndarray, p_given: np.ndar
     if proposal_change is not None:
         out["change"] = float(proposal_change)
     return out
+
+
+def edge_scores(image: np.ndarray, given_index: np.ndarray, consensus: np.ndarray) -> dict:
+    """Image-edge scores of one 2D case (higher = more likely wrong): ``edges``, how much better
+    the models' consensus outline follows the image's edges than the mask's (log-ratio of the mean
+    gradient along the parts of the outlines that differ; 0 when they agree); ``edge_fit``, how
+    weakly the mask's own outline lies on edges (model-free: minus the mean gradient along it over
+    the image's mean). ``image``: ``(Y, X[, C])``; label maps ``(Y, X)``."""
+    from .evidence import edge_alignment, edge_preference, gradient_magnitude
+
+    img = np.asarray(image, np.float32)
+    grad = gradient_magnitude(np.moveaxis(img, -1, 0)) if img.ndim == 3 else gradient_magnitude(img, channels_first=False)
+    pref = edge_preference(grad, given_index, consensus)
+    fit = edge_alignment(grad, given_index)
+    return {"edges": 0.0 if pref is None else float(pref), "edge_fit": -fit if np.isfinite(fit) else 0.0}
 
 
 def boundary_distance(a: np.ndarray, b: np.ndarray, spacing=None) -> float:
