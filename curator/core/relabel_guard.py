@@ -13,10 +13,12 @@ on data the network did not fit:
   (:mod:`curator.core.evidence`). Relabelling starts the first time the network's outlines are
   better on a clear majority of those cases (a sign test), and never after ``max_start`` of the
   training. Without that evidence nothing is relabelled, and the member's record says why.
+  A held-out case whose candidate shares too little with the mask (Dice under 0.4) is not a
+  correction of the same object: it counts against the network.
 * **where**: once started, each epoch every training case gets its candidate labels (test-time
   augmented consensus, the confident-learning rule), and only the cases whose candidate differs
-  materially from the mask *and* follows the image's edges better are relabelled; a clean mask
-  that a network draws differently keeps its outline.
+  materially from the mask, outlines the same object *and* follows the image's edges better are
+  relabelled; a clean mask that a network draws differently keeps its outline.
 * **stop**: the evidence is checked again every epoch; two failed checks in a row, or the drift
   brake (the labels running away from the given masks), stop relabelling for good and the given
   masks come back.
@@ -34,6 +36,11 @@ from .evidence import EdgeEvidence, edge_preference, gradient_magnitude, relabel
 __all__ = ["RelabelGuard", "DISAGREE_DICE"]
 
 DISAGREE_DICE = 0.95  # candidate labels closer than this (Dice) to the mask are agreement, not a correction
+# candidate labels farther than this from the mask outline another object: not a correction of this
+# one, and comparing the two outlines' edges says nothing about which is right (a weak network's
+# blobs find the strong edges of the lumen or the vignette); such a case counts against the network
+SAME_OBJECT_DICE = 0.4
+ANOTHER_OBJECT = -10.0
 
 
 def _dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -114,9 +121,13 @@ class RelabelGuard:
         return apply_flips(given, flips).astype(given.dtype)
 
     def _preference(self, item, cand: np.ndarray) -> float | None:
-        """Edge preference of the candidate over the given mask; None when they agree."""
-        if _dice(cand, item.labels) >= DISAGREE_DICE:
+        """Edge preference of the candidate over the given mask; None when they agree,
+        ``ANOTHER_OBJECT`` when the candidate is not a correction of the same object."""
+        d = _dice(cand, item.labels)
+        if d >= DISAGREE_DICE:
             return None
+        if d < SAME_OBJECT_DICE:
+            return ANOTHER_OBJECT
         return edge_preference(self._grad(item), item.labels, cand)
 
     def check(self, net) -> EdgeEvidence:

@@ -248,7 +248,7 @@ def _noisy(items, how):
     """Training copies whose masks are damaged: ``shift`` moves the object off its edges."""
     out = []
     for it in items:
-        lab = np.roll(it.labels, 6, axis=1) if how == "shift" else it.labels
+        lab = np.roll(it.labels, 3, axis=1) if how == "shift" else it.labels
         out.append(PreparedCase(it.case_id, it.image, lab.astype(np.uint8), it.orig_shape, None))
     return out
 
@@ -307,6 +307,33 @@ def test_no_relabelling_without_evidence_and_the_training_is_that_of_no_relabell
     # no held-out cases: nothing to measure against, so nothing is relabelled, and it says so
     none = run(iter_train_member(items[:8], _spec(), cfg, name="m"))
     assert none.relabel_start is None and "no held-out cases" in none.decision
+
+
+def test_a_network_that_outlines_another_object_is_no_evidence(monkeypatch):
+    """Two bright discs per image: the masks outline disc A (a little off), the network draws disc
+    B, whose outline lies on strong edges. That is another object, not a better outline of this one."""
+    from curator.core.relabel_guard import RelabelGuard
+
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[:32, :32]
+    items, other = [], {}
+    for i in range(14):
+        a = ((yy - 10) ** 2 + (xx - 10) ** 2) < 36
+        b = ((yy - 22) ** 2 + (xx - 22) ** 2) < 36
+        img = np.stack([(a | b) * 2.0 - 1 + rng.normal(0, 0.2, a.shape) for _ in range(3)]).astype(np.float16)
+        items.append(PreparedCase(f"c{i}", img, np.roll(a, 2, axis=1).astype(np.uint8), (32, 32), None))
+        other[f"c{i}"] = b.astype(np.uint8)
+
+    def predict(self, net, its, tta):
+        return {it.case_id: np.stack([1.0 - other[it.case_id], other[it.case_id]]).astype(np.float32) * 0.96 + 0.02
+                for it in its}
+
+    monkeypatch.setattr(RelabelGuard, "_predict", predict)
+    cfg = TrainConfig(epochs=3, relabel=RelabelConfig(), **TINY)
+    res = run(iter_train_member(items[:8], _spec(), cfg, name="m", probe=items[8:]))
+    ev = res.history[0]["evidence"]
+    assert ev["disagreeing"] == 6 and ev["network_better"] == 0 and not ev["holds"]
+    assert res.relabel_start is None
 
 
 def test_large_datasets_are_checked_within_the_first_epoch(monkeypatch):
