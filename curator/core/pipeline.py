@@ -184,7 +184,7 @@ def iter_proposals(project, store, cfg=None, *, cases: Sequence[str] | None = No
     ``proposals/.regions/``, the proposal and its regions in the store, ``calibration.json`` and
     ``proposals.csv`` in the project. Returns ``{"done", "skipped", "failed", "calibration"}``.
     """
-    from .calibration import calibrate_gate
+    from .calibration import calibrate_gate, replaces_mask
     from .io import ReadError, atomic_path, atomic_write
     from .preprocess import labels_to_index
     from .proposals import ProposalConfig, gate_regions, propose
@@ -245,7 +245,7 @@ def iter_proposals(project, store, cfg=None, *, cases: Sequence[str] | None = No
         calib = Calibration(float(cfg.min_confidence), None, 0, float("nan"), target=cfg.calibration_target)
     else:
         calib = calibrate_gate([{"softmin": r["scores"]["softmin"], "agreement": 1.0 - r["scores"]["dice"],
-                                 "area": r["area"], "regions": [(g["mean_confidence"], g["size"]) for g in r["regions"]]}
+                                 "area": r["area"], "regions": [(g["mean_confidence"], g["size"], g["kind"]) for g in r["regions"]]}
                                 for r in records.values() if not r["in_fold"]], target=cfg.calibration_target)
     store.set_state("calibration", calib.to_json())
     atomic_write(project.root / "calibration.json", json.dumps(calib.to_json(), indent=1))
@@ -266,12 +266,20 @@ def iter_proposals(project, store, cfg=None, *, cases: Sequence[str] | None = No
         rp = regions_path(project, case.id)
         config = {**cfg.to_json(), "region_confidence": calib.gate, "withheld": withheld,
                   "calibration": calib.describe()}
-        if prev is not None and prev.get("run_id") == run_id and (withheld or rp.exists()):
+        if prev is not None and prev.get("run_id") == run_id and ((prev.get("config") or {}).get("withheld")
+                                                                  or rp.exists()):
             skipped.append(case.id)
-            rows.append(_proposal_row(case.id, prev, withheld))
+            rows.append(_proposal_row(case.id, prev, (prev.get("config") or {}).get("withheld")))
             continue
         store.set_scores(case.id, {**rec["scores"], "change": 0.0}, run_id)
+        if not withheld:
+            with np.load(_candidates_path(project, case.id)) as z:
+                prop = gate_regions(z["given"], z["mask"], z["regions"], rec["regions"], calib.gate)
+            added, removed = prop.added_removed()
+            if replaces_mask(int(np.count_nonzero(prop.given)), added, removed):
+                withheld = "the proposal would replace the mask rather than correct it: review this case by hand"
         if withheld:
+            config["withheld"] = withheld
             store.set_proposal(case.id, path=None, regions_path=None, regions=[], added=0, removed=0,
                                change_fraction=0.0, config=config, run_id=run_id)
             if rp.exists():
@@ -279,9 +287,6 @@ def iter_proposals(project, store, cfg=None, *, cases: Sequence[str] | None = No
             rows.append(_proposal_row(case.id, store.proposal(case.id), withheld))
             done.append(case.id)
             continue
-        with np.load(_candidates_path(project, case.id)) as z:
-            prop = gate_regions(z["given"], z["mask"], z["regions"], rec["regions"], calib.gate)
-        added, removed = prop.added_removed()
         mask_path = None
         if write_masks:
             try:
@@ -341,8 +346,11 @@ def _write_proposals_csv(path: Path, rows: list[list]) -> None:
 
 def rank_cases(project, store, weights: dict | None = None) -> list[tuple[str, float, int]]:
     """Combine the stored scores (with an isolation-forest outlier score) into the review order;
-    writes ``ranking.csv`` and the store's ranking."""
-    from .ranking import COMPONENTS, combine, outlier_scores, rank_order, write_ranking
+    writes ``ranking.csv`` and the store's ranking. Without ``weights``, the weights follow the
+    models' agreement with the masks judged correct (:func:`curator.core.ranking.adaptive_weights`);
+    the weights used are kept in the store (state ``ranking``)."""
+    from .ranking import (COMPONENTS, adaptive_weights, combine, outlier_scores, rank_order, reference_agreement,
+                          write_ranking)
 
     scores = store.scores()
     ids = sorted(c for c, s in scores.items() if "softmin" in s)
@@ -358,6 +366,9 @@ def rank_cases(project, store, weights: dict | None = None) -> list[tuple[str, f
     for c, o in zip(ids, out):
         scores[c]["outlier"] = float(o)
         store.set_scores(c, {"outlier": float(o)})
+    agreement = reference_agreement([scores[c]["softmin"] for c in ids], [1.0 - scores[c].get("dice", np.nan) for c in ids])
+    weights = weights or adaptive_weights(agreement)
+    store.set_state("ranking", {"agreement": agreement, "weights": weights})
     combined = combine({c: {k: scores[c][k] for k in COMPONENTS if k in scores[c]} for c in ids}, weights)
     ranked = rank_order(combined)
     store.set_ranking(ranked)

@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["COMPONENTS", "DEFAULT_WEIGHTS", "softmin_quality", "case_scores", "edge_scores", "shape_descriptors", "combine",
+__all__ = ["COMPONENTS", "DEFAULT_WEIGHTS", "softmin_quality", "case_scores", "edge_scores", "shape_descriptors",
+           "reference_agreement", "adaptive_weights", "combine",
            "rank_order", "write_ranking", "read_ranking", "review_rounds", "RoundStats"]
 
 COMPONENTS = ("softmin", "dice", "disagreement", "boundary", "change", "outlier", "edges", "edge_fit")
@@ -145,6 +146,31 @@ def shape_descriptors(mask: np.ndarray, image: np.ndarray | None = None) -> dict
         if inside.size and outside.size:
             d["contrast"] = float(abs(inside.mean() - outside.mean()) / (img.std() + 1e-6))
     return d
+
+
+def reference_agreement(softmin, agreement, fraction: float = 0.5) -> float:
+    """How well the models reproduce the masks judged correct: the median of ``agreement`` (Dice
+    of the consensus to the mask) over the ``fraction`` of cases with the lowest softmin score.
+    Label-free; NaN without cases."""
+    sm = np.asarray(softmin, float)
+    ag = np.asarray(agreement, float)
+    n = int(np.floor(fraction * sm.size))
+    if n < 1:
+        return float("nan")
+    return float(np.median(ag[np.argsort(sm, kind="stable")[:n]]))
+
+
+def adaptive_weights(agreement: float, base: dict | None = None, *, trusted: float = 0.95,
+                     weak: float = 0.75) -> dict:
+    """Weights of the combined score for a batch whose models reproduce the masks judged correct
+    at Dice ``agreement`` (:func:`reference_agreement`): the image-edge scores weigh in as the
+    models weaken, not at all from ``trusted`` up, as much as softmin from ``weak`` down (linear
+    between). Model-based scores rank well when the models are good and poorly when they are
+    weak; the edge scores do not depend on the models' quality (``edge_fit`` not at all)."""
+    w = dict(base or DEFAULT_WEIGHTS)
+    e = float(np.clip((trusted - agreement) / (trusted - weak), 0.0, 1.0)) if np.isfinite(agreement) else 0.0
+    w["edges"] = w["edge_fit"] = e * w.get("softmin", 1.0)
+    return w
 
 
 def _ranks01(values: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from curator.core.calibration import calibrate_gate, false_change
+from curator.core.calibration import calibrate_gate, false_change, replaces_mask
 from curator.core.proposals import Proposal, ProposalConfig, gate_regions, propose
 
 
@@ -27,11 +27,12 @@ def _records(n_clean=30, n_wrong=12, clean_fail_conf=0.93, seed=0, agreement=0.9
 def test_gate_is_the_lowest_level_that_keeps_false_changes_under_target():
     calib = calibrate_gate(_records())
     assert calib.withheld is None
-    assert calib.gate == 0.94  # the clean cases' failures at 0.93 are gated out, the repairs at 0.99 kept
-    assert calib.false_change[0.9] > 0.005 >= calib.false_change[0.94]
-    assert "region confidence of 0.94" in calib.describe()
+    # the clean cases' failures at 0.93 are gated out from 0.94 on; one level of margin above that
+    assert calib.false_change[0.92] > 0.005 >= calib.false_change[0.94] and calib.gate == 0.95
+    assert "region confidence of 0.95" in calib.describe()
+    assert calibrate_gate(_records(), margin=0).gate == 0.94
     # a dataset whose models fail less confidently gets a lower gate: the gate follows the data
-    assert calibrate_gate(_records(clean_fail_conf=0.82)).gate == 0.85
+    assert calibrate_gate(_records(clean_fail_conf=0.82)).gate == 0.9
 
 
 def test_withheld_when_too_few_cases_weak_models_or_no_safe_level():
@@ -46,6 +47,10 @@ def test_withheld_when_too_few_cases_weak_models_or_no_safe_level():
 def test_false_change_counts_regions_at_or_above_the_gate():
     assert false_change([(0.9, 10), (0.97, 20)], 100, 0.95) == 0.2
     assert false_change([], 0, 0.5) == 0.0
+    # a proposal that would replace the mask (another object, or the same several times too large)
+    # is not offered, so it changes nothing
+    assert replaces_mask(100, 400, 0) and replaces_mask(100, 0, 80) and not replaces_mask(100, 60, 20)
+    assert false_change([(0.97, 400, "added")], 100, 0.95) == 0.0
 
 
 def test_gating_candidates_equals_proposing_with_that_gate():
