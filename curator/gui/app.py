@@ -57,8 +57,13 @@ def make_window(*, show: bool = True):
     from .menus import install_menus
 
     viewer = napari.Viewer(title="Mask Curator", show=show)
-    widget = CuratorWidget(viewer)
-    viewer.window.add_dock_widget(widget, name="Mask Curator", area="right")
+    try:
+        # docked the way napari's Plugins menu docks it, so that menu shows this panel instead of
+        # adding a second one
+        _dock, widget = viewer.window.add_plugin_dock_widget("mask-curator", "Mask Curator")
+    except Exception:  # noqa: BLE001 - the plugin is not registered (a bare source tree)
+        widget = CuratorWidget(viewer)
+        viewer.window.add_dock_widget(widget, name="Mask Curator", area="right")
     window = widget.window()
     install_menus(window, widget)
     guard = _CloseGuard(widget)
@@ -73,7 +78,12 @@ def launch(dataset=None, project=None, *, demo: bool = False, screenshot: str | 
     import napari
     from qtpy.QtCore import QTimer
 
+    from qtpy.QtWidgets import QApplication
+
     viewer, widget = make_window()
+    # lay the window out at its final size before a case is framed in it (framed earlier, the
+    # first case was cropped)
+    QApplication.processEvents()
     if startup_time:
         def report_start():
             import psutil
