@@ -51,7 +51,7 @@ def _maps_for(truth: np.ndarray, seed: int):
     sd = inside - outside  # positive inside the truth
     p1 = 1.0 / (1.0 + np.exp(-1.5 * sd))
     rng = np.random.default_rng(seed)
-    p1 = np.clip(p1 + rng.normal(0, 0.02, p1.shape), 0.001, 0.999).astype(np.float32)
+    p1 = np.clip(p1 + rng.normal(0, 0.02, p1.shape), 0.02, 0.98).astype(np.float32)  # never surer than 0.98
     mean = np.stack([1 - p1, p1])
     ent = -(mean * np.log(mean)).sum(0)
     var = (mean * (1 - mean)).sum(0)

@@ -523,6 +523,7 @@ class ReviewController(QObject):
             return
         d = review.save_draft(self.project, self.store, self.view, self.working)
         self.decision_changed.emit(self.case.id, d)
+        self.refresh_queue()  # the queue marks cases with a draft
 
     def flush(self) -> None:
         """Before leaving a case: changes made to its working mask are saved, as an edit, or as a

@@ -61,7 +61,7 @@ COLORMAPS = ("inferno", "magma", "turbo", "viridis", "hot", "gray")
 LABEL_COLOURS = {1: (0.0, 0.8, 1.0), 2: (1.0, 0.6, 0.0), 3: (0.6, 0.4, 1.0), 4: (1.0, 1.0, 0.3), 5: (0.3, 1.0, 0.6),
                  6: (1.0, 0.4, 0.6), 7: (0.6, 0.9, 1.0), 8: (0.9, 0.7, 0.4), 9: (0.7, 0.7, 0.7)}
 CHANGE_COLOURS = {1: ("added", (0.2, 1.0, 0.2)), 2: ("removed", (1.0, 0.2, 1.0)), 3: ("relabelled", (1.0, 0.9, 0.1)),
-                  4: ("left out of Accept", (0.6, 0.6, 0.6))}
+                  4: ("left out", (0.6, 0.6, 0.6))}
 HEAT_FLOOR = 0.15  # below this share of the map's top value the heatmap is fully transparent
 
 NAMES = {"image": "image", "heat": "uncertainty", "given": "given mask", "proposal": "proposed change",
@@ -91,7 +91,7 @@ def _translucent(name: str):
 
     t = np.linspace(0.0, 1.0, 256)
     rgba = np.asarray(ensure_colormap(name).map(t), float)
-    rgba[:, 3] = np.clip(t / 0.6, 0.0, 1.0) ** 0.8
+    rgba[:, 3] = 0.85 * np.clip(t / 0.5, 0.0, 1.0) ** 0.8  # never fully opaque: the image stays readable
     return Colormap(rgba, name=f"{name} (translucent)", controls=t)
 
 
@@ -101,7 +101,7 @@ class CaseLayers:
     def __init__(self, viewer):
         self.viewer = viewer
         self.measure = "entropy"
-        self.heat_opacity = 0.7
+        self.heat_opacity = 0.55
         self.colormap = "inferno"
         self.ct_preset = "Abdomen"
         self._view = None
@@ -254,10 +254,14 @@ class CaseLayers:
                 # made now, empty and hidden, so that the first maps (a batch ending while the
                 # reviewer works) only fill it: creating a layer and its controls is the slowest
                 # part of showing a case
-                coarse = tuple(max(1, n // 16) for n in view.given.array.shape)
-                layer = self._add("heat", "image", np.zeros(coarse, np.float32), colormap=_translucent(self.colormap),
-                                  blending="translucent", opacity=self.heat_opacity,
-                                  scale=tuple(np.asarray(scale, float) * 16), contrast_limits=(0.0, 1.0))
+                shown = np.asarray([view.given.array.shape[p] for p in self._amap.perm], float)
+                coarse = np.maximum(1, shown // 16)
+                ratio = shown / coarse  # covering the image exactly, so the world's extent stays the image's
+                layer = self._add("heat", "image", np.zeros(tuple(int(n) for n in coarse), np.float32),
+                                  colormap=_translucent(self.colormap), blending="translucent",
+                                  opacity=self.heat_opacity, scale=tuple(np.asarray(scale, float) * ratio),
+                                  translate=tuple(np.asarray(scale, float) * (0.5 * ratio - 0.5)),
+                                  contrast_limits=(0.0, 1.0))
                 self._heat_style(layer)
                 self.viewer.layers.move(self.viewer.layers.index(layer), self.viewer.layers.index(self.layer("image")) + 1)
             if layer.visible:
@@ -273,7 +277,7 @@ class CaseLayers:
         heat_scale = tuple(np.asarray(scale, float) * ratio_shown)
         translate = tuple(np.asarray(scale, float) * (0.5 * ratio_shown - 0.5))  # align voxel centres
         data = self.to_display(data)
-        hi = _top_value(data)
+        lo, hi = _heat_range(data)
         if layer is None or layer.data.ndim != data.ndim:
             self._remove("heat")
             layer = self._add("heat", "image", data, colormap=_translucent(self.colormap), blending="translucent",
@@ -283,10 +287,9 @@ class CaseLayers:
         else:
             _put(layer, data, self.viewer.layers)
             _set_scale(layer, heat_scale, translate)
-        # below HEAT_FLOOR of the top value the colour map is transparent: only the uncertain
-        # parts tint the image, and the image stays readable under them
-        hi = max(hi, 1e-3)
-        layer.contrast_limits = (HEAT_FLOOR * hi, hi)
+        # below the floor the colour map is transparent: only the uncertain parts tint the image,
+        # and the image stays readable under them
+        layer.contrast_limits = (lo, hi)
         if not layer.visible:  # napari redraws a layer made visible: only when it was hidden
             layer.visible = True
         self._show_title(f"{MEASURES[self.measure]} ({MEASURE_UNITS[self.measure]})")
@@ -333,6 +336,14 @@ class CaseLayers:
         return {"top": top, "bottom": bottom, "left": left, "right": right}
 
     def _update_orientation(self, event=None) -> None:
+        if self._view is not None and self._view.image.ndim == 3 and self.viewer.dims.ndisplay == 2:
+            # superior at the top when the slices are coronal or sagittal (rows run along Z)
+            camera = self._camera()
+            vertical, horizontal = (str(v) for v in camera.orientation2d)
+            want = "up" if self.viewer.dims.displayed[-2] == 0 else "down"
+            if vertical != want:
+                camera.orientation2d = (want, horizontal)
+                return  # the camera's event comes back here
         labels = self.orientation_labels()
         places = {"top": "top_center", "bottom": "bottom_center", "left": "middle_left", "right": "middle_right"}
         if not labels and not self._overlays:
@@ -442,13 +453,17 @@ def _regions_box(proposal):
                  for d in range(proposal.given.ndim))
 
 
-def _top_value(data: np.ndarray, q: float = 99.9, sample: int = 1 << 20) -> float:
-    """The ``q``-th percentile of a map, from an even sample of about a million values for large
-    volumes (the heatmap's contrast needs no more, and the full sort cost a 3D switch 130 ms)."""
+def _heat_range(data: np.ndarray, sample: int = 1 << 20) -> tuple[float, float]:
+    """The heatmap's contrast: from the floor (HEAT_FLOOR of the top value, or the case's median
+    when most of it is uncertain) to the 99.9th percentile, from an even sample of about a million
+    values for large volumes (the full sort cost a 3D switch 130 ms)."""
     flat = data.reshape(-1)
     if flat.size == 0:
-        return 1.0
-    return float(np.percentile(flat[:: max(1, flat.size // sample)], q))
+        return 0.0, 1.0
+    med, hi = np.percentile(flat[:: max(1, flat.size // sample)], [50.0, 99.9])
+    hi = max(float(hi), 1e-3)
+    lo = min(max(HEAT_FLOOR * hi, float(med)), 0.9 * hi)
+    return lo, hi
 
 
 _IN_PLACE_MAX_BYTES = 64 << 20

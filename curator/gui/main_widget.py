@@ -54,6 +54,9 @@ class CuratorWidget(QWidget):
         # the ML stack loads in the background once the window is up (started before the first
         # paint, it delayed it by about a second)
         QTimer.singleShot(1000, warm_up)
+        # napari hands plugin widgets a proxy of the viewer that wraps every layer anew on each
+        # access; the panel keeps the viewer itself, so that it can hold its layers by identity
+        viewer = getattr(viewer, "__wrapped__", viewer)
         self.viewer = viewer
         self.controller = controller or ReviewController(self)
         self.layers = CaseLayers(viewer)
@@ -260,15 +263,16 @@ class CuratorWidget(QWidget):
         self.panel.set_threshold_mode(c.threshold_name)
         self.panel.set_tau(c.threshold)
         present = sorted({int(v) for v in np.unique(view.given.array) if v} | set(names))
-        self.panel.show_labels({v: names.get(v, f"label {v}") for v in present})
+        self.panel.show_labels({v: names.get(v, "") for v in present})
         self.panel.set_measure_unit(self.layers.measure)
         self.queue.select(view.case_id)
         if view.failed:
             self._error(f"{view.case_id}: {view.failed}")
         elif view.maps is None:
             self._status(f"{view.case_id}: no uncertainty maps yet (Tools → Batch relabel)")
-        else:
-            self._status(f"{view.case_id}")  # a message about the case left behind goes with it
+        else:  # a message about the case left behind goes with it
+            self.message.setStyleSheet("")
+            self.message.setText("")
 
     def _show_proposal(self, proposal) -> None:
         self.layers.set_proposal(proposal, self.controller.accepted_regions)

@@ -45,19 +45,19 @@ class ReviewPanel(QWidget):
         self.status = QLabel("")
         self.status.setWordWrap(True)
         # -- decisions
-        self.accept_button = _button("Accept proposal  (A)", "Use the proposed mask (with the regions ticked below)")
-        self.keep_button = _button("Keep original  (K)", "The given mask is right")
-        self.save_button = _button("Save edit  (Ctrl+S)", "Save the working mask as painted")
-        self.exclude_button = _button("Exclude  (D)", "Leave this case out of the cleaned dataset")
-        self.flag_button = _button("Flag for expert  (G)", "Mark the case for a second opinion")
-        self.reopen_button = _button("Reopen  (R)", "Unlock a decided case to change it")
-        self.prev_button = _button("◀ Previous  (Shift+N)", "Previous case in the queue")
-        self.next_button = _button("Next ▶  (N)", "Next case in the queue")
+        self.accept_button = _button("Accept (A)", "Accept the proposed mask, with the regions ticked below (A)")
+        self.keep_button = _button("Keep (K)", "Keep the original: the given mask is right (K)")
+        self.save_button = _button("Save (Ctrl+S)", "Save the working mask as painted: an edit (Ctrl+S)")
+        self.exclude_button = _button("Exclude (D)", "Leave this case out of the cleaned dataset (D)")
+        self.flag_button = _button("Flag (G)", "Flag for an expert: no decision yet, the export keeps the original; an edit in progress stays with the flag (G)")
+        self.reopen_button = _button("Reopen (R)", "Unlock a decided case to change it (R)")
+        self.prev_button = _button("◀ Prev", "Previous case in the queue (Shift+N)")
+        self.next_button = _button("Next ▶", "Next case in the queue (N); changes made to this case are saved")
         grid = QGridLayout()
         grid.setSpacing(4)
         for i, b in enumerate([self.accept_button, self.keep_button, self.save_button, self.exclude_button,
                                self.flag_button, self.reopen_button, self.prev_button, self.next_button]):
-            grid.addWidget(b, i // 3, i % 3)
+            grid.addWidget(b, i // 4, i % 4)
         self.accept_button.setStyleSheet("font-weight: bold;")
         decisions = QGroupBox("Decision")
         decisions.setLayout(grid)
@@ -75,7 +75,7 @@ class ReviewPanel(QWidget):
         self.colormap.setToolTip("Heatmap colours (transparent at the bottom of the range)")
         self.opacity = QSlider(Qt.Horizontal)
         self.opacity.setRange(0, 100)
-        self.opacity.setValue(70)
+        self.opacity.setValue(55)
         self.opacity.setToolTip("Heatmap opacity")
         self.heat_legend = QLabel("")
         self.heat_legend.setWordWrap(True)
@@ -90,7 +90,9 @@ class ReviewPanel(QWidget):
         heat_row = QHBoxLayout()
         heat_row.addWidget(self.measure, 3)
         heat_row.addWidget(self.colormap, 1)
-        heat_row.addWidget(self.opacity, 1)
+        opacity_row = QHBoxLayout()
+        opacity_row.addWidget(QLabel("Heatmap opacity"))
+        opacity_row.addWidget(self.opacity, 1)
         ct_row = QHBoxLayout()
         self.ct_label = QLabel("CT window")
         ct_row.addWidget(self.ct_label)
@@ -100,6 +102,7 @@ class ReviewPanel(QWidget):
         dl = QVBoxLayout(display)
         dl.setSpacing(3)
         dl.addLayout(heat_row)
+        dl.addLayout(opacity_row)
         dl.addWidget(self.heat_legend)
         dl.addLayout(ct_row)
         dl.addWidget(self.label_legend)
@@ -131,10 +134,10 @@ class ReviewPanel(QWidget):
         # -- editing helpers
         self.undo_button = _button("Undo", "Undo the last change of the working mask (Ctrl+Z)")
         self.redo_button = _button("Redo", "Redo (Ctrl+Shift+Z)")
-        self.islands_button = _button("Remove islands  (I)", "Delete small disconnected pieces")
-        self.holes_button = _button("Fill holes  (H)", "Fill holes inside the mask")
-        self.smooth_button = _button("Smooth  (Shift+S)", "Smooth the outline (opening and closing)")
-        self.between_button = _button("Fill between  (Shift+F)", "Interpolate the mask between painted slices (3D)")
+        self.islands_button = _button("Islands (I)", "Remove small disconnected pieces (I)")
+        self.holes_button = _button("Holes (H)", "Fill holes inside the mask (H)")
+        self.smooth_button = _button("Smooth", "Smooth the outline: opening and closing (Shift+S)")
+        self.between_button = _button("Between", "Fill between painted slices by interpolation, 3D (Shift+F)")
         eg = QGridLayout()
         eg.setSpacing(4)
         for i, b in enumerate([self.undo_button, self.redo_button, self.islands_button, self.holes_button,
@@ -200,12 +203,14 @@ class ReviewPanel(QWidget):
     def set_measure_unit(self, key: str | None) -> None:
         if key:
             self.heat_legend.setText(f"{MEASURES[key]} in {MEASURE_UNITS[key]}; see the colour bar on the image. "
-                                     f"Transparent below {HEAT_FLOOR:.0%} of the case's top value.")
+                                     f"Transparent below {HEAT_FLOOR:.0%} of the case's top value (or its median, "
+                                     "when most of the case is uncertain).")
 
     def show_labels(self, names: dict[int, str]) -> None:
         """The mask labels with their names and colours (outline: given mask, fill: working mask)."""
         fallback = LABEL_COLOURS[9]
-        items = [(LABEL_COLOURS.get(v, fallback), f"{v} {name}") for v, name in sorted(names.items())]
+        items = [(LABEL_COLOURS.get(v, fallback), f"{v} {name}" if name else f"label {v}")
+                 for v, name in sorted(names.items())]
         self.label_legend.setText("Labels: " + (_swatches(items) if items else "none in this mask"))
 
     def check_regions(self, accepted: set[int]) -> None:
