@@ -277,7 +277,8 @@ def training_blocker(dataset, train_cfg) -> str | None:
             f"{folds} folds needs at least {folds} (each case is scored by models that did not train on its "
             "mask). What can be done: score it with a model trained elsewhere (`curator batch DATASET --project "
             "DIR --model SPEC.json`), or review it without models (open it in the app: Keep, Edit and Exclude "
-            "work without proposals).")
+            "work without proposals). `--folds 1` trains one model on every mask; it then scores masks it has "
+            "learned, and finds few wrong ones.")
 
 
 @dataclass

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["make_window", "launch"]
+__all__ = ["make_window", "launch", "open_first"]
 
 
 class _CloseGuard:
@@ -49,14 +49,16 @@ class _CloseGuard:
         return True
 
 
-def make_window(*, show: bool = True):
-    """A viewer with the Curator panel docked and the menus installed: ``(viewer, widget)``."""
+def make_window(*, show: bool = True, viewer=None):
+    """A viewer (made here, unless given) with the Curator panel docked and the menus installed:
+    ``(viewer, widget)``."""
     import napari
 
     from .main_widget import CuratorWidget
     from .menus import install_menus
 
-    viewer = napari.Viewer(title="Mask Curator", show=show)
+    if viewer is None:
+        viewer = napari.Viewer(title="Mask Curator", show=show)
     try:
         # docked the way napari's Plugins menu docks it, so that menu shows this panel instead of
         # adding a second one
@@ -78,12 +80,7 @@ def launch(dataset=None, project=None, *, demo: bool = False, screenshot: str | 
     import napari
     from qtpy.QtCore import QTimer
 
-    from qtpy.QtWidgets import QApplication
-
     viewer, widget = make_window()
-    # lay the window out at its final size before a case is framed in it (framed earlier, the
-    # first case was cropped)
-    QApplication.processEvents()
     if startup_time:
         def report_start():
             import psutil
@@ -93,12 +90,7 @@ def launch(dataset=None, project=None, *, demo: bool = False, screenshot: str | 
 
         QTimer.singleShot(0, report_start)
     c = widget.controller
-    if project is not None:
-        if not widget._open_project(project):
-            print(f"curator gui: cannot open project {project}", file=sys.stderr)
-    elif dataset is not None:
-        if not widget.open_dataset(dataset):
-            print(f"curator gui: cannot open {dataset}", file=sys.stderr)
+    open_first(widget, dataset=dataset, project=project)
     if demo and c.dataset is not None and not c.store.scores():
         widget._status("demo: running a quick Batch relabel (train, uncertainty, proposals, ranking; "
                        "region confidence 0.80 for these one-minute models) …")
@@ -125,6 +117,23 @@ def launch(dataset=None, project=None, *, demo: bool = False, screenshot: str | 
         QTimer.singleShot(1500, shoot)
     napari.run()
     return 0
+
+
+def open_first(widget, *, dataset=None, project=None) -> bool:
+    """Open the dataset or project the app was started with, once the window is laid out at its
+    final size (framed before, the first case was cropped)."""
+    from qtpy.QtWidgets import QApplication
+
+    if project is None and dataset is None:
+        return False
+    QApplication.processEvents()
+    if project is not None:
+        ok = widget._open_project(project)
+    else:
+        ok = widget.open_dataset(dataset)
+    if not ok:
+        print(f"curator gui: cannot open {project if project is not None else dataset}", file=sys.stderr)
+    return ok
 
 
 def _save_window(viewer, path) -> None:

@@ -30,7 +30,8 @@ import numpy as np
 
 from ..core.grid import ORIENTATION_LETTERS, AxisMap, display_map, from_grid, map_index, to_grid, unmap_index
 
-__all__ = ["CaseLayers", "CT_PRESETS", "MEASURES", "MEASURE_UNITS", "COLORMAPS", "LABEL_COLOURS", "CHANGE_COLOURS"]
+__all__ = ["CaseLayers", "CT_PRESETS", "MEASURES", "MEASURE_UNITS", "COLORMAPS", "LABEL_COLOURS", "CHANGE_COLOURS",
+           "label_colour"]
 
 CT_PRESETS = {  # name: (window, level) in HU
     "Abdomen": (400, 40),
@@ -60,6 +61,17 @@ COLORMAPS = ("inferno", "magma", "turbo", "viridis", "hot", "gray")
 # label value -> colour, the same in the given outline, the working mask and the panel's legend
 LABEL_COLOURS = {1: (0.0, 0.8, 1.0), 2: (1.0, 0.6, 0.0), 3: (0.6, 0.4, 1.0), 4: (1.0, 1.0, 0.3), 5: (0.3, 1.0, 0.6),
                  6: (1.0, 0.4, 0.6), 7: (0.6, 0.9, 1.0), 8: (0.9, 0.7, 0.4), 9: (0.7, 0.7, 0.7)}
+
+
+def label_colour(value: int) -> tuple[float, float, float]:
+    """The colour of a label value: the fixed ones above, then hues spread by the golden ratio."""
+    import colorsys
+
+    if value in LABEL_COLOURS:
+        return LABEL_COLOURS[value]
+    return colorsys.hsv_to_rgb((value * 0.618034) % 1.0, 0.65, 1.0)
+
+
 CHANGE_COLOURS = {1: ("added", (0.2, 1.0, 0.2)), 2: ("removed", (1.0, 0.2, 1.0)), 3: ("relabelled", (1.0, 0.9, 0.1)),
                   4: ("left out", (0.6, 0.6, 0.6))}
 HEAT_FLOOR = 0.15  # below this share of the map's top value the heatmap is fully transparent
@@ -81,7 +93,7 @@ def _label_colormap():
     from napari.utils.colormaps import DirectLabelColormap
 
     return DirectLabelColormap(color_dict={None: (*LABEL_COLOURS[9], 1.0), 0: (0, 0, 0, 0),
-                                           **{k: (*c, 1.0) for k, c in LABEL_COLOURS.items()}})
+                                           **{k: (*label_colour(k), 1.0) for k in range(1, 256)}})
 
 
 def _translucent(name: str):

@@ -93,7 +93,7 @@ class CuratorWidget(QWidget):
         split.addWidget(scroll)
         split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 3)
-        split.setSizes([380, 520])
+        split.setSizes([320, 580])  # the review panel needs its display controls above the fold
         self.queue.table.setMinimumHeight(160)
         lay = QVBoxLayout(self)
         lay.addWidget(split)

@@ -52,18 +52,15 @@ def test_user_layers_named_like_ours_are_left_untouched(template, tmp_path, make
     assert all(o is not None and not any(o is m for m in mine.values()) for o in ours)
 
 
-def test_the_plugins_menu_shows_the_apps_panel_instead_of_a_second_one(qtbot):
+def test_the_plugins_menu_shows_the_apps_panel_instead_of_a_second_one(make_napari_viewer):
     from curator.gui.app import make_window
     from curator.gui.main_widget import CuratorWidget
 
-    viewer, widget = make_window(show=False)
-    try:
-        _dock, again = viewer.window.add_plugin_dock_widget("mask-curator", "Mask Curator")
-        assert again is widget
-        docked = [w for w in viewer.window._qt_window.findChildren(CuratorWidget)]
-        assert len(docked) == 1
-    finally:
-        viewer.close()
+    viewer, widget = make_window(viewer=make_napari_viewer())
+    _dock, again = viewer.window.add_plugin_dock_widget("mask-curator", "Mask Curator")  # Plugins -> Mask Curator
+    assert again is widget
+    assert len(viewer.window._qt_window.findChildren(CuratorWidget)) == 1
+    widget.controller.close()
 
 
 def test_the_manifest_claims_only_what_the_reader_handles(tmp_path):
@@ -142,3 +139,58 @@ def test_a_one_case_dataset_says_what_can_be_done(make_napari_viewer, tmp_path):
     widget.controller.keep()
     assert widget.controller.store.decision("a")["decision"] == "kept"
     widget.controller.close()
+
+
+def test_the_app_started_on_a_project_frames_the_first_case_whole(template, tmp_path, monkeypatch, qtbot,
+                                                                  make_napari_viewer):
+    """`curator gui PATH`: the first case fits the canvas (it was framed before the window was
+    laid out, and came up cropped)."""
+    import napari
+
+    from curator.gui import app
+    from tests.review_project import copy_project
+
+    seen = {}
+    monkeypatch.setattr(napari, "Viewer", lambda **kw: make_napari_viewer(**{**kw, "show": True}))
+    monkeypatch.setattr(napari, "run", lambda *a, **k: qtbot.waitUntil(lambda: "fits" in seen, timeout=30000))
+
+    def look(viewer, path):
+        layer = next(x for x in viewer.layers if x.name == "image")
+        lo, hi = (np.asarray(v) for v in layer.extent.world)
+        size = (hi - lo)[-2:]
+        canvas = np.asarray(viewer._canvas_size if hasattr(viewer, "_canvas_size") else viewer.canvas.size)
+        seen["fits"] = bool(np.all(size * viewer.camera.zoom <= canvas + 1))
+        seen["fills"] = float(np.max(size * viewer.camera.zoom / canvas))
+
+    monkeypatch.setattr(app, "_save_window", look)
+    app.launch(project=copy_project(template, tmp_path / "p"), screenshot=str(tmp_path / "shot.png"))
+    assert seen["fits"], seen
+    assert seen["fills"] > 0.8  # framed, not a postage stamp
+
+
+def test_the_display_controls_are_above_the_fold(template, tmp_path, qtbot, make_napari_viewer):
+    """In the app's window, the heatmap and CT window controls show without scrolling the panel."""
+    from qtpy.QtCore import QPoint
+    from qtpy.QtWidgets import QApplication, QScrollArea
+
+    from curator.gui.app import make_window, open_first
+    from tests.review_project import copy_project
+
+    viewer, widget = make_window(viewer=make_napari_viewer(show=True))
+    try:
+        open_first(widget, project=copy_project(template, tmp_path / "p"))
+        c = widget.controller
+        widget.panel.show_case(c.case.id, c.view.decision, None, 3)  # as for a volume: the CT row shows
+        QApplication.processEvents()
+        assert widget.panel.ct_preset.isVisible()
+        scroll = next(a for a in widget.findChildren(QScrollArea) if a.widget() is widget.panel)
+        port = scroll.viewport()
+        for control in (widget.panel.measure, widget.panel.opacity, widget.panel.colormap, widget.panel.ct_preset,
+                        widget.panel.accept_button, widget.panel.next_button, widget.panel.tau):
+            bottom = control.mapTo(port, QPoint(0, control.height())).y()
+            assert bottom <= port.height(), f"{control.__class__.__name__} is below the fold"
+        regions_top = widget.panel.regions.mapTo(port, QPoint(0, 0)).y()
+        assert regions_top + 40 <= port.height()  # the first proposed regions show too
+        assert scroll.horizontalScrollBar().maximum() == 0  # nothing cut on the right either
+    finally:
+        widget.controller.close()

@@ -10,7 +10,7 @@ from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                             QListWidget, QListWidgetItem, QPushButton, QSlider, QVBoxLayout, QWidget)
 
-from ..layers import CHANGE_COLOURS, COLORMAPS, CT_PRESETS, HEAT_FLOOR, LABEL_COLOURS, MEASURE_UNITS, MEASURES
+from ..layers import CHANGE_COLOURS, COLORMAPS, CT_PRESETS, HEAT_FLOOR, MEASURE_UNITS, MEASURES, label_colour
 
 __all__ = ["ReviewPanel"]
 
@@ -208,10 +208,9 @@ class ReviewPanel(QWidget):
 
     def show_labels(self, names: dict[int, str]) -> None:
         """The mask labels with their names and colours (outline: given mask, fill: working mask)."""
-        fallback = LABEL_COLOURS[9]
-        items = [(LABEL_COLOURS.get(v, fallback), f"{v} {name}" if name else f"label {v}")
-                 for v, name in sorted(names.items())]
-        self.label_legend.setText("Labels: " + (_swatches(items) if items else "none in this mask"))
+        items = [(label_colour(v), f"{v} {name}" if name else f"label {v}") for v, name in sorted(names.items())]
+        more = f" … and {len(items) - 12} more (hover over the mask for names)" if len(items) > 12 else ""
+        self.label_legend.setText("Labels: " + (_swatches(items[:12]) + more if items else "none in this mask"))
 
     def check_regions(self, accepted: set[int]) -> None:
         """Tick the listed regions that are in ``accepted`` (without announcing it)."""
