@@ -45,20 +45,22 @@ def test_the_same_ct_as_dicom_and_as_nifti_is_shown_the_same(shared_data, tmp_pa
 
     (dcm, seg), (nii, nseg) = _dcmqi_as_nifti(shared_data, tmp_path)
     assert not np.array_equal(nii.array, dcm.array)  # stored in another order
-    shown = {}
+    shown, views = {}, {}
     for name, (image, mask) in {"dicom": (dcm, seg), "nifti": (nii, nseg)}.items():
         viewer = make_napari_viewer()
         layers = CaseLayers(viewer)
         layers.show(_view(image, mask), mask.array)
-        shown[name] = (np.asarray(layers.layer("image").data).copy(), _liver_on_screen(viewer, layers),
-                       layers.orientation_labels())
-        # the working mask comes back on the case's own grid, exactly
-        np.testing.assert_array_equal(layers.working_data(), mask.array)
-    np.testing.assert_array_equal(shown["dicom"][0], shown["nifti"][0])
-    np.testing.assert_allclose(shown["dicom"][1], shown["nifti"][1])
-    for name, (img, liver, labels) in shown.items():
-        assert labels == {"top": "A", "bottom": "P", "left": "R", "right": "L"}, name
+        shown[name] = (np.asarray(layers.layer("image").data).copy(), _liver_on_screen(viewer, layers))
+        views[name] = layers
+    np.testing.assert_array_equal(shown["dicom"][0], shown["nifti"][0])  # the same picture
+    np.testing.assert_allclose(shown["dicom"][1], shown["nifti"][1])  # the liver at the same place
+    for name, (img, liver) in shown.items():
         assert liver[2] < img.shape[2] * dcm.geometry.spacing[0] / 2, f"{name}: the liver is on the screen's left"
+        layers = views[name]
+        assert layers.orientation_labels() == {"top": "A", "bottom": "P", "left": "R", "right": "L"}, name
+        # the working mask comes back on the case's own grid, exactly
+        mask = seg if name == "dicom" else nseg
+        np.testing.assert_array_equal(layers.working_data(), mask.array)
 
 
 def test_orientation_letters_follow_the_view(shared_data, make_napari_viewer):
