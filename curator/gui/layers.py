@@ -73,7 +73,7 @@ def label_colour(value: int) -> tuple[float, float, float]:
 
 
 CHANGE_COLOURS = {1: ("added", (0.2, 1.0, 0.2)), 2: ("removed", (1.0, 0.2, 1.0)), 3: ("relabelled", (1.0, 0.9, 0.1)),
-                  4: ("left out", (0.6, 0.6, 0.6))}
+                  4: ("left out", (0.8, 0.8, 0.8))}
 HEAT_FLOOR = 0.15  # below this share of the map's top value the heatmap is fully transparent
 
 NAMES = {"image": "image", "heat": "uncertainty", "given": "given mask", "proposal": "proposed change",
@@ -85,7 +85,6 @@ def _change_colormap():
     from napari.utils.colormaps import DirectLabelColormap
 
     colours = {k: (*c, 1.0) for k, (_, c) in CHANGE_COLOURS.items()}
-    colours[4] = (*CHANGE_COLOURS[4][1], 0.6)
     return DirectLabelColormap(color_dict={None: (0, 0, 0, 0), 0: (0, 0, 0, 0), **colours})
 
 

@@ -209,7 +209,9 @@ class ReviewPanel(QWidget):
     def show_labels(self, names: dict[int, str]) -> None:
         """The mask labels with their names and colours (outline: given mask, fill: working mask)."""
         items = [(label_colour(v), f"{v} {name}" if name else f"label {v}") for v, name in sorted(names.items())]
-        more = f" … and {len(items) - 12} more (hover over the mask for names)" if len(items) > 12 else ""
+        named = any(names.values())
+        more = (f" … and {len(items) - 12} more" + (" (hover over the mask for names)" if named else "")
+                if len(items) > 12 else "")
         self.label_legend.setText("Labels: " + (_swatches(items[:12]) + more if items else "none in this mask"))
 
     def check_regions(self, accepted: set[int]) -> None:
