@@ -449,6 +449,16 @@ class ReviewController(QObject):
         self.refresh_queue()
         self.status.emit(message)
 
+    def _keep_painting(self) -> str:
+        """Before a decision replaces the working mask: painting not saved yet is written as a draft
+        (its file and audit row stay, for whoever wants it back). Returns a note for the message."""
+        from ..core import review
+
+        if not self.dirty or self.working is None or np.array_equal(self.working, review.recorded_mask(self.view)):
+            return ""
+        review.save_draft(self.project, self.store, self.view, self.working)
+        return " (the painting it replaced is kept in the project's edits folder, see the audit log)"
+
     def accept(self) -> None:
         """Accept the proposal as shown (with the regions left ticked)."""
         from ..core import review
@@ -467,22 +477,25 @@ class ReviewController(QObject):
             return
         self._persist_preview()
         regions = None if chosen == ids else sorted(chosen)
+        kept = self._keep_painting()
         d = review.accept(self.project, self.store, self.view, regions)
         self.accepted_regions = set(chosen)
         self._after_decision(d, f"{self.case.id}: proposal accepted"
-                             + (f" ({len(regions)} of {len(ids)} regions)" if regions else ""))
+                             + (f" ({len(regions)} of {len(ids)} regions)" if regions else "") + kept)
 
     def keep(self) -> None:
         from ..core import review
 
         if self._ready():
-            self._after_decision(review.keep(self.store, self.view), f"{self.case.id}: original kept")
+            kept = self._keep_painting()
+            self._after_decision(review.keep(self.store, self.view), f"{self.case.id}: original kept{kept}")
 
     def exclude(self) -> None:
         from ..core import review
 
         if self._ready():
-            self._after_decision(review.exclude(self.store, self.view), f"{self.case.id}: excluded from the export")
+            kept = self._keep_painting()
+            self._after_decision(review.exclude(self.store, self.view), f"{self.case.id}: excluded from the export{kept}")
 
     def flag(self) -> None:
         """Flag for an expert; the mask being edited is kept with the flag (as a draft)."""

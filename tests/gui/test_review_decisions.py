@@ -229,3 +229,20 @@ def test_label_names_and_colours_are_shown(panel):
     assert "1 lesion" in widget.panel.label_legend.text()
     names = list(widget.layers.layer("working").features["name"])
     assert names[:2] == ["background", "lesion"]
+
+
+def test_painting_replaced_by_a_decision_is_still_on_disk(panel, qtbot):
+    """Painting, then Accept: the screen shows the accepted proposal, and the painting it replaced
+    is kept as a file the audit log names."""
+    viewer, widget, proj = panel
+    c = widget.controller
+    layer = widget.layers.layer("working")
+    layer.selected_label = 1
+    layer.paint((2, 44), 1, refresh=True)
+    qtbot.waitUntil(lambda: c.dirty, timeout=2000)
+    painted = widget.layers.working_data().copy()
+    c.accept()
+    np.testing.assert_array_equal(widget.layers.working_data(), c.view.proposal)
+    drafts = [e for e in c.store.audit_log("case_1") if e["action"] == "draft"]
+    assert len(drafts) == 1 and "kept" in widget.message.text()
+    np.testing.assert_array_equal(np.load(drafts[0]["detail"]["draft"])["labels"], painted)
