@@ -209,8 +209,12 @@ def _run(template, tmp_path, qtbot, seed: int, make_controller):
                 assert (d["pixels_added"], d["pixels_removed"]) == (added, removed), where
 
 
-def test_random_review_sessions_export_what_the_reviewer_was_shown(template, tmp_path, qtbot):
+def test_random_review_sessions_export_what_the_reviewer_was_shown(template, tmp_path, qtbot, monkeypatch):
     from curator.gui.controller import ReviewController
+
+    # what is under test is what gets recorded, not that it reaches the disk platter: files are
+    # still written and renamed atomically, without waiting for each flush (half the time)
+    monkeypatch.setattr(os, "fsync", lambda fd: None)
 
     def make():
         c = ReviewController()
@@ -220,10 +224,12 @@ def test_random_review_sessions_export_what_the_reviewer_was_shown(template, tmp
         _run(template, tmp_path, qtbot, seed, make)
 
 
-def test_the_working_layer_on_screen_follows_the_session(template, tmp_path, qtbot, make_napari_viewer):
-    """The same sessions with the panel in a viewer: after every step the working layer shows the
+def test_the_working_layer_on_screen_follows_the_session(template, tmp_path, qtbot, make_napari_viewer, monkeypatch):
+    """Sessions with the panel in a viewer: after every step the working layer shows the
     controller's working mask, editable exactly when the case is open to changes."""
     from curator.gui.main_widget import CuratorWidget
+
+    monkeypatch.setattr(os, "fsync", lambda fd: None)
 
     viewer = make_napari_viewer()
 
@@ -246,5 +252,5 @@ def test_the_working_layer_on_screen_follows_the_session(template, tmp_path, qtb
 
         return c, check, paint
 
-    for seed in range(1000, 1006):
+    for seed in range(1000, 1004):
         _run(template, tmp_path, qtbot, seed, make)
