@@ -281,7 +281,8 @@ def cmd_export(args) -> int:
         project = Project.open(args.project)
         res = _progress_runner(args.quiet)(
             iter_export(project, args.out, take_proposals_above=args.accept_proposals_above,
-                        take_top=args.accept_top, overwrite=args.overwrite, reviewer=args.reviewer), "export")
+                        take_top=args.accept_top, overwrite=args.overwrite, reviewer=args.reviewer,
+                        deidentify_seg=args.deidentify_seg), "export")
     except (ProjectError, ExportError) as exc:
         raise CliError(str(exc)) from exc
     print(f"exported {res.out}: {len(res.changed)} changed, {len(res.unchanged)} unchanged, "
@@ -305,25 +306,40 @@ def cmd_decide(args) -> int:
             else:
                 decision = {"accept": "accepted", "keep": "kept", "exclude": "excluded", "flag": "flagged"}[args.decision]
                 regions = [int(r) for r in args.regions.split(",")] if args.regions else None
-                pixels = None
                 if decision == "accepted":
-                    p = store.proposal(args.case)
-                    if p is None:
-                        raise CliError(f"{args.case} has no proposal to accept; run `curator batch` first")
-                    withheld = (p.get("config") or {}).get("withheld")
-                    if withheld or not p.get("regions"):
-                        raise CliError(f"{args.case} has no proposed change to accept"
-                                       + (f" (proposals withheld: {withheld})" if withheld else "")
-                                       + "; use keep, or edit the mask in the app")
-                    pixels = (p["added"], p["removed"]) if regions is None else None
-                    run_id = p["run_id"]
+                    d = _accept_from_cli(project, store, args.case, regions, args.note)
                 else:
-                    run_id = None
-                d = store.decide(args.case, decision, note=args.note, regions=regions, pixels=pixels, model_run=run_id)
+                    d = store.decide(args.case, decision, note=args.note, pixels=(0, 0) if decision == "kept" else None)
     except (ProjectError, StoreError) as exc:
         raise CliError(str(exc)) from exc
     print(f"{args.case}: {d['decision']}{' (locked)' if d['locked'] else ''}")
     return 0
+
+
+def _accept_from_cli(project, store, case_id: str, regions, note):
+    """Accept a proposal the way the app does (the accepted mask is kept as the decision's file)."""
+    from .core.io import ReadError
+    from .core.review import DecisionError, accept, load_case_view
+
+    p = store.proposal(case_id)
+    if p is None:
+        raise CliError(f"{case_id} has no proposal to accept; run `curator batch` first")
+    withheld = (p.get("config") or {}).get("withheld")
+    if withheld or not p.get("regions"):
+        raise CliError(f"{case_id} has no proposed change to accept"
+                       + (f" (proposals withheld: {withheld})" if withheld else "")
+                       + "; use keep, or edit the mask in the app")
+    try:
+        case = project.open_dataset()[case_id]
+    except KeyError:
+        raise CliError(f"no case '{case_id}' in the project's dataset") from None
+    try:
+        view = load_case_view(project, store, case)
+        if view.proposal is None:
+            raise CliError(f"{case_id}: its proposal is missing from the project; run `curator batch` again")
+        return accept(project, store, view, regions, note=note)
+    except (ReadError, DecisionError) as exc:
+        raise CliError(f"{case_id} cannot be accepted: {exc}") from exc
 
 
 def cmd_queue(args) -> int:
@@ -670,6 +686,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="unreviewed cases scoring at least this take their proposals")
     s.add_argument("--accept-top", type=int, metavar="N", help="unreviewed cases ranked 1..N take their proposals")
     s.add_argument("--overwrite", action="store_true", help="replace OUT")
+    s.add_argument("--deidentify-seg", action="store_true",
+                   help="DICOM SEG masks leave out the patient's name, ID, birth date and sex (by default they "
+                        "carry them, to be returned to the same study)")
     s.add_argument("--reviewer", help="name recorded in the audit log")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_export)

@@ -43,12 +43,18 @@ def iter_sliding_window(net, x, patch: Sequence[int], *, overlap: float = 0.25, 
     if batch is None:
         batch = 2 if dev.type == "cpu" else 8
     spatial = tuple(x.shape[2:])
-    patch = tuple(min(p, s) for p, s in zip(patch, spatial))
+    # patches keep the size the network was built for, also along an axis the volume is thinner
+    # than: cut to the volume's 3 slices they broke the network's skip connections. Such an axis
+    # is padded with zeros (the merged result is cropped back).
+    patch = tuple(int(p) for p in patch)
+    short = [max(0, p - s) for p, s in zip(patch, spatial)]
+    if any(short):
+        x = torch.nn.functional.pad(x, tuple(v for q in reversed(short) for v in (0, q)))
     splitter = SlidingWindowSplitter(patch_size=patch, overlap=overlap, pad_mode="constant", pad_value=0.0)
     patches = list(splitter(x))
     total = len(patches)
     # the splitter pads the volume so every patch fits; the merged grid must hold them all
-    padded = tuple(max(s, max(int(loc[d]) + patch[d] for _, loc in patches)) for d, s in enumerate(spatial))
+    padded = tuple(max(s, max(int(loc[d]) + patch[d] for _, loc in patches)) for d, s in enumerate(x.shape[2:]))
     merger = None
     b = x.shape[0]
     for i in range(0, total, batch):

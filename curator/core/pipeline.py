@@ -18,7 +18,7 @@ import numpy as np
 
 from .jobs import Progress
 
-__all__ = ["UncertaintyConfig", "iter_uncertainty", "PipelineError", "load_members"]
+__all__ = ["UncertaintyConfig", "iter_uncertainty", "PipelineError", "load_members", "training_blocker"]
 
 
 class PipelineError(Exception):
@@ -376,6 +376,21 @@ def rank_cases(project, store, weights: dict | None = None) -> list[tuple[str, f
     return ranked
 
 
+def training_blocker(dataset, train_cfg) -> str | None:
+    """Why an out-of-fold ensemble cannot be trained on ``dataset`` (checked), and what can be
+    done instead; None when it can."""
+    folds = int(getattr(train_cfg, "folds", 1) or 1)
+    usable = len(dataset.usable())
+    if folds <= 1 or usable >= folds:
+        return None
+    return (f"this dataset has {usable} usable case{'s' if usable != 1 else ''}: an out-of-fold ensemble of "
+            f"{folds} folds needs at least {folds} (each case is scored by models that did not train on its "
+            "mask). What can be done: score it with a model trained elsewhere (`curator batch DATASET --project "
+            "DIR --model SPEC.json`), or review it without models (open it in the app: Keep, Edit and Exclude "
+            "work without proposals). `--folds 1` trains one model on every mask; it then scores masks it has "
+            "learned, and finds few wrong ones.")
+
+
 @dataclass
 class BatchResult:
     members: list
@@ -429,6 +444,9 @@ def iter_batch(dataset_path, project_dir, *, train_cfg=None, unc_cfg: Uncertaint
         members = []
         if train_cfg is not None or not models:
             train_cfg = train_cfg or TrainConfig()
+            if (why := training_blocker(ds, train_cfg)) is not None:
+                store.log("batch:refused", {"why": why})
+                raise PipelineError(why)
             yield Progress(0, 4, "training the ensemble")
             res = yield from iter_train(ds, project.models_dir, train_cfg, cache_dir=project.cache_dir)
             members = res["members"]
