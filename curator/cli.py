@@ -250,7 +250,7 @@ def _proposal_config(args):
     return ProposalConfig(rules=rules, tau=args.proposal_tau, delta=args.proposal_delta,
                           band=args.proposal_band if args.proposal_band and args.proposal_band > 0 else None,
                           largest_component=args.largest_component, refine=args.refine,
-                          min_confidence=args.proposal_min_confidence)
+                          min_confidence=args.proposal_min_confidence, calibration_target=args.proposal_target)
 
 
 def cmd_batch(args) -> int:
@@ -271,7 +271,13 @@ def cmd_batch(args) -> int:
     except (DatasetError, ProjectError, TrainError, PipelineError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     project = Path(args.project).resolve()
-    print(f"ranked {len(res.ranked)} case(s): {project / 'ranking.csv'}; proposals in {project / 'proposals'}")
+    print(f"ranked {len(res.ranked)} case(s): {project / 'ranking.csv'}; proposals in {project / 'proposals'} "
+          f"(each case's status in {project / 'proposals.csv'})")
+    calib = (res.proposals or {}).get("calibration")
+    if calib is not None:
+        print(calib.describe())
+    for line in res.relabel_notes:
+        print(line)
     for cid, score, rank in res.ranked[: min(10, len(res.ranked))]:
         print(f"  {rank:>4}  {cid:<24} score {score:.3f}")
     if res.failed:
@@ -289,7 +295,8 @@ def cmd_export(args) -> int:
         project = Project.open(args.project)
         res = _progress_runner(args.quiet)(
             iter_export(project, args.out, take_proposals_above=args.accept_proposals_above,
-                        take_top=args.accept_top, overwrite=args.overwrite, reviewer=args.reviewer), "export")
+                        take_top=args.accept_top, overwrite=args.overwrite, reviewer=args.reviewer,
+                        deidentify_seg=args.deidentify_seg), "export")
     except (ProjectError, ExportError) as exc:
         raise CliError(str(exc)) from exc
     if res.failed_corrections:
@@ -345,20 +352,40 @@ def cmd_decide(args) -> int:
             else:
                 decision = {"accept": "accepted", "keep": "kept", "exclude": "excluded", "flag": "flagged"}[args.decision]
                 regions = [int(r) for r in args.regions.split(",")] if args.regions else None
-                pixels = None
                 if decision == "accepted":
-                    p = store.proposal(args.case)
-                    if p is None:
-                        raise CliError(f"{args.case} has no proposal to accept; run `curator batch` first")
-                    pixels = (p["added"], p["removed"]) if regions is None else None
-                    run_id = p["run_id"]
+                    d = _accept_from_cli(project, store, args.case, regions, args.note)
                 else:
-                    run_id = None
-                d = store.decide(args.case, decision, note=args.note, regions=regions, pixels=pixels, model_run=run_id)
+                    d = store.decide(args.case, decision, note=args.note, pixels=(0, 0) if decision == "kept" else None)
     except (ProjectError, StoreError) as exc:
         raise CliError(str(exc)) from exc
     print(f"{args.case}: {d['decision']}{' (locked)' if d['locked'] else ''}")
     return 0
+
+
+def _accept_from_cli(project, store, case_id: str, regions, note):
+    """Accept a proposal the way the app does (the accepted mask is kept as the decision's file)."""
+    from .core.io import ReadError
+    from .core.review import DecisionError, accept, load_case_view
+
+    p = store.proposal(case_id)
+    if p is None:
+        raise CliError(f"{case_id} has no proposal to accept; run `curator batch` first")
+    withheld = (p.get("config") or {}).get("withheld")
+    if withheld or not p.get("regions"):
+        raise CliError(f"{case_id} has no proposed change to accept"
+                       + (f" (proposals withheld: {withheld})" if withheld else "")
+                       + "; use keep, or edit the mask in the app")
+    try:
+        case = project.open_dataset()[case_id]
+    except KeyError:
+        raise CliError(f"no case '{case_id}' in the project's dataset") from None
+    try:
+        view = load_case_view(project, store, case)
+        if view.proposal is None:
+            raise CliError(f"{case_id}: its proposal is missing from the project; run `curator batch` again")
+        return accept(project, store, view, regions, note=note)
+    except (ReadError, DecisionError) as exc:
+        raise CliError(f"{case_id} cannot be accepted: {exc}") from exc
 
 
 def cmd_queue(args) -> int:
@@ -693,8 +720,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--proposal-tau", type=float, default=0.8, help="confidence needed to propose a change")
     s.add_argument("--proposal-delta", type=float, default=0.3, help="uncertainty threshold (uncertainty rule)")
     s.add_argument("--proposal-min-confidence", type=float, default=None, metavar="P",
-                   help="mean model confidence a change region needs to be proposed (default: 1 - (1 - tau) / 5, "
-                   "0.96 at tau 0.8, for the confident rule; 0 for the uncertainty rule)")
+                   help="mean model confidence a change region needs to be proposed (default: calibrated on the "
+                   "batch's own cases, see --proposal-target; proposals are withheld, with the reason, when no "
+                   "level is safe)")
+    s.add_argument("--proposal-target", type=float, default=0.005, metavar="F",
+                   help="calibration: the share of a mask's pixels proposals may change on the cases judged "
+                   "correct (default 0.005)")
     s.add_argument("--proposal-band", type=float, default=0.0, help="only change pixels this close to the mask's "
                    "edges (fraction of object radius, or px; 0 = anywhere)")
     s.add_argument("--largest-component", action="store_true", help="keep only the largest component per label")
@@ -712,6 +743,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="unreviewed cases scoring at least this take their proposals")
     s.add_argument("--accept-top", type=int, metavar="N", help="unreviewed cases ranked 1..N take their proposals")
     s.add_argument("--overwrite", action="store_true", help="replace OUT")
+    s.add_argument("--deidentify-seg", action="store_true",
+                   help="DICOM SEG masks leave out the patient's name, ID, birth date and sex (by default they "
+                        "carry them, to be returned to the same study)")
     s.add_argument("--reviewer", help="name recorded in the audit log")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_limit_options(s)

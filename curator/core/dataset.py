@@ -194,10 +194,12 @@ class Case:
         suffix = ".png" if self.ndim == 2 else ".nii.gz"
         return (img.parent / f"{self.id}_mask{suffix}").as_posix()
 
-    def write_mask(self, labels: np.ndarray, out_root: str | os.PathLike, *, original: ImageData | None = None) -> Path:
+    def write_mask(self, labels: np.ndarray, out_root: str | os.PathLike, *, original: ImageData | None = None,
+                   deidentify: bool = False) -> Path:
         """Write ``labels`` (on the image grid, as :meth:`read_mask` returns) as this case's mask
         under ``out_root``, with the original's relative path, format, value encoding and grid
-        (NIfTI header, flipped axes, DICOM SEG segment descriptions). Atomic."""
+        (NIfTI header, flipped axes, DICOM SEG segment descriptions). Atomic. ``deidentify``: a
+        DICOM SEG leaves the patient's identity out (see :func:`curator.core.dicom.write_seg`)."""
         from dataclasses import replace
 
         from .grid import from_grid
@@ -208,7 +210,7 @@ class Case:
         if self.meta.get("mask_kind") == "seg" or (self.mask is None and self.layout == "dicom"):
             from .dicom import write_seg
 
-            return write_seg(dest, labels, self.meta["series"], like=self.mask)
+            return write_seg(dest, labels, self.meta["series"], like=self.mask, deidentify=deidentify)
         if original is None and self.mask is not None:
             original = self.read_mask()
         like = original

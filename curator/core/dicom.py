@@ -504,6 +504,7 @@ def write_seg(
     like: Path | None = None,
     series_description: str = "Mask Curator corrected segmentation",
     software: str = "Mask Curator",
+    deidentify: bool = False,
 ) -> Path:
     """Write ``labels`` ``(Z, Y, X)`` (in the series' spatial order) as a DICOM SEG of ``series``.
 
@@ -511,7 +512,14 @@ def write_seg(
     anatomy survives; new labels get generic descriptions. The SEG references every source
     instance. Needs SOPInstanceUIDs in the source files (anonymised series without them cannot be
     referenced and raise :class:`ValueError`).
+
+    By default the SEG carries the source's patient and study identity (name, ID, birth date, sex,
+    accession number), as a SEG returned to the same study must. With ``deidentify`` those are
+    left empty (:data:`DEIDENTIFIED`), PatientIdentityRemoved is YES and the method is recorded;
+    the UIDs that tie the SEG to its series stay, so it can still be matched to it.
     """
+    import warnings
+
     import highdicom as hd
     import pydicom
     from pydicom.sr.codedict import codes
@@ -521,6 +529,8 @@ def write_seg(
     if any(not u for u in series.sop_uids):
         raise ValueError("the source series has no SOPInstanceUIDs; a DICOM SEG cannot reference it")
     sources = [pydicom.dcmread(str(f)) for f in series.files]
+    if deidentify:
+        sources = [_without_identity(ds) for ds in sources]
     labels = np.asarray(labels)
     described: dict[int, object] = {}
     if like is not None:
@@ -554,7 +564,51 @@ def write_seg(
                 algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
             ))
     pixel = labels.astype(np.uint16 if top > 255 else np.uint8)
-    seg = hd.seg.Segmentation(
+    with warnings.catch_warnings():
+        # real series carry names such as "JANCT000" that highdicom finds unlikely; they are copied as they are
+        warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person name.*")
+        seg = _segmentation(hd, sources, pixel, descriptions, series, series_description, software, __version__)
+    if deidentify:
+        _without_identity(seg)
+        seg.PatientIdentityRemoved = "YES"
+        seg.DeidentificationMethod = "Mask Curator: patient identity not copied"
+    with atomic_path(path) as tmp:
+        seg.save_as(str(tmp))
+    return Path(path)
+
+
+DEIDENTIFIED = {"PatientName": "", "PatientID": "", "PatientBirthDate": "", "PatientSex": "",
+                "AccessionNumber": "", "ReferringPhysicianName": "", "StudyID": ""}
+
+
+def _without_identity(ds):
+    """A source slice (read for this SEG only, never written) with the patient's identity left out."""
+    for key, value in DEIDENTIFIED.items():
+        setattr(ds, key, value)
+    for key in ("OtherPatientIDs", "OtherPatientNames", "OtherPatientIDsSequence", "PatientAddress",
+                "PatientTelephoneNumbers", "InstitutionName", "InstitutionAddress", "PatientAge"):
+        if key in ds:
+            delattr(ds, key)
+    return ds
+
+
+def _character_set(source):
+    """The source's SpecificCharacterSet as highdicom accepts it: None for the default repertoire
+    (real series often hold an empty value, which highdicom refuses)."""
+    from pydicom.multival import MultiValue
+
+    value = source.get("SpecificCharacterSet")
+    values = [str(v).strip() for v in (value if isinstance(value, (list, tuple, MultiValue)) else [value])
+              if v is not None]
+    if not values or not any(values):
+        return None
+    if not values[0]:  # default repertoire followed by code extensions
+        values[0] = "ISO 2022 IR 6"
+    return values[0] if len(values) == 1 else values
+
+
+def _segmentation(hd, sources, pixel, descriptions, series, series_description, software, version):
+    return hd.seg.Segmentation(
         source_images=sources,
         pixel_array=pixel,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
@@ -565,11 +619,9 @@ def write_seg(
         instance_number=1,
         manufacturer="Mask Curator",
         manufacturer_model_name=software,
-        software_versions=__version__,
+        software_versions=version,
         device_serial_number="0",
         series_description=series_description[:64],
         omit_empty_frames=False,
+        specific_character_set=_character_set(sources[0]),
     )
-    with atomic_path(path) as tmp:
-        seg.save_as(str(tmp))
-    return Path(path)

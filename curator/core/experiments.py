@@ -56,7 +56,7 @@ def parse_relabel_options(text: str) -> dict:
             out[k] = None
         elif k == "start":
             out[k] = v if v == "auto" else int(v)
-        elif k in ("rule", "measure", "update", "select"):
+        elif k in ("rule", "measure", "update", "select", "evidence"):
             out[k] = v
         elif k in ("tta", "mc", "every"):
             out[k] = int(v)
@@ -149,9 +149,13 @@ def iter_noise_experiment(
             watch = None
             if monitor:  # Dice against the clean validation masks after every epoch (working resolution)
                 watch = [(prepared[c], prepared[c].labels) for c in val_ids]
+            # the held-out cases relabelling measures its evidence on: the validation cases with the
+            # masks this method trains with (noisy, except for "clean"), never their clean masks
+            probe = [replace(prepared[c], labels=prepared[c].labels if method == "clean" else noisy_work[c])
+                     for c in val_ids]
             t0 = time.perf_counter()
             res = yield from iter_train_member(items, spec, cfg, name=f"{method}/seed{seed}", device=device,
-                                               monitor=watch)
+                                               monitor=watch, probe=probe)
             net = res.network.eval()
             d_clean, d_noisy = [], []
             patch = pre.patch if pre.ndim == 3 else None
@@ -165,7 +169,7 @@ def iter_noise_experiment(
                 d_noisy.append(dice(pred, noisy_orig[cid]))
             run = {"method": method, "seed": int(seed), "dice_clean": 100 * float(np.mean(d_clean)),
                    "dice_noisy": 100 * float(np.mean(d_noisy)), "relabel_start": res.relabel_start,
-                   "relabel_stopped": res.relabel_stopped,
+                   "relabel_stopped": res.relabel_stopped, "relabel_decision": res.decision,
                    "history": res.history, "seconds": round(time.perf_counter() - t0, 1)}
             runs.append(run)
             yield Progress(len(runs), len(seeds) * len(methods),
@@ -218,12 +222,8 @@ def iter_detect_experiment(
     from pathlib import Path
 
     from .corrupt import iter_corrupt_dataset
-    from .dataset import open_dataset
-    from .metrics import dice, detection_metrics
-    from .pipeline import iter_batch, load_proposal_arrays
-    from .project import Project
-    from .ranking import COMPONENTS
-    from .store import Store
+    from .pipeline import iter_batch
+    from .suite import evaluate_project
 
     work = Path(work_dir)
     noisy_root = work / "noisy"
@@ -237,49 +237,13 @@ def iter_detect_experiment(
     batch = yield from iter_batch(noisy_root, work / "project", train_cfg=train_cfg or TrainConfig(),
                                   unc_cfg=unc_cfg, proposal_cfg=proposal_cfg)
     seconds = time.perf_counter() - t0
-    project = Project.open(work / "project")
-    clean = open_dataset(dataset_path)
-    noisy = open_dataset(noisy_root)
-    with Store(project.db_path) as store:
-        scores = store.scores()
-        ranked = {cid: s for cid, s, _ in batch.ranked}
-        ids = sorted(c for c in ranked if c in truth)
-        y = [truth[c] for c in ids]
-        methods = {"combined": [ranked[c] for c in ids]}
-        for comp in COMPONENTS:
-            if all(comp in scores[c] for c in ids):
-                methods[comp if comp != "softmin" else "cleanlab softmin"] = [scores[c][comp] for c in ids]
-        rng = np.random.default_rng(seed)
-        methods["random order"] = list(rng.random(len(ids)))
-        detection = {name: detection_metrics(v, y) for name, v in methods.items()}
-        # repair quality
-        d_given, d_prop, change_clean = [], [], []
-        for i, cid in enumerate(ids):
-            yield Progress(i, len(ids), f"scoring repair of {cid}")
-            p = store.proposal(cid)
-            if p is None or not p.get("regions_path"):
-                continue
-            prop, _ = load_proposal_arrays(p["regions_path"])
-            case = noisy[cid]
-            given = case.read_mask().array
-            if truth[cid]:
-                ref = clean[cid].read_mask().array
-                d_given.append(dice(given, ref))
-                d_prop.append(dice(prop, ref))
-            else:
-                change_clean.append(np.count_nonzero(prop != given) / max(np.count_nonzero(given), 1))
-    gap = 1 - float(np.mean(d_given)) if d_given else float("nan")
-    repair = {
-        "corrupted_cases": len(d_given),
-        "dice_given_to_clean": float(np.mean(d_given)) if d_given else float("nan"),
-        "dice_proposal_to_clean": float(np.mean(d_prop)) if d_prop else float("nan"),
-        "gap_closed": (float(np.mean(d_prop)) - float(np.mean(d_given))) / gap if d_given and gap > 0 else float("nan"),
-        "clean_cases": len(change_clean),
-        "change_on_clean_cases": float(np.mean(change_clean)) if change_clean else float("nan"),
-    }
+    yield Progress(0, 1, "scoring the ranking and the repairs against the clean masks")
+    ev = evaluate_project(work / "project", dataset_path, truth, kinds={r["case_id"]: r["noise"] for r in rows},
+                          seed=seed)
     result = {"settings": {"noise": noise, "fraction": fraction, "seed": seed, "dataset": str(dataset_path),
                            "train": (train_cfg or TrainConfig()).to_json(), "batch_seconds": round(seconds, 1)},
-              "detection": detection, "repair": repair, "failed": batch.failed}
+              "detection": ev["detection"], "repair": ev["repair"], "models": ev["models"], "top30": ev["top30"],
+              "cases": ev["cases"], "failed": batch.failed}
     if single_model:
         result["detection"]["single model (in-fold)"] = (yield from _single_model_detection(
             noisy_root, work, truth, train_cfg or TrainConfig(), unc_cfg, seed))

@@ -137,39 +137,27 @@ def _remove_stale(parent: Path, name: str) -> None:
 
 
 def final_mask(project, store, case, given, *, take_proposal: bool = False) -> tuple[str, np.ndarray | None]:
-    """The case's decision and the mask it leads to (``None`` = the original, unchanged)."""
-    from .pipeline import load_proposal_arrays
-    from .proposals import Proposal, apply_regions
+    """The case's decision and the mask it leads to (``None`` = the original, unchanged): the
+    review's own rule (:func:`curator.core.review.final_mask`), so the export writes what the
+    reviewer was shown."""
+    from .review import DecisionError
+    from .review import final_mask as decided
 
-    d = store.decision(case.id)
-    decision = d["decision"]
-    if decision == "edited":
-        path = d.get("mask_path")
-        if not path or not Path(path).is_file():
-            raise ExportError(f"{case.id}: edited, but the edited mask {path or '(none recorded)'} is missing "
-                              "from the project")
-        try:
-            with np.load(path) as z:
-                return decision, z["labels"]
-        except (OSError, ValueError, KeyError) as exc:
-            raise ExportError(f"{case.id}: edited, but the edited mask {path} cannot be read ({exc})") from exc
-    if decision == "accepted" or (decision == "unreviewed" and take_proposal):
-        p = store.proposal(case.id)
-        if p is None or not p.get("regions_path") or not Path(p["regions_path"]).exists():
-            raise ExportError(f"{case.id}: accepted, but its proposal is missing from the project")
-        mask, regions = load_proposal_arrays(p["regions_path"])
-        if d.get("regions") is not None:
-            mask = apply_regions(Proposal(given.array, mask, regions), set(d["regions"]))
-        return ("accepted" if decision == "accepted" else "proposal (unreviewed)"), mask
-    return decision, None
+    try:
+        return decided(store, case.id, given.array, take_proposal=take_proposal)
+    except DecisionError as exc:
+        raise ExportError(str(exc)) from exc
 
 
 def iter_export(project, out, *, take_proposals_above: float | None = None, take_top: int | None = None,
-                overwrite: bool = False, reviewer: str | None = None) -> Generator[Progress, None, ExportResult]:
+                overwrite: bool = False, reviewer: str | None = None,
+                deidentify_seg: bool = False) -> Generator[Progress, None, ExportResult]:
     """Write the cleaned dataset to ``out`` (see the module docstring).
 
     ``take_proposals_above`` / ``take_top``: unreviewed cases with a combined score at least this
-    high / among the top N by rank take their proposals.
+    high / among the top N by rank take their proposals. ``deidentify_seg``: DICOM SEG masks
+    written leave the patient's identity out (by default they carry it, to go back to the same
+    study).
     """
     from .. import __version__
     from .io import ReadError, atomic_write
@@ -278,7 +266,7 @@ def iter_export(project, out, *, take_proposals_above: float | None = None, take
                     top = int(mask.max()) if mask.size else 0
                     dtype = given.array.dtype if top <= np.iinfo(given.array.dtype).max else np.uint16
                     mask = mask.astype(dtype, copy=False)
-                    path = case.write_mask(mask, staging, original=given)
+                    path = case.write_mask(mask, staging, original=given, deidentify=deidentify_seg)
                 except (ReadError, ValueError, ExportError, KeyError) as exc:
                     # this case keeps its original mask; the export goes on and says why
                     reason = str(exc)
@@ -318,7 +306,7 @@ def iter_export(project, out, *, take_proposals_above: float | None = None, take
             outputs["changes.csv"] = _sha256(staging / "changes.csv")
             prov = _provenance(project, store, dataset, __version__, inputs, outputs, result,
                                {"take_proposals_above": take_proposals_above, "take_top": take_top,
-                                "reviewer": store.reviewer})
+                                "reviewer": store.reviewer, "deidentify_seg": deidentify_seg})
             atomic_write(staging / "provenance.json", json.dumps(prov, indent=2))
             # 4) publish
             if out.exists():

@@ -17,7 +17,12 @@ import numpy as np
 
 from .io import Geometry
 
-__all__ = ["AxisMap", "affine", "axis_map", "to_grid", "from_grid", "describe_mismatch"]
+__all__ = ["AxisMap", "affine", "axis_map", "to_grid", "from_grid", "describe_mismatch", "display_map",
+           "display_geometry", "map_index", "unmap_index", "ORIENTATION_LETTERS"]
+
+# The ends of each array axis of a volume shown radiologically (see :func:`display_map`):
+# (Z, Y, X) run inferior -> superior, anterior -> posterior, right -> left.
+ORIENTATION_LETTERS = (("I", "S"), ("A", "P"), ("R", "L"))
 
 
 def affine(geometry: Geometry) -> np.ndarray:
@@ -119,3 +124,65 @@ def describe_mismatch(a: Geometry, a_shape: Sequence[int], b: Geometry, b_shape:
 
 def _fmt(v) -> str:
     return "(" + ", ".join(f"{x:.4g}" for x in v) + ")"
+
+
+def display_map(geometry: Geometry) -> AxisMap:
+    """How to show a volume the way radiologists read it, whatever its file's axis order.
+
+    The returned map (for :func:`to_grid`) puts the array axes ``(Z, Y, X)`` along the patient's
+    inferior -> superior, anterior -> posterior and right -> left directions (LPS, the DICOM
+    patient axes), each array axis taken from the file axis closest to it. An axial slice, drawn
+    with rows going down and columns going right, then has anterior at the top and the patient's
+    right on the image's left, for NIfTI (usually stored RAS), NRRD, DICOM series and SEG alike.
+    2D images (photographs, identity geometry) are left as they are.
+    """
+    n = geometry.ndim
+    d = np.asarray(geometry.direction, float).reshape(n, n)  # column j: physical direction of ITK axis j
+    src_of = [-1] * n  # physical axis p (x=L, y=P, z=S) <- ITK axis j
+    flip_of = [False] * n
+    for _, p, j in sorted(((abs(d[p, j]), p, j) for p in range(n) for j in range(n)), reverse=True):
+        if src_of[p] < 0 and j not in src_of:
+            src_of[p], flip_of[p] = j, bool(d[p, j] < 0)
+    perm = tuple(n - 1 - src_of[n - 1 - a] for a in range(n))  # numpy axis a holds physical axis n-1-a
+    flip = tuple(flip_of[n - 1 - a] for a in range(n))
+    return AxisMap(perm, flip)
+
+
+def display_geometry(geometry: Geometry, shape: Sequence[int], amap: AxisMap) -> Geometry:
+    """The geometry of ``to_grid(array, amap)``: the same voxels in physical space, reindexed."""
+    n = geometry.ndim
+    a = affine(geometry)
+    size_itk = list(reversed(list(shape)))
+    perm_itk = [n - 1 - amap.perm[n - 1 - j] for j in range(n)]  # new ITK axis j <- old ITK axis
+    flip_itk = [amap.flip[n - 1 - j] for j in range(n)]
+    corner = np.zeros(n + 1)
+    corner[n] = 1.0
+    cols = []
+    for j in range(n):
+        i = perm_itk[j]
+        if flip_itk[j]:
+            corner[i] = size_itk[i] - 1
+        cols.append(-a[:n, i] if flip_itk[j] else a[:n, i])
+    origin = (a @ corner)[:n]
+    m = np.stack(cols, axis=1)
+    spacing = np.linalg.norm(m, axis=0)
+    direction = m / spacing[None, :]
+    return Geometry(tuple(float(v) for v in spacing), tuple(float(v) for v in origin),
+                    tuple(float(v) for v in direction.ravel()))
+
+
+def map_index(index: Sequence[float], shape: Sequence[int], amap: AxisMap) -> tuple[float, ...]:
+    """Where the voxel at ``index`` of a source array lies in ``to_grid(array, amap)``."""
+    out = []
+    for a, (src, f) in enumerate(zip(amap.perm, amap.flip)):
+        v = index[src]
+        out.append((shape[src] - 1 - v) if f else v)
+    return tuple(out)
+
+
+def unmap_index(index: Sequence[float], shape: Sequence[int], amap: AxisMap) -> tuple[float, ...]:
+    """Inverse of :func:`map_index` (``shape`` is the source array's)."""
+    out = [0.0] * len(amap.perm)
+    for a, (src, f) in enumerate(zip(amap.perm, amap.flip)):
+        out[src] = (shape[src] - 1 - index[a]) if f else index[a]
+    return tuple(out)

@@ -42,23 +42,19 @@ def iter_sliding_window(net, x, patch: Sequence[int], *, overlap: float = 0.25, 
     dev = x.device
     if batch is None:
         batch = 2 if dev.type == "cpu" else 8
-    # the patch stays whole even where the volume is smaller: a patch clipped to 30 slices no
-    # longer divides by the network's strides (a U-Net's skip connections fail). The volume is
-    # zero-padded to at least one patch (MONAI's splitter shrinks patches of small inputs) and the
-    # result cropped back.
-    patch = tuple(int(p) for p in patch)
-    orig = tuple(x.shape[2:])
-    grow = [max(0, p - s) for p, s in zip(patch, orig)]
-    if any(grow):
-        import torch.nn.functional as F
-
-        x = F.pad(x, [v for g in reversed(grow) for v in (0, g)])
     spatial = tuple(x.shape[2:])
+    # patches keep the size the network was built for, also along an axis the volume is thinner
+    # than: cut to the volume's 3 slices they broke the network's skip connections. Such an axis
+    # is padded with zeros (the merged result is cropped back).
+    patch = tuple(int(p) for p in patch)
+    short = [max(0, p - s) for p, s in zip(patch, spatial)]
+    if any(short):
+        x = torch.nn.functional.pad(x, tuple(v for q in reversed(short) for v in (0, q)))
     splitter = SlidingWindowSplitter(patch_size=patch, overlap=overlap, pad_mode="constant", pad_value=0.0)
     patches = list(splitter(x))
     total = len(patches)
     # the splitter pads the volume so every patch fits; the merged grid must hold them all
-    padded = tuple(max(s, max(int(loc[d]) + patch[d] for _, loc in patches)) for d, s in enumerate(spatial))
+    padded = tuple(max(s, max(int(loc[d]) + patch[d] for _, loc in patches)) for d, s in enumerate(x.shape[2:]))
     merger = None
     b = x.shape[0]
     for i in range(0, total, batch):
@@ -73,8 +69,7 @@ def iter_sliding_window(net, x, patch: Sequence[int], *, overlap: float = 0.25, 
                                    cropped_shape=(b, piece.shape[1]) + spatial, device=dev)
             merger.aggregate(piece, loc)
         yield Progress(min(i + batch, total), total, "patches")
-    merged = merger.finalize()
-    return merged[(...,) + tuple(slice(0, n) for n in orig)] if any(grow) else merged
+    return merger.finalize()
 
 
 def forward_probs(net, x, *, patch: Sequence[int] | None = None, device=None, amp: bool = False):

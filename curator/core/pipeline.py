@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Generator, Sequence
 
@@ -18,7 +18,7 @@ import numpy as np
 
 from .jobs import Progress
 
-__all__ = ["UncertaintyConfig", "iter_uncertainty", "PipelineError", "load_members"]
+__all__ = ["UncertaintyConfig", "iter_uncertainty", "PipelineError", "load_members", "training_blocker"]
 
 
 class PipelineError(Exception):
@@ -167,84 +167,191 @@ def load_proposal_arrays(path) -> tuple[np.ndarray, np.ndarray]:
         return z["mask"], z["regions"]
 
 
+def _candidates_path(project, case_id: str) -> Path:
+    return regions_path(project, case_id).with_suffix(".candidates.npz")
+
+
 def iter_proposals(project, store, cfg=None, *, cases: Sequence[str] | None = None,
                    write_masks: bool = True) -> Generator[Progress, None, dict]:
     """Proposals and per-case scores for every case with uncertainty maps.
 
-    Writes the proposed mask in the dataset's own name and format under ``proposals/`` (when
-    ``write_masks``), the change regions under ``proposals/.regions/``, and scores, proposal and
-    region summaries to the store. Cases already proposed with the same maps and settings are
-    skipped. Returns ``{"done": [...], "skipped": [...], "failed": {...}}``.
+    Three steps. (1) Every case's candidate changes, each region with its mean confidence (no
+    gate yet), and its scores; the candidates are kept in ``proposals/.regions/`` so a rerun only
+    redoes cases whose maps or settings changed. (2) The gate a region's confidence must reach is
+    calibrated on the batch's own cases (:mod:`curator.core.calibration`), unless
+    ``cfg.min_confidence`` fixes it; when the models are not good enough, proposals are withheld
+    and the reason kept with every case. (3) The gated proposals: the proposed mask in the dataset's
+    own name and format under ``proposals/`` (when ``write_masks``), the change regions under
+    ``proposals/.regions/``, the proposal and its regions in the store, ``calibration.json`` and
+    ``proposals.csv`` in the project. Returns ``{"done", "skipped", "failed", "calibration"}``.
     """
-    from .io import ReadError, atomic_path
+    from .calibration import calibrate_gate, replaces_mask
+    from .io import ReadError, atomic_path, atomic_write
     from .preprocess import labels_to_index
-    from .proposals import ProposalConfig, propose
-    from .ranking import case_scores, shape_descriptors
+    from .proposals import ProposalConfig, gate_regions, propose
+    from .ranking import case_scores, edge_scores, shape_descriptors
     from .uncertainty import load_maps
 
     cfg = cfg or ProposalConfig()
     dataset = project.open_dataset()
     dataset.check()
-    by_id = {c.id: c for c in dataset.cases}
     todo = [c for c in dataset.cases if project.map_path(c.id).exists() and (cases is None or c.id in cases)]
-    done, skipped, failed = [], [], {}
+    failed: dict[str, str] = {}
+    ungated = replace(cfg, min_confidence=0.0)
+    base_id = _config_hash(cfg.to_json())
+    records: dict[str, dict] = {}
     for i, case in enumerate(todo):
-        yield Progress(i, len(todo), f"proposal {case.id}")
+        yield Progress(i, 2 * len(todo), f"proposal {case.id}")
         try:
             maps = load_maps(project.map_path(case.id))
         except Exception as exc:
             failed[case.id] = f"unreadable uncertainty maps ({exc})"
             continue
-        run_id = f"{maps.meta.get('signature', '')}-{_config_hash(cfg.to_json())}"
+        cand_id = f"{maps.meta.get('signature', '')}-{base_id}"
+        cp = _candidates_path(project, case.id)
+        rec = _read_candidates(cp, cand_id)
+        if rec is None:
+            try:
+                image = case.read_image()
+                given = case.read_mask(image)
+            except (ReadError, OSError, ValueError) as exc:
+                failed[case.id] = str(exc)
+                store.set_failed(case.id, str(exc))
+                continue
+            labels = maps.labels
+            mean_prob = maps.at_original("mean_prob")
+            unc = maps.at_original(cfg.measure) if cfg.measure in maps.maps else None
+            if mean_prob.shape[1:] != given.array.shape:
+                failed[case.id] = f"maps {mean_prob.shape[1:]} do not fit the mask {given.array.shape}; recompute them"
+                continue
+            index = labels_to_index(given.array, labels)
+            spacing = image.geometry.scale if image.ndim == 3 else None
+            prop = propose(given.array, mean_prob, unc, labels=labels, cfg=ungated,
+                           image=image.array if image.ndim == 2 else None, spacing=spacing)
+            scores = case_scores(index, mean_prob)
+            scores.update(edge_scores(image.array, index, mean_prob.argmax(0)) if image.ndim == 2 else {})
+            desc = shape_descriptors(given.array, image.array)
+            scores.update({f"desc:{k}": v for k, v in desc.items()})
+            rec = {"run_id": cand_id, "scores": scores, "regions": [r.to_json() for r in prop.regions],
+                   "area": int(np.count_nonzero(given.array)) or int(given.array.size),
+                   "in_fold": bool(maps.meta.get("in_fold"))}
+            with atomic_path(cp) as tmp:
+                np.savez_compressed(tmp, mask=prop.mask, regions=prop.region_map, given=given.array,
+                                    record=np.array(json.dumps(rec)))
+        records[case.id] = rec
+    # -- calibrate the gate on this batch's cases ---------------------------------------------
+    if cfg.min_confidence is not None:
+        from .calibration import Calibration
+
+        calib = Calibration(float(cfg.min_confidence), None, 0, float("nan"), target=cfg.calibration_target)
+    else:
+        calib = calibrate_gate([{"softmin": r["scores"]["softmin"], "agreement": 1.0 - r["scores"]["dice"],
+                                 "area": r["area"], "regions": [(g["mean_confidence"], g["size"], g["kind"]) for g in r["regions"]]}
+                                for r in records.values() if not r["in_fold"]], target=cfg.calibration_target)
+    store.set_state("calibration", calib.to_json())
+    atomic_write(project.root / "calibration.json", json.dumps(calib.to_json(), indent=1))
+    # -- the gated proposals ------------------------------------------------------------------
+    done, skipped = [], []
+    gate_tag = f"g{calib.gate:.4f}" if calib.gate is not None else "withheld"
+    rows = []
+    for i, case in enumerate(todo):
+        rec = records.get(case.id)
+        if rec is None:
+            continue
+        yield Progress(len(todo) + i, 2 * len(todo), f"proposal {case.id}")
+        withheld = calib.withheld
+        if withheld is None and rec["in_fold"]:
+            withheld = "no model held this case out: the models that scored it trained on its mask"
+        run_id = f"{rec['run_id']}-{gate_tag}" + ("-w" if withheld else "")
         prev = store.proposal(case.id)
         rp = regions_path(project, case.id)
-        if prev is not None and prev.get("run_id") == run_id and rp.exists():
+        config = {**cfg.to_json(), "region_confidence": calib.gate, "withheld": withheld,
+                  "calibration": calib.describe()}
+        if prev is not None and prev.get("run_id") == run_id and ((prev.get("config") or {}).get("withheld")
+                                                                  or rp.exists()):
             skipped.append(case.id)
+            rows.append(_proposal_row(case.id, prev, (prev.get("config") or {}).get("withheld")))
             continue
-        try:
-            image = case.read_image()
-            given = case.read_mask(image)
-        except (ReadError, OSError, ValueError) as exc:
-            failed[case.id] = str(exc)
-            store.set_failed(case.id, str(exc))
+        store.set_scores(case.id, {**rec["scores"], "change": 0.0}, run_id)
+        if not withheld:
+            with np.load(_candidates_path(project, case.id)) as z:
+                prop = gate_regions(z["given"], z["mask"], z["regions"], rec["regions"], calib.gate)
+            added, removed = prop.added_removed()
+            if replaces_mask(int(np.count_nonzero(prop.given)), added, removed):
+                withheld = "the proposal would replace the mask rather than correct it: review this case by hand"
+        if withheld:
+            config["withheld"] = withheld
+            store.set_proposal(case.id, path=None, regions_path=None, regions=[], added=0, removed=0,
+                               change_fraction=0.0, config=config, run_id=run_id)
+            if rp.exists():
+                rp.unlink()
+            rows.append(_proposal_row(case.id, store.proposal(case.id), withheld))
+            done.append(case.id)
             continue
-        labels = maps.labels
-        mean_prob = maps.at_original("mean_prob")
-        unc = maps.at_original(cfg.measure) if cfg.measure in maps.maps else None
-        if mean_prob.shape[1:] != given.array.shape:
-            failed[case.id] = f"maps {mean_prob.shape[1:]} do not fit the mask {given.array.shape}; recompute them"
-            continue
-        index = labels_to_index(given.array, labels)
-        spacing = image.geometry.scale if image.ndim == 3 else None
-        prop = propose(given.array, mean_prob, unc, labels=labels, cfg=cfg, image=image.array if image.ndim == 2 else None,
-                       spacing=spacing)
-        added, removed = prop.added_removed()
-        scores = case_scores(index, mean_prob, proposal_change=prop.change_fraction)
-        desc = shape_descriptors(given.array, image.array)
-        scores.update({f"desc:{k}": v for k, v in desc.items()})
         mask_path = None
         if write_masks:
             try:
+                given = case.read_mask()
                 mask_path = str(case.write_mask(prop.mask, project.proposals_dir, original=given))
-            except (ValueError, OSError) as exc:
-                yield Progress(i, len(todo), f"{case.id}: proposal not written in the dataset's format ({exc})")
+            except (ReadError, ValueError, OSError) as exc:
+                yield Progress(len(todo) + i, 2 * len(todo),
+                               f"{case.id}: proposal not written in the dataset's format ({exc})")
         with atomic_path(rp) as tmp:
             np.savez_compressed(tmp, mask=prop.mask, regions=prop.region_map)
-        store.set_scores(case.id, scores, run_id)
+        store.set_scores(case.id, {"change": prop.change_fraction}, run_id)
         store.set_proposal(case.id, path=mask_path, regions_path=str(rp), regions=[r.to_json() for r in prop.regions],
-                           added=added, removed=removed, change_fraction=prop.change_fraction, config=cfg.to_json(),
+                           added=added, removed=removed, change_fraction=prop.change_fraction, config=config,
                            run_id=run_id)
         store.set_failed(case.id, None)
+        rows.append(_proposal_row(case.id, store.proposal(case.id), None))
         done.append(case.id)
-    del by_id
-    yield Progress(len(todo), len(todo), "proposals done")
-    return {"done": done, "skipped": skipped, "failed": failed}
+    _write_proposals_csv(project.root / "proposals.csv", rows)
+    yield Progress(2 * len(todo), 2 * len(todo), "proposals done")
+    return {"done": done, "skipped": skipped, "failed": failed, "calibration": calib}
+
+
+def _read_candidates(path: Path, run_id: str) -> dict | None:
+    """The saved candidates' record when they were made from the same maps and settings."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as z:
+            rec = json.loads(str(z["record"]))
+    except Exception:  # damaged or from an older version: recompute
+        return None
+    return rec if rec.get("run_id") == run_id else None
+
+
+def _proposal_row(case_id: str, p: dict | None, withheld: str | None) -> list:
+    p = p or {}
+    n = len(p.get("regions") or [])
+    status = "withheld" if withheld else ("proposed" if n else "no change")
+    gate = (p.get("config") or {}).get("region_confidence")
+    return [case_id, status, n, int(p.get("added") or 0), int(p.get("removed") or 0),
+            "" if gate is None else f"{gate:g}", withheld or ""]
+
+
+def _write_proposals_csv(path: Path, rows: list[list]) -> None:
+    """``proposals.csv`` beside ``ranking.csv``: what was proposed for each case, or why not."""
+    import csv
+    import io as _io
+
+    from .io import atomic_write
+
+    buf = _io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["case_id", "status", "regions", "pixels_added", "pixels_removed", "region_confidence", "reason"])
+    w.writerows(sorted(rows))
+    atomic_write(path, buf.getvalue())
 
 
 def rank_cases(project, store, weights: dict | None = None) -> list[tuple[str, float, int]]:
     """Combine the stored scores (with an isolation-forest outlier score) into the review order;
-    writes ``ranking.csv`` and the store's ranking."""
-    from .ranking import COMPONENTS, combine, outlier_scores, rank_order, write_ranking
+    writes ``ranking.csv`` and the store's ranking. Without ``weights``, the weights follow the
+    models' agreement with the masks judged correct (:func:`curator.core.ranking.adaptive_weights`);
+    the weights used are kept in the store (state ``ranking``)."""
+    from .ranking import (COMPONENTS, adaptive_weights, combine, outlier_scores, rank_order, reference_agreement,
+                          write_ranking)
 
     scores = store.scores()
     ids = sorted(c for c, s in scores.items() if "softmin" in s)
@@ -260,11 +367,29 @@ def rank_cases(project, store, weights: dict | None = None) -> list[tuple[str, f
     for c, o in zip(ids, out):
         scores[c]["outlier"] = float(o)
         store.set_scores(c, {"outlier": float(o)})
+    agreement = reference_agreement([scores[c]["softmin"] for c in ids], [1.0 - scores[c].get("dice", np.nan) for c in ids])
+    weights = weights or adaptive_weights(agreement)
+    store.set_state("ranking", {"agreement": agreement, "weights": weights})
     combined = combine({c: {k: scores[c][k] for k in COMPONENTS if k in scores[c]} for c in ids}, weights)
     ranked = rank_order(combined)
     store.set_ranking(ranked)
     write_ranking(project.root / "ranking.csv", ranked)
     return ranked
+
+
+def training_blocker(dataset, train_cfg) -> str | None:
+    """Why an out-of-fold ensemble cannot be trained on ``dataset`` (checked), and what can be
+    done instead; None when it can."""
+    folds = int(getattr(train_cfg, "folds", 1) or 1)
+    usable = len(dataset.usable())
+    if folds <= 1 or usable >= folds:
+        return None
+    return (f"this dataset has {usable} usable case{'s' if usable != 1 else ''}: an out-of-fold ensemble of "
+            f"{folds} folds needs at least {folds} (each case is scored by models that did not train on its "
+            "mask). What can be done: score it with a model trained elsewhere (`curator batch DATASET --project "
+            "DIR --model SPEC.json`), or review it without models (open it in the app: Keep, Edit and Exclude "
+            "work without proposals). `--folds 1` trains one model on every mask; it then scores masks it has "
+            "learned, and finds few wrong ones.")
 
 
 @dataclass
@@ -273,6 +398,23 @@ class BatchResult:
     failed: dict
     ranked: list
     proposals: dict
+    relabel_notes: list = None  # per member: whether relabelling acted, and on what evidence
+
+    def __post_init__(self):
+        self.relabel_notes = self.relabel_notes or []
+
+
+def relabel_notes(member_paths) -> list[str]:
+    """One line per trained member: what relabelling did and why (from its saved record)."""
+    notes = []
+    for p in member_paths:
+        try:
+            info = json.loads(Path(p).read_text()).get("info", {})
+        except (OSError, ValueError):
+            continue
+        if info.get("relabel_decision"):
+            notes.append(f"{Path(p).stem}: {info['relabel_decision']}")
+    return notes
 
 
 def iter_batch(dataset_path, project_dir, *, train_cfg=None, unc_cfg: UncertaintyConfig | None = None,
@@ -303,6 +445,9 @@ def iter_batch(dataset_path, project_dir, *, train_cfg=None, unc_cfg: Uncertaint
         members = []
         if train_cfg is not None or not models:
             train_cfg = train_cfg or TrainConfig()
+            if (why := training_blocker(ds, train_cfg)) is not None:
+                store.log("batch:refused", {"why": why})
+                raise PipelineError(why)
             yield Progress(0, 4, "training the ensemble")
             res = yield from iter_train(ds, project.models_dir, train_cfg, cache_dir=project.cache_dir)
             members = res["members"]
@@ -321,4 +466,4 @@ def iter_batch(dataset_path, project_dir, *, train_cfg=None, unc_cfg: Uncertaint
         store.log("batch:done", {"ranked": len(ranked), "failed": len(store.failed())})
         failed = store.failed()
     yield Progress(4, 4, "batch done")
-    return BatchResult(members, failed, ranked, props)
+    return BatchResult(members, failed, ranked, props, relabel_notes(members or project.member_specs()))

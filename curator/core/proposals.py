@@ -34,7 +34,7 @@ import numpy as np
 
 from .relabel import apply_flips, flip_candidates
 
-__all__ = ["ProposalConfig", "Region", "Proposal", "propose", "apply_regions"]
+__all__ = ["ProposalConfig", "Region", "Proposal", "propose", "apply_regions", "gate_regions"]
 
 
 @dataclass
@@ -50,8 +50,9 @@ class ProposalConfig:
     smooth: float = 0.02  # opening/closing radius: fraction of the object's radius (or pixels)
     min_width: float = 0.1  # regions thinner than this are dropped (fraction of radius, or px)
     min_region: float = 0.005  # regions smaller than this are dropped (fraction of area, or px)
-    min_confidence: float | None = None  # regions less sure than this are dropped; None: auto (see above)
+    min_confidence: float | None = None  # regions less sure than this are dropped; None: calibrated per batch
     refine: str = "none"  # none | contour
+    calibration_target: float = 0.005  # batch calibration: false change allowed on cases judged correct
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -391,6 +392,23 @@ def _uncrop(inner: Proposal, given: np.ndarray, box) -> Proposal:
         r.bbox = tuple(v + offset[i // 2] for i, v in enumerate(r.bbox))
         r.centroid = tuple(v + o for v, o in zip(r.centroid, offset))
     return Proposal(given, mask, regions, inner.regions)
+
+
+def gate_regions(given: np.ndarray, mask: np.ndarray, region_map: np.ndarray, regions: list[dict],
+                 gate: float) -> Proposal:
+    """The proposal that keeps only the regions at least ``gate`` confident, renumbered 1..n (the
+    same as proposing with that gate: regions are independent once split)."""
+    keep = [r for r in regions if r["mean_confidence"] >= gate]
+    lut = np.zeros(int(region_map.max(initial=0)) + 1, region_map.dtype)
+    kept = []
+    for new_id, r in enumerate(keep, start=1):
+        lut[r["id"]] = new_id
+        kept.append(Region(**{**r, "id": new_id, "bbox": tuple(r["bbox"]), "centroid": tuple(r["centroid"])}))
+    new_map = lut[region_map]
+    out = np.array(given, copy=True)
+    m = new_map > 0
+    out[m] = mask[m]
+    return Proposal(np.asarray(given), out, new_map, kept)
 
 
 def apply_regions(proposal: Proposal, accepted: set[int] | list[int]) -> np.ndarray:

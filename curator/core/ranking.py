@@ -33,10 +33,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["COMPONENTS", "DEFAULT_WEIGHTS", "softmin_quality", "case_scores", "shape_descriptors", "combine",
+__all__ = ["COMPONENTS", "DEFAULT_WEIGHTS", "softmin_quality", "case_scores", "edge_scores", "shape_descriptors",
+           "reference_agreement", "adaptive_weights", "combine",
            "rank_order", "write_ranking", "read_ranking", "review_rounds", "RoundStats"]
 
-COMPONENTS = ("softmin", "dice", "disagreement", "boundary", "change", "outlier")
+COMPONENTS = ("softmin", "dice", "disagreement", "boundary", "change", "outlier", "edges", "edge_fit")
 DEFAULT_WEIGHTS = {"softmin": 1.0, "change": 1.0, "dice": 0.1, "disagreement": 0.1, "boundary": 0.1, "outlier": 0.05}
 
 
@@ -79,6 +80,21 @@ def case_scores(given_index: np.ndarray, mean_prob: np.ndarray, p_given: np.ndar
     if proposal_change is not None:
         out["change"] = float(proposal_change)
     return out
+
+
+def edge_scores(image: np.ndarray, given_index: np.ndarray, consensus: np.ndarray) -> dict:
+    """Image-edge scores of one 2D case (higher = more likely wrong): ``edges``, how much better
+    the models' consensus outline follows the image's edges than the mask's (log-ratio of the mean
+    gradient along the parts of the outlines that differ; 0 when they agree); ``edge_fit``, how
+    weakly the mask's own outline lies on edges (model-free: minus the mean gradient along it over
+    the image's mean). ``image``: ``(Y, X[, C])``; label maps ``(Y, X)``."""
+    from .evidence import edge_alignment, edge_preference, gradient_magnitude
+
+    img = np.asarray(image, np.float32)
+    grad = gradient_magnitude(np.moveaxis(img, -1, 0)) if img.ndim == 3 else gradient_magnitude(img, channels_first=False)
+    pref = edge_preference(grad, given_index, consensus)
+    fit = edge_alignment(grad, given_index)
+    return {"edges": 0.0 if pref is None else float(pref), "edge_fit": -fit if np.isfinite(fit) else 0.0}
 
 
 def boundary_distance(a: np.ndarray, b: np.ndarray, spacing=None) -> float:
@@ -128,6 +144,31 @@ def shape_descriptors(mask: np.ndarray, image: np.ndarray | None = None) -> dict
         if inside.size and outside.size:
             d["contrast"] = float(abs(inside.mean() - outside.mean()) / (img.std() + 1e-6))
     return d
+
+
+def reference_agreement(softmin, agreement, fraction: float = 0.5) -> float:
+    """How well the models reproduce the masks judged correct: the median of ``agreement`` (Dice
+    of the consensus to the mask) over the ``fraction`` of cases with the lowest softmin score.
+    Label-free; NaN without cases."""
+    sm = np.asarray(softmin, float)
+    ag = np.asarray(agreement, float)
+    n = int(np.floor(fraction * sm.size))
+    if n < 1:
+        return float("nan")
+    return float(np.median(ag[np.argsort(sm, kind="stable")[:n]]))
+
+
+def adaptive_weights(agreement: float, base: dict | None = None, *, trusted: float = 0.95,
+                     weak: float = 0.75) -> dict:
+    """Weights of the combined score for a batch whose models reproduce the masks judged correct
+    at Dice ``agreement`` (:func:`reference_agreement`): the image-edge scores weigh in as the
+    models weaken, not at all from ``trusted`` up, as much as softmin from ``weak`` down (linear
+    between). Model-based scores rank well when the models are good and poorly when they are
+    weak; the edge scores do not depend on the models' quality (``edge_fit`` not at all)."""
+    w = dict(base or DEFAULT_WEIGHTS)
+    e = float(np.clip((trusted - agreement) / (trusted - weak), 0.0, 1.0)) if np.isfinite(agreement) else 0.0
+    w["edges"] = w["edge_fit"] = e * w.get("softmin", 1.0)
+    return w
 
 
 def _ranks01(values: np.ndarray) -> np.ndarray:

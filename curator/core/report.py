@@ -147,6 +147,7 @@ def project_report(project, out=None, *, top: int = 12) -> Path:
         ranked = [r for r in rows if r["score"] is not None]
         body.append(f"<p>Dataset <code>{html.escape(str(dataset.root))}</code> ({dataset.layout}, {len(dataset)} cases); "
                     f"{len(ranked)} ranked, {len(failed)} failed.</p>")
+        body.append(_trust_section(project, store))
         body.append("<h2>Decisions</h2>" + _table([[k, v] for k, v in sorted(decisions.items())], ["decision", "cases"]))
         if ranked:
             fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
@@ -189,6 +190,29 @@ def project_report(project, out=None, *, top: int = 12) -> Path:
         if failed:
             body.append("<h2>Failed cases</h2>" + _table([[k, v] for k, v in sorted(failed.items())], ["case", "reason"]))
     return _write(out, _page(f"Mask Curator report: {dataset.root.name}", body))
+
+
+def _trust_section(project, store) -> str:
+    """How far to trust the proposals: the calibrated gate or why proposals were withheld, and
+    what relabelling did in each member."""
+    from .calibration import Calibration
+    from .pipeline import relabel_notes
+
+    parts = ["<h2>How far to trust the proposals</h2>"]
+    calib = store.get_state("calibration")
+    if calib:
+        c = Calibration(**{**calib, "false_change": {float(k): v for k, v in (calib.get("false_change") or {}).items()}})
+        parts.append(f"<p><b>{html.escape(c.describe())}</b></p>")
+        if c.false_change:
+            parts.append("<p class='small'>Estimated share of a correct mask's pixels changed, by region confidence "
+                         "gate (from the cases judged correct):</p>" + _table(
+                             [[f"{g:g}", f"{100 * v:.2f} %"] for g, v in sorted(c.false_change.items())],
+                             ["gate", "false change"]))
+    notes = relabel_notes(project.member_specs())
+    if notes:
+        parts.append("<p>Relabelling while training, per member:</p><ul>"
+                     + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
+    return "\n".join(parts) if len(parts) > 1 else ""
 
 
 # -- bench reports -----------------------------------------------------------------------------------

@@ -14,7 +14,13 @@ also when the project was moved since.
 
 Decisions: ``unreviewed`` (no decision yet), ``accepted`` (the proposal, whole or some regions),
 ``kept`` (the original mask), ``edited``, ``excluded`` (left out of the export), ``flagged`` (for
-an expert). Accepted, kept, edited and excluded cases are locked until reopened.
+an expert). Accepted, kept, edited and excluded cases are locked until reopened. An accepted or
+edited decision points at the mask file it stands for (``mask_path``), so what export writes is
+exactly what the reviewer was shown, whatever later runs do to the proposals.
+
+A *draft* (``draft_path``) is a mask being edited, saved while the reviewer works (autosave) or
+when a flagged case is left: it is no decision, it locks nothing, and it is what the review shows
+when the case is opened again. A final decision supersedes it; flagging keeps it.
 """
 
 from __future__ import annotations
@@ -60,7 +66,8 @@ CREATE TABLE IF NOT EXISTS decisions (
     model_run TEXT,
     locked INTEGER NOT NULL DEFAULT 0,
     version INTEGER NOT NULL DEFAULT 1,
-    updated TEXT NOT NULL
+    updated TEXT NOT NULL,
+    draft_path TEXT
 );
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -107,6 +114,12 @@ class Store:
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(_SCHEMA)
         self.root = self.path.resolve().parent  # the project folder
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(decisions)")}
+        if "draft_path" not in columns:  # a project made before drafts existed
+            try:
+                self.db.execute("ALTER TABLE decisions ADD COLUMN draft_path TEXT")
+            except sqlite3.OperationalError:  # another connection added it meanwhile
+                pass
         with self.transaction():
             row = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if row is None:
@@ -155,8 +168,10 @@ class Store:
             for r in db.execute("SELECT case_id, path, regions_path FROM proposals").fetchall():
                 db.execute("UPDATE proposals SET path = ?, regions_path = ? WHERE case_id = ?",
                            (self._rel(r["path"]), self._rel(r["regions_path"]), r["case_id"]))
-            for r in db.execute("SELECT case_id, mask_path FROM decisions WHERE mask_path IS NOT NULL").fetchall():
-                db.execute("UPDATE decisions SET mask_path = ? WHERE case_id = ?", (self._rel(r["mask_path"]), r["case_id"]))
+            for r in db.execute("SELECT case_id, mask_path, draft_path FROM decisions "
+                                "WHERE mask_path IS NOT NULL OR draft_path IS NOT NULL").fetchall():
+                db.execute("UPDATE decisions SET mask_path = ?, draft_path = ? WHERE case_id = ?",
+                           (self._rel(r["mask_path"]), self._rel(r["draft_path"]), r["case_id"]))
             db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
@@ -240,16 +255,24 @@ class Store:
         d["path"], d["regions_path"] = self._abs(d["path"]), self._abs(d["regions_path"])
         return d
 
+    def proposal_config(self) -> dict | None:
+        """The settings most of the project's proposals were made with (the batch's), or None."""
+        r = self.db.execute("SELECT config, COUNT(*) AS n, SUM(COALESCE(run_id, '') LIKE '%-gui') AS gui "
+                            "FROM proposals WHERE config IS NOT NULL GROUP BY config "
+                            "ORDER BY gui = n, n DESC LIMIT 1").fetchone()
+        return json.loads(r[0]) if r is not None and r[0] else None
+
     # -- decisions -------------------------------------------------------------------------------
     def decision(self, case_id: str) -> dict:
         r = self.db.execute("SELECT * FROM decisions WHERE case_id = ?", (case_id,)).fetchone()
         if r is None:
             return {"case_id": case_id, "decision": "unreviewed", "locked": 0, "version": 0, "note": None,
                     "mask_path": None, "regions": None, "reviewer": None, "pixels_added": None,
-                    "pixels_removed": None, "updated": None, "model_run": None}
+                    "pixels_removed": None, "updated": None, "model_run": None, "draft_path": None}
         d = dict(r)
         d["regions"] = json.loads(d["regions"]) if d["regions"] else None
         d["mask_path"] = self._abs(d["mask_path"])
+        d["draft_path"] = self._abs(d.get("draft_path"))
         return d
 
     def decide(self, case_id: str, decision: str, *, note: str | None = None, mask_path: str | None = None,
@@ -262,19 +285,23 @@ class Store:
         who = who or self.reviewer
         self._require(case_id)
         with self.transaction() as db:
-            cur = db.execute("SELECT locked, version, note FROM decisions WHERE case_id = ?", (case_id,)).fetchone()
+            cur = db.execute("SELECT locked, version, note, draft_path FROM decisions WHERE case_id = ?",
+                             (case_id,)).fetchone()
             if cur is not None and cur["locked"] and not force:
                 raise LockedError(f"{case_id} is locked ({self.decision(case_id)['decision']}); reopen it to change it")
             version = (cur["version"] + 1) if cur is not None else 1
             mask_path = self._rel(mask_path)
             note = note if note is not None else (cur["note"] if cur is not None else None)
             locked = 1 if decision in FINAL_DECISIONS else 0
+            # a final decision says what the mask is: it supersedes a draft; flagging keeps it
+            draft = None if locked or cur is None else cur["draft_path"]
             added, removed = pixels if pixels is not None else (None, None)
             db.execute(
                 "INSERT OR REPLACE INTO decisions (case_id, decision, reviewer, note, mask_path, regions, pixels_added,"
-                " pixels_removed, model_run, locked, version, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " pixels_removed, model_run, locked, version, updated, draft_path)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (case_id, decision, who, note, mask_path, json.dumps(regions) if regions is not None else None,
-                 added, removed, model_run, locked, version, _now()))
+                 added, removed, model_run, locked, version, _now(), draft))
             detail = {"decision": decision, "version": version}
             if regions is not None:
                 detail["regions"] = list(regions)
@@ -283,6 +310,28 @@ class Store:
             if note:
                 detail["note"] = note
             self._audit(db, who, case_id, f"decide:{decision}", detail, added, removed, model_run)
+        return self.decision(case_id)
+
+    def save_draft(self, case_id: str, draft_path: str | None, *, pixels: tuple[int, int] | None = None,
+                   who: str | None = None) -> dict:
+        """Remember (or, with ``None``, forget) the mask being edited, without deciding anything:
+        the decision and its lock stay as they are. Raises :class:`LockedError` on a locked case."""
+        who = who or self.reviewer
+        self._require(case_id)
+        with self.transaction() as db:
+            cur = db.execute("SELECT locked, version FROM decisions WHERE case_id = ?", (case_id,)).fetchone()
+            if cur is not None and cur["locked"]:
+                raise LockedError(f"{case_id} is locked ({self.decision(case_id)['decision']}); reopen it to change it")
+            version = (cur["version"] + 1) if cur is not None else 1
+            draft_path = self._rel(draft_path)
+            if cur is None:
+                db.execute("INSERT INTO decisions (case_id, decision, reviewer, locked, version, updated, draft_path) "
+                           "VALUES (?, 'unreviewed', ?, 0, ?, ?, ?)", (case_id, who, version, _now(), draft_path))
+            else:
+                db.execute("UPDATE decisions SET draft_path = ?, version = ?, updated = ? WHERE case_id = ?",
+                           (draft_path, version, _now(), case_id))
+            added, removed = pixels if pixels is not None else (None, None)
+            self._audit(db, who, case_id, "draft", {"draft": draft_path, "version": version}, added, removed, None)
         return self.decision(case_id)
 
     def reopen(self, case_id: str, *, who: str | None = None) -> dict:
@@ -330,7 +379,8 @@ class Store:
         """Cases in review order (rank, then id) with decision, score and proposal size."""
         rows = self.db.execute(
             "SELECT c.case_id, c.score, c.rank, c.failed, c.ndim, COALESCE(d.decision, 'unreviewed') AS decision, "
-            "COALESCE(d.locked, 0) AS locked, d.note, p.change_fraction, p.added, p.removed "
+            "COALESCE(d.locked, 0) AS locked, d.note, d.draft_path IS NOT NULL AS draft, p.change_fraction, p.added, "
+            "p.removed "
             "FROM cases c LEFT JOIN decisions d ON d.case_id = c.case_id "
             "LEFT JOIN proposals p ON p.case_id = c.case_id "
             "ORDER BY c.rank IS NULL, c.rank, c.case_id")

@@ -78,11 +78,14 @@ class RelabelConfig:
     every: int = 1
     max_auto_start: float = 0.35  # auto start no later than this fraction of the epochs
     max_drift: float | None = 0.2  # stop relabelling when labels drift this far (Dice) from the given masks
-    select: str = "suspects"  # suspects: only the cases the network contradicts unusually much; all: every case
+    select: str = "suspects"  # (evidence="none") suspects: the cases the network contradicts unusually much; all
+    evidence: str = "edges"  # edges: relabel only on held-out evidence (relabel_guard); none: the earlier rule
 
     def __post_init__(self):
         if self.select not in ("suspects", "all"):
             raise ValueError(f"relabel select must be 'suspects' or 'all', not {self.select!r}")
+        if self.evidence not in ("edges", "none"):
+            raise ValueError(f"relabel evidence must be 'edges' or 'none', not {self.evidence!r}")
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -143,6 +146,7 @@ class MemberResult:
     relabel_start: int | None = None
     json_path: Path | None = None
     relabel_stopped: int | None = None  # epoch the drift brake stopped relabelling
+    decision: str | None = None  # why relabelling did or did not act (evidence-guarded relabelling)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -294,12 +298,15 @@ def iter_train_member(
     out_stem: Path | None = None,
     device=None,
     monitor: list[tuple[PreparedCase, np.ndarray]] | None = None,
+    probe: list[PreparedCase] | None = None,
 ) -> Generator[Progress, None, MemberResult]:
     """Train one network on ``items`` (their ``labels`` are the given masks, as class indices).
 
     ``out_stem``: where to checkpoint (``.ckpt`` after every epoch) and save the member
     (``.pt`` + ``.json``); an existing checkpoint is resumed. ``monitor``: ``(case, clean labels)``
-    pairs scored (foreground Dice of the argmax) after every epoch, for experiments.
+    pairs scored (foreground Dice of the argmax) after every epoch, for experiments. ``probe``:
+    held-out cases with their given masks, never trained on: the evidence relabelling needs
+    (:mod:`curator.core.relabel_guard`); without them the member does not relabel.
     """
     import torch
 
@@ -333,6 +340,7 @@ def iter_train_member(
         relabel_start = int(start_setting)
     start_epoch = 0
     stopped = False  # the drift brake stopped relabelling (see RelabelConfig)
+    guard_state: dict = {}
     ckpt = out_stem.with_suffix(".ckpt") if out_stem is not None else None
     if ckpt is not None and ckpt.exists():
         state = torch.load(str(ckpt), map_location="cpu", weights_only=True)
@@ -347,11 +355,21 @@ def iter_train_member(
         rng = np.random.default_rng([seed, start_epoch])
         gen.set_state(state["gen"])
         stopped = any(h.get("relabel_stopped") for h in history)
+        guard_state = json.loads(state.get("guard", "{}"))
         yield Progress(start_epoch * batches_per_epoch, total_steps, f"{name}: resumed at epoch {start_epoch + 1}")
     amp = bool(cfg.amp and device.type == "cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=amp and not torch.cuda.is_bf16_supported()) if amp else None
     reweight_maps: dict[str, np.ndarray] = {}
+    guard = None
+    if rc is not None and rc.evidence == "edges":
+        from .relabel_guard import RelabelGuard
 
+        guard = RelabelGuard(items, probe, spec, rc, device, amp, epochs=cfg.epochs,
+                             batches_per_epoch=batches_per_epoch, seed=seed)
+        if guard_state:
+            guard.restore(guard_state)
+
+    mid_epoch = None
     for epoch in range(start_epoch, cfg.epochs):
         net.train()
         t0 = time.perf_counter()
@@ -402,12 +420,29 @@ def iter_train_member(
             losses.append(float(loss.detach()))
             yield Progress(epoch * batches_per_epoch + bi + 1, total_steps,
                            f"{name}: epoch {epoch + 1}/{cfg.epochs} loss {np.mean(losses):.3f}")
+            if guard is not None and guard.mid_epoch_check_due(bi + 1, epoch + 1):
+                started = guard.try_start(net, labels, original, epoch + 1)
+                if started:
+                    mid_epoch = {"step": epoch * batches_per_epoch + bi + 1, **started,
+                                 "evidence": guard.last.to_json()}
+                    yield Progress(epoch * batches_per_epoch + bi + 1, total_steps, f"{name}: {guard.decision}")
         record = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else None,
                   "seconds": round(time.perf_counter() - t0, 2)}
+        if guard is not None and mid_epoch:
+            record["started_mid_epoch"] = mid_epoch
+        mid_epoch = None
 
         # -- relabel (and reweight) while training ---------------------------------------------
         rcp = rc or RelabelConfig()
-        if (rc is not None or cfg.reweight) and (epoch + 1) % max(1, rcp.every) == 0:
+        if guard is not None:
+            was_active = guard.active
+            record.update(guard.epoch_end(net, labels, original, epoch + 1))
+            if guard.active and _drifted(history + [record], rc.max_drift):
+                guard.stop(labels, original, epoch + 1, "the relabelled labels drifted away from the given masks")
+                record["relabel_stopped"] = True
+            if was_active and not guard.active or (guard.started == epoch + 1 and not was_active):
+                yield Progress((epoch + 1) * batches_per_epoch, total_steps, f"{name}: {guard.decision}")
+        elif (rc is not None or cfg.reweight) and (epoch + 1) % max(1, rcp.every) == 0:
             preds = _predict_training_items(net, items, spec, rcp, device, amp)
             record["mean_uncertainty"] = float(np.mean([u.sum() for _, u in preds.values()]))
             if relabel_start is None:
@@ -447,16 +482,19 @@ def iter_train_member(
             record["monitor_dice"] = _monitor_dice(net, monitor, spec, device, amp)
         history.append(record)
         if ckpt is not None:
-            _save_checkpoint(ckpt, net, opt, sched, epoch + 1, history, relabel_start, labels, original, gen)
+            _save_checkpoint(ckpt, net, opt, sched, epoch + 1, history, relabel_start, labels, original, gen,
+                             guard.state() if guard is not None else {})
         yield Progress((epoch + 1) * batches_per_epoch, total_steps,
                        f"{name}: epoch {epoch + 1}/{cfg.epochs} done (loss {record['loss']:.3f})")
 
     stop_epoch = next((h["epoch"] for h in history if h.get("relabel_stopped")), None)
+    if guard is not None:
+        relabel_start = guard.started
     result = MemberResult(name, net, history, {k: v for k, v in labels.items()}, relabel_start,
-                          relabel_stopped=stop_epoch)
+                          relabel_stopped=stop_epoch, decision=guard.decision if guard is not None else None)
     if out_stem is not None:
         info = {"config": cfg.to_json(), "history": history, "relabel_start": relabel_start,
-                "relabel_stopped": stop_epoch,
+                "relabel_stopped": stop_epoch, "relabel_decision": result.decision,
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
         result.json_path = save_member(out_stem, net, spec, trained_on=[it.case_id for it in items], info=info)
         if rc is not None:
@@ -511,7 +549,8 @@ def _monitor_dice(net, monitor, spec: ModelSpec, device, amp) -> float:
     return float(np.mean(scores))
 
 
-def _save_checkpoint(path: Path, net, opt, sched, epoch, history, relabel_start, labels, original, gen) -> None:
+def _save_checkpoint(path: Path, net, opt, sched, epoch, history, relabel_start, labels, original, gen,
+                     guard: dict) -> None:
     import io as _io
 
     import torch
@@ -522,7 +561,7 @@ def _save_checkpoint(path: Path, net, opt, sched, epoch, history, relabel_start,
                if v is not original.get(cid)}
     state = {"model": net.state_dict(), "optim": opt.state_dict(), "sched": sched.state_dict(), "epoch": epoch,
              "history": json.dumps(history), "relabel_start": -1 if relabel_start is None else int(relabel_start),
-             "labels": changed, "gen": gen.get_state()}
+             "labels": changed, "gen": gen.get_state(), "guard": json.dumps(guard)}
     buf = _io.BytesIO()
     torch.save(state, buf)
     atomic_write(path, buf.getvalue())
@@ -626,8 +665,10 @@ def iter_train(dataset, models_dir, cfg: TrainConfig, *, cache_dir=None, cases: 
                 yield Progress(k + 1, n_members, f"{name}: already trained")
                 continue
             train_items = [prepared[c] for c in ids if c not in set(held_out)]
+            probe = [prepared[c] for c in held_out if c in prepared]  # the fold this member will score
             yield Progress(k, n_members, f"training {name} on {len(train_items)} cases")
-            res = yield from iter_train_member(train_items, spec, cfg, name=name, out_stem=stem, device=device)
+            res = yield from iter_train_member(train_items, spec, cfg, name=name, out_stem=stem, device=device,
+                                               probe=probe)
             members.append(res.json_path)
     yield Progress(n_members, n_members, f"{n_members} member(s) trained")
     return {"members": [str(m) for m in members], "failed": failed, "folds": plan["folds"]}

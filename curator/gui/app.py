@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["make_window", "launch"]
+__all__ = ["make_window", "launch", "open_first"]
 
 
 class _CloseGuard:
@@ -49,16 +49,23 @@ class _CloseGuard:
         return True
 
 
-def make_window(*, show: bool = True):
-    """A viewer with the Curator panel docked and the menus installed: ``(viewer, widget)``."""
+def make_window(*, show: bool = True, viewer=None):
+    """A viewer (made here, unless given) with the Curator panel docked and the menus installed:
+    ``(viewer, widget)``."""
     import napari
 
     from .main_widget import CuratorWidget
     from .menus import install_menus
 
-    viewer = napari.Viewer(title="Mask Curator", show=show)
-    widget = CuratorWidget(viewer)
-    viewer.window.add_dock_widget(widget, name="Mask Curator", area="right")
+    if viewer is None:
+        viewer = napari.Viewer(title="Mask Curator", show=show)
+    try:
+        # docked the way napari's Plugins menu docks it, so that menu shows this panel instead of
+        # adding a second one
+        _dock, widget = viewer.window.add_plugin_dock_widget("mask-curator", "Mask Curator")
+    except Exception:  # noqa: BLE001 - the plugin is not registered (a bare source tree)
+        widget = CuratorWidget(viewer)
+        viewer.window.add_dock_widget(widget, name="Mask Curator", area="right")
     window = widget.window()
     install_menus(window, widget)
     guard = _CloseGuard(widget)
@@ -83,12 +90,7 @@ def launch(dataset=None, project=None, *, demo: bool = False, screenshot: str | 
 
         QTimer.singleShot(0, report_start)
     c = widget.controller
-    if project is not None:
-        if not widget._open_project(project):
-            print(f"curator gui: cannot open project {project}", file=sys.stderr)
-    elif dataset is not None:
-        if not widget.open_dataset(dataset):
-            print(f"curator gui: cannot open {dataset}", file=sys.stderr)
+    open_first(widget, dataset=dataset, project=project)
     if demo and c.dataset is not None and not c.store.scores():
         widget._status("demo: running a quick Batch relabel (train, uncertainty, proposals, ranking; "
                        "region confidence 0.80 for these one-minute models) …")
@@ -115,6 +117,23 @@ def launch(dataset=None, project=None, *, demo: bool = False, screenshot: str | 
         QTimer.singleShot(1500, shoot)
     napari.run()
     return 0
+
+
+def open_first(widget, *, dataset=None, project=None) -> bool:
+    """Open the dataset or project the app was started with, once the window is laid out at its
+    final size (framed before, the first case was cropped)."""
+    from qtpy.QtWidgets import QApplication
+
+    if project is None and dataset is None:
+        return False
+    QApplication.processEvents()
+    if project is not None:
+        ok = widget._open_project(project)
+    else:
+        ok = widget.open_dataset(dataset)
+    if not ok:
+        print(f"curator gui: cannot open {project if project is not None else dataset}", file=sys.stderr)
+    return ok
 
 
 def _save_window(viewer, path) -> None:

@@ -104,6 +104,8 @@ class ReviewController(QObject):
     case_loaded = Signal(object)  # CaseView
     proposal_changed = Signal(object)  # Proposal preview (or None)
     working_changed = Signal()  # the working mask was replaced (undo, helpers, accept)
+    selection_changed = Signal()  # change regions ticked or unticked (the overlay follows)
+    history_changed = Signal()  # what Undo / Redo can do changed
     decision_changed = Signal(str, dict)
     status = Signal(str)
     error = Signal(str)
@@ -154,6 +156,9 @@ class ReviewController(QObject):
         for c in self.dataset.cases:
             if not c.ok:
                 self.store.set_failed(c.id, "; ".join(p.message for p in c.problems if p.severity == "error"))
+        made_with = self.store.proposal_config()
+        if made_with:  # the slider starts where the project's proposals were made (this session only)
+            self.settings.proposal = ProposalConfig.from_json(made_with)
         self._remember_recent(project.root)
         self.refresh_queue()
         self.project_opened.emit(str(project.root))
@@ -196,6 +201,11 @@ class ReviewController(QObject):
         i = self.index()
         if self.rows and i + 1 < len(self.rows):
             self.goto(self.rows[i + 1]["case_id"])
+        elif self.rows:
+            self.flush()
+            left = sum(1 for r in self.rows if r["decision"] in ("unreviewed", "flagged"))
+            self.status.emit("end of the queue" + (f": {left} case(s) still unreviewed or flagged"
+                                                   if left else ": every case has a decision"))
 
     def previous(self) -> None:
         i = self.index()
@@ -205,7 +215,7 @@ class ReviewController(QObject):
     def goto(self, case_id: str) -> bool:
         """Show a case; a case that cannot be read is reported and the session goes on."""
         from ..core.io import ReadError
-        from ..core.review import load_case_view, working_mask
+        from ..core.review import load_case_view, refresh_decision, working_mask
 
         if self.dataset is None:
             return False
@@ -221,7 +231,7 @@ class ReviewController(QObject):
             if view is None:
                 view = load_case_view(self.project, self.store, case)
             else:
-                view.decision = self.store.decision(case_id)
+                refresh_decision(view, self.store)
         except (ReadError, OSError, ValueError) as exc:
             self.error.emit(f"{case_id} cannot be shown: {exc}")
             self.store.set_failed(case_id, str(exc))
@@ -241,10 +251,11 @@ class ReviewController(QObject):
 
             # the stored regions (dicts) come along: their boxes tell the overlay where to look
             self.preview = Proposal(view.given.array, view.proposal, view.regions, list(view.region_info))
-        self.accepted_regions = set(view.decision.get("regions") or []) if view.decision.get("decision") == "accepted" \
-            else {r["id"] for r in view.region_info}
+        self._show_threshold_of(case_id)
+        self.accepted_regions = self._chosen_regions(view)
         self.store.set_state("gui.case", case_id)
         self.case_loaded.emit(view)
+        self.history_changed.emit()
         self.proposal_changed.emit(self.preview)
         self.last_switch_ms = 1000 * (time.perf_counter() - t0)
         # read the next case once this one is drawn: a reader thread started now would compete
@@ -274,11 +285,31 @@ class ReviewController(QObject):
                 return load_case_view(project, s, case)
 
         worker = create_worker(load, _start_thread=False, _ignore_errors=True)
-        worker.returned.connect(lambda v: self._cache.__setitem__(nxt, v) if self.project is project else None)
+        # a case opened meanwhile is newer than what was read ahead
+        worker.returned.connect(lambda v: self._cache.setdefault(nxt, v) if self.project is project else None)
         worker.errored.connect(lambda exc: None)  # the case reports its problem when opened
         worker.start()
 
     # -- live threshold --------------------------------------------------------------------------
+    def _show_threshold_of(self, case_id: str) -> None:
+        """The slider shows the threshold the case's stored proposal was made with."""
+        stored = self.store.proposal(case_id)
+        cfg = (stored or {}).get("config") or {}
+        keys = {k: cfg[k] for k in ("rules", "tau", "delta") if k in cfg}
+        if keys:
+            if "rules" in keys:
+                keys["rules"] = tuple(keys["rules"])
+            self.settings.proposal = replace(self.settings.proposal, **keys)
+
+    @staticmethod
+    def _chosen_regions(view) -> set[int]:
+        """The change regions ticked when a case is shown: those of its accepted decision, else all."""
+        ids = {int(r["id"]) for r in view.region_info}
+        d = view.decision
+        if d.get("decision") == "accepted" and d.get("regions") is not None:
+            return {int(r) for r in d["regions"]}
+        return ids
+
     @property
     def threshold_name(self) -> str:
         """The proposal threshold the slider moves: tau (confident rule) or delta (the poster's)."""
@@ -289,10 +320,11 @@ class ReviewController(QObject):
         return float(getattr(self.settings.proposal, self.threshold_name))
 
     def set_threshold(self, value: float) -> float:
-        """Recompute the proposal with a new tau (or delta); returns the milliseconds it took."""
+        """Recompute the proposal with a new tau (or delta); returns the milliseconds it took.
+        A locked case keeps showing the proposal its decision was made on."""
         from ..core.proposals import Proposal, propose
 
-        if self.view is None or self.view.maps is None:
+        if self.view is None or self.view.maps is None or self.locked:
             return 0.0
         t0 = time.perf_counter()
         if self._full_prob is None:
@@ -309,22 +341,19 @@ class ReviewController(QObject):
         return 1000 * (time.perf_counter() - t0)
 
     def region_infos(self) -> list[dict]:
+        """The change regions of the proposal on screen (as dicts), none when there is none."""
         if self.preview is None:
             return []
-        regs = getattr(self.preview, "regions", None)
-        if regs and not isinstance(regs[0], dict):
-            return [r.to_json() for r in regs]
-        return list(self.view.region_info) if self.view is not None else []
+        return [r if isinstance(r, dict) else r.to_json() for r in (self.preview.regions or [])]
 
     def toggle_region(self, rid: int, on: bool | None = None) -> None:
-        """Include or leave out one change region; the working mask shows the result."""
-        from ..core.proposals import apply_regions
-
+        """Tick or untick one change region for Accept (the overlay shows which; nothing is saved
+        and the working mask stays as it is until the proposal is accepted)."""
         if self.preview is None or self.locked:
             return
         on = (rid not in self.accepted_regions) if on is None else on
-        (self.accepted_regions.add if on else self.accepted_regions.discard)(rid)
-        self.set_working(apply_regions(self.preview, self.accepted_regions), record=True)
+        (self.accepted_regions.add if on else self.accepted_regions.discard)(int(rid))
+        self.selection_changed.emit()
 
     def region_at(self, position) -> int:
         if self.preview is None:
@@ -348,7 +377,7 @@ class ReviewController(QObject):
 
     def painted(self, new: np.ndarray) -> None:
         """The user painted on the working layer: remember how to undo it."""
-        if self.working is None:
+        if self.working is None or self.locked:
             return
         self._push(self.working, new)
         self.working = np.array(new, copy=True)
@@ -361,25 +390,34 @@ class ReviewController(QObject):
         self._undo.append((diff, before[diff].copy(), after[diff].copy()))
         self._undo = self._undo[-100:]
         self._redo.clear()
+        self.history_changed.emit()
+
+    def can_undo(self) -> bool:
+        return bool(self._undo) and self.working is not None and not self.locked
+
+    def can_redo(self) -> bool:
+        return bool(self._redo) and self.working is not None and not self.locked
 
     def undo(self) -> bool:
-        if not self._undo or self.working is None:
+        if not self._undo or self.working is None or self.locked:
             return False
         idx, old, new = self._undo.pop()
         self.working[idx] = old
         self._redo.append((idx, old, new))
         self.dirty = True
         self.working_changed.emit()
+        self.history_changed.emit()
         return True
 
     def redo(self) -> bool:
-        if not self._redo or self.working is None:
+        if not self._redo or self.working is None or self.locked:
             return False
         idx, old, new = self._redo.pop()
         self.working[idx] = new
         self._undo.append((idx, old, new))
         self.dirty = True
         self.working_changed.emit()
+        self.history_changed.emit()
         return True
 
     def apply_helper(self, name: str, **kw) -> None:
@@ -397,51 +435,81 @@ class ReviewController(QObject):
 
     # -- decisions -------------------------------------------------------------------------------
     def _after_decision(self, d: dict, message: str) -> None:
+        """A decision was recorded: the working mask becomes what the record stands for, so what
+        the reviewer sees is what the export will write."""
+        from ..core.review import working_mask
+
         self.view.decision = d
+        self.working = working_mask(self.view)
+        self._undo, self._redo = [], []
         self.dirty = False
+        self.working_changed.emit()
+        self.history_changed.emit()
         self.decision_changed.emit(self.case.id, d)
         self.refresh_queue()
         self.status.emit(message)
 
+    def _keep_painting(self) -> str:
+        """Before a decision replaces the working mask: painting not saved yet is written as a draft
+        (its file and audit row stay, for whoever wants it back). Returns a note for the message."""
+        from ..core import review
+
+        if not self.dirty or self.working is None or np.array_equal(self.working, review.recorded_mask(self.view)):
+            return ""
+        review.save_draft(self.project, self.store, self.view, self.working)
+        return " (the painting it replaced is kept in the project's edits folder, see the audit log)"
+
     def accept(self) -> None:
-        """Accept the proposal as shown (with the regions left in)."""
+        """Accept the proposal as shown (with the regions left ticked)."""
         from ..core import review
 
         if not self._ready():
             return
-        if self.preview is None or not len(self.region_infos()):
+        infos = self.region_infos()
+        if self.preview is None or not infos:
             self.error.emit(f"{self.case.id} has no proposed change to accept; use Keep")
             return
+        ids = {int(r["id"]) for r in infos}
+        chosen = self.accepted_regions & ids
+        if not chosen:
+            self.error.emit(f"{self.case.id}: every proposed region is unticked, so there is nothing to accept; "
+                            "tick a region, or use Keep")
+            return
         self._persist_preview()
-        all_ids = {r["id"] for r in self.region_infos()}
-        regions = None if self.accepted_regions >= all_ids else sorted(self.accepted_regions)
-        d = review.accept(self.store, self.view, regions)
-        self.working = review.working_mask(self.view) if self.view.edited is None else self.working
-        self.working_changed.emit()
-        self._after_decision(d, f"{self.case.id}: proposal accepted" + (f" ({len(regions)} regions)" if regions else ""))
+        regions = None if chosen == ids else sorted(chosen)
+        kept = self._keep_painting()
+        d = review.accept(self.project, self.store, self.view, regions)
+        self.accepted_regions = set(chosen)
+        self._after_decision(d, f"{self.case.id}: proposal accepted"
+                             + (f" ({len(regions)} of {len(ids)} regions)" if regions else "") + kept)
 
     def keep(self) -> None:
         from ..core import review
 
         if self._ready():
-            self._after_decision(review.keep(self.store, self.view), f"{self.case.id}: original kept")
+            kept = self._keep_painting()
+            self._after_decision(review.keep(self.store, self.view), f"{self.case.id}: original kept{kept}")
 
     def exclude(self) -> None:
         from ..core import review
 
         if self._ready():
-            self._after_decision(review.exclude(self.store, self.view), f"{self.case.id}: excluded from the export")
+            kept = self._keep_painting()
+            self._after_decision(review.exclude(self.store, self.view), f"{self.case.id}: excluded from the export{kept}")
 
     def flag(self) -> None:
+        """Flag for an expert; the mask being edited is kept with the flag (as a draft)."""
         from ..core import review
 
         if self._ready(allow_locked=False):
+            if self.working is not None:
+                review.save_draft(self.project, self.store, self.view, self.working)
             self._after_decision(review.flag(self.store, self.view), f"{self.case.id}: flagged for an expert")
 
     def reopen(self) -> None:
         from ..core import review
 
-        if self.view is not None:
+        if self.view is not None and self.locked:
             self._after_decision(review.reopen(self.store, self.view), f"{self.case.id}: reopened")
 
     def save_edit(self) -> None:
@@ -459,18 +527,36 @@ class ReviewController(QObject):
         self.view.decision = self.store.decision(self.case.id)
         self.status.emit(f"{self.case.id}: note saved")
 
-    def flush(self) -> None:
-        """Save an unsaved edit before leaving a case (nothing is lost by moving on)."""
+    def autosave(self) -> None:
+        """Keep the mask being painted as a draft (a crash loses nothing); decides nothing, locks
+        nothing."""
         from ..core import review
 
         if self.view is None or not self.dirty or self.working is None or self.locked:
             return
-        if np.array_equal(self.working, review.working_mask(self.view)):
+        d = review.save_draft(self.project, self.store, self.view, self.working)
+        self.decision_changed.emit(self.case.id, d)
+        self.refresh_queue()  # the queue marks cases with a draft
+
+    def flush(self) -> None:
+        """Before leaving a case: changes made to its working mask are saved, as an edit, or as a
+        draft kept with the flag of a flagged case (nothing is lost by moving on)."""
+        from ..core import review
+
+        if self.view is None or not self.dirty or self.working is None or self.locked:
+            return
+        if np.array_equal(self.working, review.recorded_mask(self.view)):
+            if self.view.draft is not None:  # painted, then undone: the draft goes
+                review.save_draft(self.project, self.store, self.view, self.working)
             self.dirty = False
             return
-        d = review.save_edit(self.project, self.store, self.view, self.working)
-        self.decision_changed.emit(self.case.id, d)
+        if self.view.decision.get("decision") == "flagged":
+            d = review.save_draft(self.project, self.store, self.view, self.working)
+        else:
+            d = review.save_edit(self.project, self.store, self.view, self.working)
         self.dirty = False
+        self.decision_changed.emit(self.case.id, d)
+        self.refresh_queue()
 
     def _ready(self, allow_locked: bool = False) -> bool:
         if self.view is None:
@@ -505,12 +591,17 @@ class ReviewController(QObject):
 
     # -- jobs ------------------------------------------------------------------------------------
     def start_batch(self, dataset_path=None) -> bool:
-        from ..core.pipeline import iter_batch
+        from ..core.pipeline import iter_batch, training_blocker
 
         ds = Path(dataset_path) if dataset_path else (self.dataset.root if self.dataset else None)
         if ds is None:
             self.error.emit("open a dataset first (File → Open dataset)")
             return False
+        if self.dataset is not None and ds == self.dataset.root:
+            why = training_blocker(self.dataset, self.settings.train)
+            if why is not None:  # said now, not as a failed job minutes later
+                self.error.emit(f"Batch relabel cannot train models here: {why}")
+                return False
         project_dir = self.project.root if self.project is not None else default_project_for(ds)
         if self.store is not None:
             self.flush()

@@ -26,6 +26,7 @@ SHORTCUTS = [
     ("Shift+F", "Fill between slices (3D)"),
     ("U", "Next uncertainty measure"),
     ("Page Up / Page Down", "Raise / lower the proposal threshold τ"),
+    ("Alt+click", "Tick / untick the proposed region under the pointer for Accept"),
     ("P / E / F", "Paint / erase / fill on the working mask (napari)"),
     ("Ctrl+Y", "Toggle 3D rendering (napari)"),
     ("F1", "This list"),

@@ -3,11 +3,20 @@
 Five layers, reused across cases (their data is swapped, so moving on is fast):
 
 * **image**: RGB photograph, or a CT volume with window/level presets;
-* **uncertainty**: the chosen measure as a heatmap (colormap and opacity adjustable);
+* **uncertainty**: the chosen measure as a translucent heatmap (transparent where the models are
+  sure, smooth, with a colour bar naming the measure and its unit);
 * **given mask**: the dataset's mask as an outline, read-only;
 * **proposal**: the proposed change, added pixels in green, removed in magenta, relabelled in
-  yellow; clicking a region toggles it;
+  yellow, regions left out of Accept in grey; clicking a region toggles it;
 * **working mask**: what will be saved; paint, erase and fill with napari's own tools.
+
+The layers are this adapter's own, held by identity: a layer of someone else's that happens to
+share a name (the panel docked in a user's viewer) is never looked up, changed or removed.
+
+Volumes are shown the way radiologists read them, whatever the file format
+(:func:`curator.core.grid.display_map`): axial slices with anterior at the top and the patient's
+right on the image's left, with orientation letters on the canvas. Arrays cross this adapter on
+the case's own grid (``to_display`` / ``to_case``); only the layers hold the display order.
 
 Geometry: ``scale`` follows the image spacing in 3D, so measurements in napari are in mm.
 """
@@ -19,7 +28,10 @@ import weakref
 
 import numpy as np
 
-__all__ = ["CaseLayers", "CT_PRESETS", "MEASURES", "COLORMAPS"]
+from ..core.grid import ORIENTATION_LETTERS, AxisMap, display_map, from_grid, map_index, to_grid, unmap_index
+
+__all__ = ["CaseLayers", "CT_PRESETS", "MEASURES", "MEASURE_UNITS", "COLORMAPS", "LABEL_COLOURS", "CHANGE_COLOURS",
+           "label_colour"]
 
 CT_PRESETS = {  # name: (window, level) in HU
     "Abdomen": (400, 40),
@@ -37,17 +49,61 @@ MEASURES = {
     "kwon_epistemic": "Epistemic variance (Kwon)",
     "p_given": "Probability of the given label",
 }
+MEASURE_UNITS = {  # what the colour bar's numbers are
+    "entropy": "nats",
+    "mutual_info": "nats",
+    "aleatoric": "nats",
+    "variance": "probability²",
+    "kwon_epistemic": "probability²",
+    "p_given": "1 − probability",
+}
 COLORMAPS = ("inferno", "magma", "turbo", "viridis", "hot", "gray")
+# label value -> colour, the same in the given outline, the working mask and the panel's legend
+LABEL_COLOURS = {1: (0.0, 0.8, 1.0), 2: (1.0, 0.6, 0.0), 3: (0.6, 0.4, 1.0), 4: (1.0, 1.0, 0.3), 5: (0.3, 1.0, 0.6),
+                 6: (1.0, 0.4, 0.6), 7: (0.6, 0.9, 1.0), 8: (0.9, 0.7, 0.4), 9: (0.7, 0.7, 0.7)}
+
+
+def label_colour(value: int) -> tuple[float, float, float]:
+    """The colour of a label value: the fixed ones above, then hues spread by the golden ratio."""
+    import colorsys
+
+    if value in LABEL_COLOURS:
+        return LABEL_COLOURS[value]
+    return colorsys.hsv_to_rgb((value * 0.618034) % 1.0, 0.65, 1.0)
+
+
+CHANGE_COLOURS = {1: ("added", (0.2, 1.0, 0.2)), 2: ("removed", (1.0, 0.2, 1.0)), 3: ("relabelled", (1.0, 0.9, 0.1)),
+                  4: ("left out", (0.8, 0.8, 0.8))}
+HEAT_FLOOR = 0.15  # below this share of the map's top value the heatmap is fully transparent
 
 NAMES = {"image": "image", "heat": "uncertainty", "given": "given mask", "proposal": "proposed change",
          "working": "working mask"}
+_IDENTITY2 = AxisMap((0, 1), (False, False))
 
 
 def _change_colormap():
     from napari.utils.colormaps import DirectLabelColormap
 
-    return DirectLabelColormap(color_dict={None: (0, 0, 0, 0), 0: (0, 0, 0, 0), 1: (0.2, 1.0, 0.2, 1.0),
-                                           2: (1.0, 0.2, 1.0, 1.0), 3: (1.0, 0.9, 0.1, 1.0)})
+    colours = {k: (*c, 1.0) for k, (_, c) in CHANGE_COLOURS.items()}
+    return DirectLabelColormap(color_dict={None: (0, 0, 0, 0), 0: (0, 0, 0, 0), **colours})
+
+
+def _label_colormap():
+    from napari.utils.colormaps import DirectLabelColormap
+
+    return DirectLabelColormap(color_dict={None: (*LABEL_COLOURS[9], 1.0), 0: (0, 0, 0, 0),
+                                           **{k: (*label_colour(k), 1.0) for k in range(1, 256)}})
+
+
+def _translucent(name: str):
+    """``name``'s colours with an opacity rising from nothing at the bottom of the range, so the
+    image shows through where the models are sure and the colour says how unsure they are."""
+    from napari.utils.colormaps import Colormap, ensure_colormap
+
+    t = np.linspace(0.0, 1.0, 256)
+    rgba = np.asarray(ensure_colormap(name).map(t), float)
+    rgba[:, 3] = 0.85 * np.clip(t / 0.5, 0.0, 1.0) ** 0.8  # never fully opaque: the image stays readable
+    return Colormap(rgba, name=f"{name} (translucent)", controls=t)
 
 
 class CaseLayers:
@@ -56,32 +112,86 @@ class CaseLayers:
     def __init__(self, viewer):
         self.viewer = viewer
         self.measure = "entropy"
-        self.heat_opacity = 0.45
+        self.heat_opacity = 0.55
         self.colormap = "inferno"
         self.ct_preset = "Abdomen"
         self._view = None
         self._is_rgb = None
+        self._mine: dict[str, object] = {}  # key -> the layer this adapter made (held by identity)
+        self._amap: AxisMap = _IDENTITY2
+        self._shape: tuple[int, ...] = ()
+        self._overlays: dict[str, object] = {}
+        viewer.dims.events.order.connect(self._update_orientation)
+        viewer.dims.events.ndisplay.connect(self._update_orientation)
+        self._camera().events.orientation.connect(self._update_orientation)
+
+    def _camera(self):
+        scene = getattr(self.viewer, "scene", None)  # napari >= 0.9; earlier: viewer.camera
+        return scene.camera if scene is not None and hasattr(scene, "camera") else self.viewer.camera
 
     def layer(self, key: str):
-        name = NAMES[key]
-        return self.viewer.layers[name] if name in self.viewer.layers else None
+        """This adapter's layer for ``key`` (None when it has none, or the user removed it)."""
+        layer = self._mine.get(key)
+        if layer is None or not any(x is layer for x in self.viewer.layers):
+            return None
+        return layer
+
+    def owns(self, layer) -> bool:
+        return any(layer is mine for mine in self._mine.values())
+
+    def _add(self, key: str, kind: str, data, **kwargs):
+        add = self.viewer.add_image if kind == "image" else self.viewer.add_labels
+        layer = add(_own(data), name=NAMES[key], **kwargs)  # napari makes the name unique
+        _owned(layer)
+        self._mine[key] = layer
+        return layer
+
+    def _remove(self, key: str) -> None:
+        layer = self.layer(key)
+        if layer is not None:
+            self.viewer.layers.remove(layer)
+        self._mine.pop(key, None)
+
+    # -- display orientation -----------------------------------------------------------------------
+    def to_display(self, arr: np.ndarray) -> np.ndarray:
+        """A case-grid array ``(Z, Y, X)`` / ``(Y, X)`` in the order the layers show it."""
+        return to_grid(np.asarray(arr), self._amap)
+
+    def to_case(self, arr: np.ndarray) -> np.ndarray:
+        """A layer's array back on the case's grid (exact: axes are only permuted and flipped)."""
+        return from_grid(np.asarray(arr), self._amap)
+
+    def case_index(self, position) -> tuple[int, ...] | None:
+        """The case-grid voxel under a layer data position, or None outside the grid."""
+        if not self._shape:
+            return None
+        n = len(self._shape)
+        shown = tuple(self._shape[p] for p in self._amap.perm)
+        idx = tuple(int(round(v)) for v in list(position)[-n:])
+        if any(i < 0 or i >= s for i, s in zip(idx, shown)):
+            return None
+        return tuple(int(v) for v in unmap_index(idx, self._shape, self._amap))
+
+    def _display_scale(self, scale) -> tuple[float, ...]:
+        return tuple(float(scale[p]) for p in self._amap.perm)
 
     # -- a whole case ------------------------------------------------------------------------------
-    def show(self, view, working: np.ndarray, *, editable: bool = True) -> None:
+    def show(self, view, working: np.ndarray, *, editable: bool = True, label_names: dict | None = None) -> None:
         img = view.image
-        scale = img.geometry.scale if img.ndim == 3 else (1.0, 1.0)
         rgb = img.ndim == 2 and img.array.ndim == 3
         self._view = view
+        self._shape = tuple(view.given.array.shape)
+        self._amap = display_map(img.geometry) if img.ndim == 3 else AxisMap(tuple(range(img.ndim)), (False,) * img.ndim)
+        scale = self._display_scale(img.geometry.scale) if img.ndim == 3 else (1.0, 1.0)
         layer = self.layer("image")
-        if layer is None or self._is_rgb != rgb or layer.data.ndim != img.array.ndim:
-            if layer is not None:
-                self.viewer.layers.remove(layer)
-            layer = self.viewer.add_image(_own(img.array), name=NAMES["image"], rgb=rgb, scale=scale)
-            _owned(layer)
+        shown = img.array if rgb else self.to_display(img.array)
+        if layer is None or self._is_rgb != rgb or layer.data.ndim != shown.ndim:
+            self._remove("image")
+            layer = self._add("image", "image", shown, rgb=rgb, scale=scale)
             self.viewer.layers.move(self.viewer.layers.index(layer), 0)
             self._is_rgb = rgb
         else:
-            _put(layer, img.array, self.viewer.layers)
+            _put(layer, shown, self.viewer.layers)
             _set_scale(layer, scale)
         if img.ndim == 3:
             self.set_ct_preset(self.ct_preset)
@@ -89,35 +199,36 @@ class CaseLayers:
             lo, hi = np.percentile(img.array, [0.5, 99.5])
             layer.contrast_limits = (float(lo), float(max(hi, lo + 1)))
         self._show_heat(view, scale)
-        self._labels("given", view.given.array, scale, editable=False, opacity=0.9, contour=2 if img.ndim == 2 else 1)
+        given = self.to_display(view.given.array)
+        self._labels("given", given, scale, editable=False, opacity=0.9, contour=2 if img.ndim == 2 else 1,
+                     colormap=_label_colormap())
         # the proposal's data follows at once (controller.proposal_changed); only make the layer here
         prop = self.layer("proposal")
-        if prop is None or prop.data.shape != view.given.array.shape:
-            self._labels("proposal", np.zeros(view.given.array.shape, np.uint8), scale, editable=False, opacity=0.55,
+        if prop is None or prop.data.shape != given.shape:
+            self._labels("proposal", np.zeros(given.shape, np.uint8), scale, editable=False, opacity=0.55,
                          colormap=_change_colormap())
         else:
             _set_scale(prop, scale)
-        self._labels("working", working.copy(), scale, editable=editable, opacity=0.35)  # painting must not alias
+        self._labels("working", self.to_display(working), scale, editable=editable, opacity=0.35,
+                     colormap=_label_colormap())
+        self._name_labels(label_names or {})
         if self.viewer.layers.selection.active is not self.layer("working"):
             self.viewer.layers.selection.active = self.layer("working")
         if img.ndim == 3:
             self.goto_most_uncertain_slice(view)
-        extent = (tuple(img.array.shape[: img.ndim]), tuple(scale))
+        extent = (tuple(shown.shape[: img.ndim]), tuple(scale))
         if extent != getattr(self, "_extent", None):  # a new size: frame it; the same size: keep the zoom
             self.viewer.reset_view()
             self._extent = extent
+        self._update_orientation()
 
     def _labels(self, key: str, data: np.ndarray, scale, *, editable: bool, opacity: float, contour: int = 0,
                 colormap=None):
         layer = self.layer(key)
         if layer is None or layer.data.ndim != data.ndim:
-            if layer is not None:
-                self.viewer.layers.remove(layer)
+            self._remove(key)
             kwargs = {"colormap": colormap} if colormap is not None else {}
-            layer = self.viewer.add_labels(_own(data), name=NAMES[key], scale=scale, opacity=opacity, **kwargs)
-            _owned(layer)
-            if key == "given":
-                layer.colormap = _given_colormap()
+            layer = self._add(key, "labels", data, scale=scale, opacity=opacity, **kwargs)
         else:
             _put(layer, data, self.viewer.layers)
             _set_scale(layer, scale)
@@ -127,9 +238,26 @@ class CaseLayers:
             layer.contour = contour
         return layer
 
+    def _name_labels(self, names: dict) -> None:
+        """Label names in napari's status bar when the pointer is over a mask (layer features)."""
+        import pandas as pd
+
+        names = {int(k): str(v) for k, v in names.items()}
+        for key in ("given", "working"):
+            layer = self.layer(key)
+            if layer is None:
+                continue
+            top = max([9, *names]) if names else 9
+            want = ["background"] + [names.get(v, f"label {v}") for v in range(1, top + 1)]
+            cur = getattr(layer, "_curator_names", None)
+            if cur != want:
+                layer.features = pd.DataFrame({"index": np.arange(len(want)), "name": want})
+                layer._curator_names = want
+
     def _show_heat(self, view, scale) -> None:
         """The measure at the models' working resolution, placed over the image by scale and
-        translate (no upsampling: switching cases stays fast even for large volumes)."""
+        translate (no upsampling: switching cases stays fast even for large volumes), drawn with
+        linear interpolation and a translucent colour map (transparent where the models are sure)."""
         maps = view.maps
         layer = self.layer("heat")
         if maps is None or self.measure not in maps.maps:
@@ -137,42 +265,109 @@ class CaseLayers:
                 # made now, empty and hidden, so that the first maps (a batch ending while the
                 # reviewer works) only fill it: creating a layer and its controls is the slowest
                 # part of showing a case
-                coarse = tuple(max(1, n // 16) for n in view.given.array.shape)
-                layer = self.viewer.add_image(np.zeros(coarse, np.float32), name=NAMES["heat"],
-                                              colormap=self.colormap, blending="additive", opacity=self.heat_opacity,
-                                              scale=tuple(np.asarray(scale, float) * 16), contrast_limits=(0.0, 1.0))
-                self.viewer.layers.move(self.viewer.layers.index(layer), 1)
+                shown = np.asarray([view.given.array.shape[p] for p in self._amap.perm], float)
+                coarse = np.maximum(1, shown // 16)
+                ratio = shown / coarse  # covering the image exactly, so the world's extent stays the image's
+                layer = self._add("heat", "image", np.zeros(tuple(int(n) for n in coarse), np.float32),
+                                  colormap=_translucent(self.colormap), blending="translucent",
+                                  opacity=self.heat_opacity, scale=tuple(np.asarray(scale, float) * ratio),
+                                  translate=tuple(np.asarray(scale, float) * (0.5 * ratio - 0.5)),
+                                  contrast_limits=(0.0, 1.0))
+                self._heat_style(layer)
+                self.viewer.layers.move(self.viewer.layers.index(layer), self.viewer.layers.index(self.layer("image")) + 1)
             if layer.visible:
                 layer.visible = False
+            self._show_title(None)
             return
         data = np.asarray(maps.maps[self.measure], np.float32)
         if self.measure == "p_given":
             data = 1.0 - data  # show where the given label is improbable
         orig = np.asarray(maps.meta.get("orig_shape", data.shape), float)
         ratio = orig / np.asarray(data.shape, float)
-        heat_scale = tuple(np.asarray(scale, float) * ratio)
-        translate = tuple(np.asarray(scale, float) * (0.5 * ratio - 0.5))  # align voxel centres
-        hi = _top_value(data)
+        ratio_shown = np.asarray([ratio[p] for p in self._amap.perm], float)
+        heat_scale = tuple(np.asarray(scale, float) * ratio_shown)
+        translate = tuple(np.asarray(scale, float) * (0.5 * ratio_shown - 0.5))  # align voxel centres
+        data = self.to_display(data)
+        lo, hi = _heat_range(data)
         if layer is None or layer.data.ndim != data.ndim:
-            if layer is not None:
-                self.viewer.layers.remove(layer)
-            layer = self.viewer.add_image(_own(data), name=NAMES["heat"], colormap=self.colormap, blending="additive",
-                                          opacity=self.heat_opacity, scale=heat_scale, translate=translate)
-            _owned(layer)
-            self.viewer.layers.move(self.viewer.layers.index(layer), 1)
+            self._remove("heat")
+            layer = self._add("heat", "image", data, colormap=_translucent(self.colormap), blending="translucent",
+                              opacity=self.heat_opacity, scale=heat_scale, translate=translate)
+            self._heat_style(layer)
+            self.viewer.layers.move(self.viewer.layers.index(layer), self.viewer.layers.index(self.layer("image")) + 1)
         else:
             _put(layer, data, self.viewer.layers)
             _set_scale(layer, heat_scale, translate)
-        # low uncertainty maps to black, which additive blending leaves invisible: only the
-        # uncertain parts tint the image
-        hi = max(hi, 1e-3)
-        layer.contrast_limits = (0.15 * hi, hi)
+        # below the floor the colour map is transparent: only the uncertain parts tint the image,
+        # and the image stays readable under them
+        layer.contrast_limits = (lo, hi)
         if not layer.visible:  # napari redraws a layer made visible: only when it was hidden
             layer.visible = True
+        self._show_title(f"{MEASURES[self.measure]} ({MEASURE_UNITS[self.measure]})")
+
+    @staticmethod
+    def _heat_style(layer) -> None:
+        layer.interpolation2d = "linear"  # the maps are coarser than the image: no blocks
+        layer.interpolation3d = "linear"
+        layer.colorbar.visible = True
+        layer.colorbar.position = "top_right"
+
+    # -- canvas labels ------------------------------------------------------------------------------
+    def _overlay(self, key: str, position: str, *, font_size: float = 14):
+        """A text overlay of this adapter's own on the canvas (made once)."""
+        from napari.components.overlays import TextOverlay
+
+        ov = self._overlays.get(key)
+        overlays = self.viewer.canvas.overlays
+        if ov is None or overlays.get(f"curator_{key}") is not ov:
+            ov = TextOverlay(position=position, font_size=font_size, color=(1.0, 0.85, 0.2, 1.0), visible=False)
+            overlays[f"curator_{key}"] = ov
+            self._overlays[key] = ov
+        return ov
+
+    def _show_title(self, text: str | None) -> None:
+        ov = self._overlay("heat_title", "top_right", font_size=10)
+        ov.text = text or ""
+        ov.color = (1.0, 1.0, 1.0, 1.0)
+        ov.visible = bool(text)
+
+    def orientation_labels(self) -> dict[str, str]:
+        """The patient directions at the canvas edges now (``{}`` when none apply: 2D photographs,
+        the 3D view)."""
+        if self._view is None or self._view.image.ndim != 3 or self.viewer.dims.ndisplay != 2:
+            return {}
+        rows, cols = self.viewer.dims.displayed[-2:]
+        top, bottom = ORIENTATION_LETTERS[rows]
+        left, right = ORIENTATION_LETTERS[cols]
+        vertical, horizontal = self._camera().orientation2d
+        if str(vertical) == "up":
+            top, bottom = bottom, top
+        if str(horizontal) == "left":
+            left, right = right, left
+        return {"top": top, "bottom": bottom, "left": left, "right": right}
+
+    def _update_orientation(self, event=None) -> None:
+        if self._view is not None and self._view.image.ndim == 3 and self.viewer.dims.ndisplay == 2:
+            # superior at the top when the slices are coronal or sagittal (rows run along Z)
+            camera = self._camera()
+            vertical, horizontal = (str(v) for v in camera.orientation2d)
+            want = "up" if self.viewer.dims.displayed[-2] == 0 else "down"
+            if vertical != want:
+                camera.orientation2d = (want, horizontal)
+                return  # the camera's event comes back here
+        labels = self.orientation_labels()
+        places = {"top": "top_center", "bottom": "bottom_center", "left": "middle_left", "right": "middle_right"}
+        if not labels and not self._overlays:
+            return
+        for edge, where in places.items():
+            ov = self._overlay(f"orient_{edge}", where)
+            ov.text = labels.get(edge, "")
+            ov.visible = edge in labels
 
     # -- parts ---------------------------------------------------------------------------------------
-    def set_proposal(self, proposal) -> None:
-        """Colour the change regions: added green, removed magenta, relabelled yellow."""
+    def set_proposal(self, proposal, chosen: set[int] | None = None) -> None:
+        """Colour the change regions: added green, removed magenta, relabelled yellow; regions not
+        ``chosen`` for Accept in grey."""
         layer = self.layer("proposal")
         if layer is None:
             return
@@ -183,25 +378,37 @@ class CaseLayers:
         change = np.zeros(proposal.given.shape, np.uint8)
         box = _regions_box(proposal)  # the work is where the regions are (a few per cent of a CT)
         if box is not None:
-            given, new, diff = proposal.given[box], proposal.mask[box], proposal.region_map[box] > 0
+            rmap = proposal.region_map[box]
+            given, new, diff = proposal.given[box], proposal.mask[box], rmap > 0
             part = change[box]
             part[diff & (given == 0)] = 1
             part[diff & (new == 0)] = 2
             part[diff & (given != 0) & (new != 0)] = 3
-        _put(layer, change, self.viewer.layers)
+            if chosen is not None:
+                ids = [int(r.get("id") if isinstance(r, dict) else r.id) for r in (proposal.regions or [])]
+                left_out = [i for i in ids if i not in chosen]
+                if left_out:
+                    part[np.isin(rmap, left_out)] = 4
+        _put(layer, self.to_display(change), self.viewer.layers)
 
     def set_working(self, labels: np.ndarray, editable: bool = True) -> None:
         layer = self.layer("working")
         if layer is not None:
             # copied: the layer paints in place; the controller keeps its own array
-            _put(layer, labels, self.viewer.layers)
-            layer.editable = editable
+            _put(layer, self.to_display(labels), self.viewer.layers)
+            if layer.editable != editable:
+                layer.editable = editable
+
+    def working_data(self) -> np.ndarray | None:
+        """The working layer's labels (as painted) on the case's grid."""
+        layer = self.layer("working")
+        return None if layer is None else self.to_case(np.asarray(layer.data))
 
     def set_measure(self, measure: str) -> None:
         self.measure = measure
         if self._view is not None:
             img = self._view.image
-            self._show_heat(self._view, img.geometry.scale if img.ndim == 3 else (1.0, 1.0))
+            self._show_heat(self._view, self._display_scale(img.geometry.scale) if img.ndim == 3 else (1.0, 1.0))
 
     def set_heat_opacity(self, value: float) -> None:
         self.heat_opacity = value
@@ -213,7 +420,7 @@ class CaseLayers:
         self.colormap = name
         layer = self.layer("heat")
         if layer is not None:
-            layer.colormap = name
+            layer.colormap = _translucent(name)
 
     def set_ct_preset(self, name: str) -> None:
         self.ct_preset = name
@@ -225,15 +432,19 @@ class CaseLayers:
         layer.contrast_limits = (lvl - w / 2, lvl + w / 2)
 
     def goto_most_uncertain_slice(self, view) -> int:
-        """Move the 3D view to the slice with the most uncertainty (or the most mask)."""
+        """Move the 3D view to the slice with the most uncertainty (or the most mask); returns
+        the slice index on screen."""
         from ..core.review import most_uncertain_slice
 
         z = view.focus_slice if view.focus_slice is not None else most_uncertain_slice(view)
+        shape = view.given.array.shape
+        centre = (z, *(n // 2 for n in shape[1:]))
+        shown = int(map_index(centre, shape, self._amap)[0])
         step = list(self.viewer.dims.current_step)
         if step:
-            step[0] = z
+            step[0] = shown
             self.viewer.dims.current_step = tuple(step)
-        return z
+        return shown
 
     def toggle_3d(self) -> int:
         self.viewer.dims.ndisplay = 3 if self.viewer.dims.ndisplay == 2 else 2
@@ -253,13 +464,17 @@ def _regions_box(proposal):
                  for d in range(proposal.given.ndim))
 
 
-def _top_value(data: np.ndarray, q: float = 99.9, sample: int = 1 << 20) -> float:
-    """The ``q``-th percentile of a map, from an even sample of about a million values for large
-    volumes (the heatmap's contrast needs no more, and the full sort cost a 3D switch 130 ms)."""
+def _heat_range(data: np.ndarray, sample: int = 1 << 20) -> tuple[float, float]:
+    """The heatmap's contrast: from the floor (HEAT_FLOOR of the top value, or the case's median
+    when most of it is uncertain) to the 99.9th percentile, from an even sample of about a million
+    values for large volumes (the full sort cost a 3D switch 130 ms)."""
     flat = data.reshape(-1)
     if flat.size == 0:
-        return 1.0
-    return float(np.percentile(flat[:: max(1, flat.size // sample)], q))
+        return 0.0, 1.0
+    med, hi = np.percentile(flat[:: max(1, flat.size // sample)], [50.0, 99.9])
+    hi = max(float(hi), 1e-3)
+    lo = min(max(HEAT_FLOOR * hi, float(med)), 0.9 * hi)
+    return lo, hi
 
 
 _IN_PLACE_MAX_BYTES = 64 << 20
@@ -346,8 +561,3 @@ def _set_scale(layer, scale, translate=None) -> None:
         layer.translate = translate
 
 
-def _given_colormap():
-    from napari.utils.colormaps import DirectLabelColormap
-
-    return DirectLabelColormap(color_dict={None: (0.0, 0.8, 1.0, 1.0), 0: (0, 0, 0, 0), 1: (0.0, 0.8, 1.0, 1.0),
-                                           2: (1.0, 0.6, 0.0, 1.0)})

@@ -54,6 +54,9 @@ class CuratorWidget(QWidget):
         # the ML stack loads in the background once the window is up (started before the first
         # paint, it delayed it by about a second)
         QTimer.singleShot(1000, warm_up)
+        # napari hands plugin widgets a proxy of the viewer that wraps every layer anew on each
+        # access; the panel keeps the viewer itself, so that it can hold its layers by identity
+        viewer = getattr(viewer, "__wrapped__", viewer)
         self.viewer = viewer
         self.controller = controller or ReviewController(self)
         self.layers = CaseLayers(viewer)
@@ -90,7 +93,7 @@ class CuratorWidget(QWidget):
         split.addWidget(scroll)
         split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 3)
-        split.setSizes([380, 520])
+        split.setSizes([320, 580])  # the review panel needs its display controls above the fold
         self.queue.table.setMinimumHeight(160)
         lay = QVBoxLayout(self)
         lay.addWidget(split)
@@ -101,7 +104,9 @@ class CuratorWidget(QWidget):
         c.queue_changed.connect(self._refresh_queue)
         c.case_loaded.connect(self._show_case)
         c.proposal_changed.connect(self._show_proposal)
-        c.working_changed.connect(lambda: self.layers.set_working(c.working, editable=not c.locked))
+        c.working_changed.connect(self._working_changed)
+        c.selection_changed.connect(self._selection_changed)
+        c.history_changed.connect(lambda: self.panel.set_history(c.can_undo(), c.can_redo()))
         c.decision_changed.connect(self._decision_changed)
         c.status.connect(self._status)
         c.error.connect(self._error)
@@ -126,7 +131,7 @@ class CuratorWidget(QWidget):
         p.between_button.clicked.connect(lambda: c.apply_helper("between"))
         p.region_toggled.connect(c.toggle_region)
         p.threshold_changed.connect(self._threshold_moved)
-        p.measure.currentIndexChanged.connect(lambda i: self.layers.set_measure(p.measure.itemData(i)))
+        p.measure.currentIndexChanged.connect(self._measure_chosen)
         p.colormap.currentTextChanged.connect(self.layers.set_colormap)
         p.opacity.valueChanged.connect(lambda v: self.layers.set_heat_opacity(v / 100))
         p.ct_preset.currentTextChanged.connect(self.layers.set_ct_preset)
@@ -141,7 +146,7 @@ class CuratorWidget(QWidget):
         self._autosave = QTimer(self)
         self._autosave.setSingleShot(True)
         self._autosave.setInterval(3000)
-        self._autosave.timeout.connect(c.flush)
+        self._autosave.timeout.connect(c.autosave)
         self._bind_keys()
         viewer.mouse_drag_callbacks.append(self._on_click)
 
@@ -230,32 +235,57 @@ class CuratorWidget(QWidget):
         c = self.controller
         self.queue.set_rows(c.rows, c.case.id if c.case else None)
         if c.store is not None:
+            rows = c.store.queue() if c.filter else c.rows
+            fixed = sum(1 for r in rows if r["decision"] in ("accepted", "edited"))
+            excluded = sum(1 for r in rows if r["decision"] == "excluded")
+            text = self.queue.count.text() + f"  ·  {fixed} fixed" + (f"  ·  {excluded} excluded" if excluded else "")
+            tip = "fixed: accepted or edited masks; excluded cases are left out of the export, not fixed"
             rounds = c.store.review_rounds(10)
             if rounds:
                 last = rounds[-1]
                 note = " — plateau: the queue has little left to find" if last.plateau else ""
-                self.queue.count.setToolTip(f"last round: {last.errors_found} of {last.reviewed} reviewed masks were "
-                                            f"wrong; {last.cumulative_errors} wrong masks found so far{note}")
-                self.queue.count.setText(self.queue.count.text() + f"  ·  {last.cumulative_errors} fixed"
-                                         + ("  ·  plateau" if last.plateau else ""))
+                tip += (f"\nlast round: {last.errors_found} of {last.reviewed} reviewed masks were wrong (accepted, "
+                        f"edited or excluded); {last.cumulative_errors} found so far{note}")
+                text += "  ·  plateau" if last.plateau else ""
+            self.queue.count.setText(text)
+            self.queue.count.setToolTip(tip)
 
     def _row(self, case_id: str) -> dict | None:
         return next((r for r in self.controller.rows if r["case_id"] == case_id), None)
 
     def _show_case(self, view) -> None:
         c = self.controller
-        self.layers.show(view, c.working, editable=not c.locked)
+        names = dict(c.dataset.label_names) if c.dataset is not None else {}
+        names.update({int(k): v for k, v in (view.given.meta.get("segments") or {}).items()})
+        self.layers.show(view, c.working, editable=not c.locked, label_names=names)
         self._hook_working_layer()
         self.panel.show_case(view.case_id, view.decision, self._row(view.case_id), view.image.ndim)
+        self.panel.set_threshold_mode(c.threshold_name)
+        self.panel.set_tau(c.threshold)
+        present = sorted({int(v) for v in np.unique(view.given.array) if v} | set(names))
+        self.panel.show_labels({v: names.get(v, "") for v in present})
+        self.panel.set_measure_unit(self.layers.measure)
         self.queue.select(view.case_id)
         if view.failed:
             self._error(f"{view.case_id}: {view.failed}")
         elif view.maps is None:
             self._status(f"{view.case_id}: no uncertainty maps yet (Tools → Batch relabel)")
+        else:  # a message about the case left behind goes with it
+            self.message.setStyleSheet("")
+            self.message.setText("")
 
     def _show_proposal(self, proposal) -> None:
-        self.layers.set_proposal(proposal)
+        self.layers.set_proposal(proposal, self.controller.accepted_regions)
         self._show_regions()
+
+    def _selection_changed(self) -> None:
+        c = self.controller
+        self.layers.set_proposal(c.preview, c.accepted_regions)
+        self.panel.check_regions(c.accepted_regions)
+
+    def _working_changed(self) -> None:
+        c = self.controller
+        self.layers.set_working(c.working, editable=not c.locked)
 
     def _show_regions(self) -> None:
         c = self.controller
@@ -266,6 +296,8 @@ class CuratorWidget(QWidget):
         if c.view is not None and c.view.case_id == case_id:
             self.panel.show_case(case_id, d, self._row(case_id), c.view.image.ndim)
             self.layers.set_working(c.working, editable=not c.locked)
+            self.panel.set_history(c.can_undo(), c.can_redo())
+            self._show_proposal(c.preview)
 
     def _hook_working_layer(self) -> None:
         layer = self.layers.layer("working")
@@ -281,16 +313,15 @@ class CuratorWidget(QWidget):
         QTimer.singleShot(0, self._sync_painted)
 
     def _sync_painted(self) -> None:
-        layer = self.layers.layer("working")
-        if layer is None or self.controller.locked:
+        data = self.layers.working_data()
+        if data is None or self.controller.locked:
             return
-        self.controller.painted(np.asarray(layer.data))
+        self.controller.painted(data)
         self._autosave.start()
 
     def _save_edit(self) -> None:
-        layer = self.layers.layer("working")
-        if layer is not None and self.controller.working is not None:
-            data = np.asarray(layer.data)
+        data = self.layers.working_data()
+        if data is not None and self.controller.working is not None and not self.controller.locked:
             if not np.array_equal(data, self.controller.working):
                 self.controller.painted(data)
         self.controller.save_edit()
@@ -301,11 +332,10 @@ class CuratorWidget(QWidget):
         layer = self.layers.layer("proposal")
         if layer is None:
             return
-        pos = layer.world_to_data(event.position)
-        rid = self.controller.region_at(pos)
+        idx = self.layers.case_index(layer.world_to_data(event.position))
+        rid = self.controller.region_at(idx) if idx is not None else 0
         if rid:
             self.controller.toggle_region(rid)
-            self._show_regions()
 
     def _threshold_moved(self, tau: float) -> None:
         self._pending_tau = tau
@@ -326,6 +356,11 @@ class CuratorWidget(QWidget):
         self.panel.set_tau(value)
         self._pending_tau = value
         self._apply_threshold()
+
+    def _measure_chosen(self, index: int) -> None:
+        key = self.panel.measure.itemData(index)
+        self.layers.set_measure(key)
+        self.panel.set_measure_unit(key)
 
     def cycle_measure(self) -> None:
         box = self.panel.measure

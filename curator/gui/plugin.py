@@ -1,5 +1,12 @@
-"""napari plugin contributions (see ``curator/napari.yaml``): readers, a Labels writer and sample
-data (the widget is :class:`curator.gui.main_widget.CuratorPluginWidget`). Readers return ``None`` for paths they do not handle, as napari expects.
+"""napari plugin contributions (see ``curator/napari.yaml``): a reader, a Labels writer and sample
+data (the widget is :class:`curator.gui.main_widget.CuratorPluginWidget`).
+
+The reader claims only what it handles (medical volumes, DICOM, dataset folders) and returns
+``None`` for anything else, as napari expects, so opening a photograph never asks which reader to
+use. Masks open as Labels layers; volumes are shown radiologically, like in the app
+(:func:`curator.core.grid.display_map`), placed in physical space (scale and translate in mm), and
+a Labels layer saved through the writer goes back to its file's own axis order and geometry. A
+dataset folder opens the Curator panel on the dataset.
 """
 
 from __future__ import annotations
@@ -10,104 +17,173 @@ import numpy as np
 
 __all__ = ["get_reader", "write_labels", "sample_dermoscopy", "sample_ct"]
 
+_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm")
+
 
 # -- readers ------------------------------------------------------------------------------------------
 
 
-def _layers_for(image, mask=None, name: str = "") -> list:
-    """Layer data tuples for an image (and mask), geometry in ``scale`` and ``metadata``."""
+def _placed(data, *, labels: bool) -> tuple[np.ndarray, dict]:
+    """The array as shown (3D: radiological order) and the layer's scale, translate and metadata."""
+    from ..core.grid import display_geometry, display_map, to_grid
+
+    meta = {"geometry": data.geometry.to_json(), "source": str(data.source) if data.source else None,
+            "format": data.format}
+    if labels and data.encoding is not None:
+        meta["encoding"] = data.encoding.to_json()
+    if data.ndim != 3:
+        return data.array, {"scale": data.geometry.scale, "metadata": meta}
+    amap = display_map(data.geometry)
+    shown = display_geometry(data.geometry, data.array.shape, amap)
+    meta["display_map"] = {"perm": list(amap.perm), "flip": list(amap.flip)}
+    return to_grid(data.array, amap), {"scale": shown.scale, "translate": tuple(reversed(shown.origin)),
+                                       "metadata": meta}
+
+
+def _image_layer(image, name: str) -> tuple:
     rgb = image.ndim == 2 and image.array.ndim == 3
-    scale = image.geometry.scale
-    meta = {"geometry": image.geometry.to_json(), "source": str(image.source) if image.source else None,
-            "format": image.format}
-    out = [(image.array, {"name": name or (image.source.name if image.source else "image"), "rgb": rgb,
-                          "scale": scale, "metadata": meta}, "image")]
-    if mask is not None:
-        mmeta = dict(meta, encoding=mask.encoding.to_json() if mask.encoding else None)
-        out.append((mask.array, {"name": f"{name} mask" if name else "mask", "scale": scale, "metadata": mmeta},
-                    "labels"))
-    return out
+    arr, kw = _placed(image, labels=False)
+    kw.update(name=name, rgb=rgb)
+    if image.ndim == 3 and np.issubdtype(image.array.dtype, np.signedinteger) and image.array.min() < -500:
+        kw.update(colormap="gray", contrast_limits=(-160.0, 240.0))  # CT in HU: an abdominal window
+    return (arr, kw, "image")
 
 
-def _looks_like_mask(path: Path) -> bool:
+def _labels_layer(mask, name: str) -> tuple:
+    arr, kw = _placed(mask, labels=True)
+    kw.update(name=name, opacity=0.5)
+    return (np.asarray(arr), kw, "labels")
+
+
+def _name_says_mask(path: Path) -> bool:
     low = path.name.lower()
     return any(w in low for w in ("seg", "mask", "label", "lesion", "gt"))
 
 
-def _read_paths(paths: list[Path]) -> list:
-    from ..core.dataset import DatasetError, open_dataset
+def _is_label_volume(image, path: Path) -> bool:
+    """A volume that holds labels, not intensities: small non-negative integers (a mask's name
+    allows up to 255 of them, any other name 32)."""
+    arr = image.array
+    if arr.ndim != image.ndim or not np.issubdtype(arr.dtype, np.integer) or (arr.size and arr.min() < 0):
+        return False
+    values = np.unique(arr[:: max(1, arr.shape[0] // 16)])  # a few slices are enough to tell
+    limit = 255 if _name_says_mask(path) else 32
+    return len(values) <= limit and int(values.max(initial=0)) <= limit
+
+
+def _read_file(p: Path) -> list:
+    from ..core import dicom
     from ..core.io import read_image, read_mask
 
-    if len(paths) == 2 and all(p.is_file() for p in paths):  # an image and its mask
-        img_p, mask_p = sorted(paths, key=_looks_like_mask)
-        image = read_image(img_p)
-        from ..core.dataset import align_mask
-
-        return _layers_for(image, align_mask(read_mask(mask_p), image, img_p.stem), img_p.stem)
-    out = []
-    for p in paths:
-        if p.is_dir():
-            try:
-                ds = open_dataset(p)
-            except DatasetError:
-                if ds_series := _dicom_series(p):
-                    out += _layers_for(ds_series, None, p.name)
-                continue
-            ds.check()
-            case = next((c for c in ds.cases if c.ok), None)
-            if case is not None:
-                image = case.read_image()
-                out += _layers_for(image, case.read_mask(image), case.id)
-            continue
-        if _looks_like_mask(p):
-            m = read_mask(p)
-            out.append((m.array, {"name": p.name, "scale": m.geometry.scale,
-                                  "metadata": {"geometry": m.geometry.to_json(), "source": str(p)}}, "labels"))
-        else:
-            out += _layers_for(read_image(p), None, p.name)
-    return out
+    if p.name.lower().endswith(".dcm") and dicom.is_seg_file(p):
+        return [_labels_layer(read_mask(p), p.name)]
+    image = read_image(p)
+    if image.ndim == 3 and _is_label_volume(image, p):
+        return [_labels_layer(read_mask(p), p.name)]
+    return [_image_layer(image, p.name)]
 
 
-def _dicom_series(folder: Path):
-    from ..core.io import ReadError, read_image
+def _read_pair(paths: list[Path]) -> list:
+    """An image and its mask, chosen at once: the mask on the image's grid, as Labels."""
+    from ..core import dicom
+    from ..core.dataset import align_mask
+    from ..core.io import read_image, read_mask
+
+    def is_mask(p: Path) -> bool:
+        return (p.name.lower().endswith(".dcm") and dicom.is_seg_file(p)) or _name_says_mask(p)
+
+    img_p, mask_p = sorted(paths, key=is_mask)
+    if is_mask(img_p) == is_mask(mask_p):  # the names do not say: the one holding labels is the mask
+        first = read_image(img_p)
+        if _is_label_volume(first, img_p):
+            img_p, mask_p = mask_p, img_p
+    image = read_image(img_p)
+    if mask_p.name.lower().endswith(".dcm") and dicom.is_seg_file(mask_p):
+        mask = read_mask(mask_p, reference=image)
+    else:
+        mask = align_mask(read_mask(mask_p), image, img_p.name)
+    return [_image_layer(image, img_p.name), _labels_layer(mask, mask_p.name)]
+
+
+def _dataset_with_masks(folder: Path):
+    from ..core.dataset import DatasetError, open_dataset
 
     try:
-        return read_image(folder)
-    except ReadError:
+        ds = open_dataset(folder)
+    except (DatasetError, OSError):
         return None
+    return ds if any(c.mask is not None for c in ds.cases) else None
 
 
-_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm")
+def _dicom_series_folder(folder: Path) -> bool:
+    from ..core.dicom import scan_series
+
+    try:
+        return bool(scan_series(folder))
+    except Exception:  # noqa: BLE001 - not ours to read
+        return False
+
+
+def _open_panel_on(folder: Path) -> list:
+    """Open the Curator panel of the current viewer on a dataset folder (napari's sentinel
+    ``[(None,)]`` says the folder was handled without layers to add)."""
+    import napari
+
+    viewer = napari.current_viewer()
+    if viewer is None:
+        return [(None,)]
+    _dock, widget = viewer.window.add_plugin_dock_widget("mask-curator", "Mask Curator")
+    widget.open_dataset(folder)
+    return [(None,)]
 
 
 def get_reader(path):
-    """npe2 reader: dataset folders, DICOM series, NIfTI / NRRD / MHA volumes, image + mask pairs."""
+    """npe2 reader: dataset folders (the panel opens on them), DICOM series folders, NIfTI / NRRD /
+    MHA volumes and DICOM files, an image and its mask chosen together. ``None`` for the rest."""
     paths = [Path(p) for p in (path if isinstance(path, (list, tuple)) else [path])]
-    ok = all(p.is_dir() or p.name.lower().endswith(_SUFFIXES) for p in paths) or (
-        len(paths) == 2 and all(p.is_file() for p in paths))
-    if not ok:
+    if not paths or len(paths) > 2:
         return None
+    if len(paths) == 2:
+        if not all(p.is_file() and p.name.lower().endswith(_SUFFIXES) for p in paths):
+            return None
+        return lambda _path: _read_pair(paths)
+    p = paths[0]
+    if p.is_dir():
+        if _dataset_with_masks(p) is not None:
+            return lambda _path: _open_panel_on(p)
+        if _dicom_series_folder(p):
+            return lambda _path: [_image_layer(_read_series(p), p.name)]
+        return None
+    if p.is_file() and p.name.lower().endswith(_SUFFIXES):
+        return lambda _path: _read_file(p)
+    return None
 
-    def reader(_path):
-        return _read_paths(paths)
 
-    return reader
+def _read_series(folder: Path):
+    from ..core.io import read_image
+
+    return read_image(folder)
 
 
 # -- writer ---------------------------------------------------------------------------------------------
 
 
 def write_labels(path: str, data, meta: dict) -> list[str]:
-    """npe2 writer for Labels: PNG (2D) or NIfTI / NRRD (3D), keeping the layer's geometry."""
+    """npe2 writer for Labels: PNG (2D) or NIfTI / NRRD (3D), keeping the layer's geometry; a
+    layer this reader made goes back to its file's axis order."""
+    from ..core.grid import AxisMap, from_grid
     from ..core.io import Geometry, MaskEncoding, write_mask
 
     md = meta.get("metadata") or {}
     geometry = Geometry.from_json(md["geometry"]) if md.get("geometry") else None
+    arr = np.asarray(data)
+    if md.get("display_map"):
+        amap = AxisMap(tuple(md["display_map"]["perm"]), tuple(bool(f) for f in md["display_map"]["flip"]))
+        arr = from_grid(arr, amap)
     if geometry is None:
         scale = tuple(meta.get("scale") or (1.0,) * np.ndim(data))
         geometry = Geometry.identity(np.ndim(data), tuple(reversed(scale)))
     encoding = MaskEncoding.from_json(md["encoding"]) if md.get("encoding") else None
-    arr = np.asarray(data)
     out = write_mask(path, arr.astype(np.uint16 if arr.max(initial=0) > 255 else np.uint8),
                      geometry=geometry, encoding=encoding)
     return [str(out)]

@@ -19,8 +19,10 @@ from curator.core.jobs import run
 from curator.core.synthetic import iter_write_demo
 from tests.integration.test_cli import curator
 
+# a fixed, low region gate (three-epoch models are unsure): twelve cases are too few to calibrate one
+# (see the withholding test below)
 FAST = ["--folds", "3", "--epochs", "3", "--size", "48", "--channels", "8,16,32", "--batch-size", "4",
-        "--threads", "2", "--tta", "2", "-q"]
+        "--threads", "2", "--tta", "2", "--proposal-tau", "0.5", "--proposal-min-confidence", "0.5", "-q"]
 
 
 @pytest.fixture(scope="module")
@@ -49,15 +51,39 @@ def test_batch_writes_ranking_and_proposals_in_the_datasets_format(batched, demo
     scores = [float(r["score"]) for r in rows]
     assert scores == sorted(scores, reverse=True)
     props = sorted((proj / "proposals").glob("ISIC_*_segmentation.png"))
-    assert len(props) == 12
+    status = {r["case_id"]: r for r in _rows(proj / "proposals.csv")}
+    offered = {c for c, r in status.items() if r["status"] != "withheld"}  # (three-epoch models: some replace masks)
+    assert len(props) == len(offered) >= 8
+    assert all(r["reason"] for r in status.values() if r["status"] == "withheld")
     assert Image.open(props[0]).mode == Image.open(next((demo / "derm").glob("*_segmentation.png"))).mode
     assert "ranked 12 case(s)" in out.stdout
+
+
+def test_proposals_are_withheld_with_the_reason_where_they_cannot_be_calibrated(demo, tmp_path):
+    """Twelve cases (six judged correct) are too few to set a region gate: nothing is proposed, and
+    the CLI, proposals.csv, the store and `decide` say why."""
+    proj = tmp_path / "proj"
+    out = curator("batch", demo / "derm", "--project", proj, *FAST[:-5], "-q")  # (without a fixed gate)
+    assert "proposals withheld: too few cases scored out of fold to calibrate" in out.stdout
+    rows = _rows(proj / "proposals.csv")
+    assert len(rows) == 12 and {r["status"] for r in rows} == {"withheld"}
+    assert all("too few cases" in r["reason"] for r in rows)
+    assert not list((proj / "proposals").glob("ISIC_*"))  # no mask files that look like proposals
+    calib = json.loads((proj / "calibration.json").read_text())
+    assert calib["gate"] is None and "too few" in calib["withheld"]
+    q = json.loads(curator("queue", "--project", proj, "--json").stdout)
+    refused = curator("decide", "--project", proj, q[0]["case_id"], "accept", check=False)
+    assert refused.returncode == 1 and "proposals withheld" in refused.stderr
+    out_dir = tmp_path / "auto"
+    curator("export", proj, out_dir, "--accept-top", "12", "-q")  # nothing to take: the originals stay
+    assert {r["decision"] for r in _rows(out_dir / "changes.csv")} == {"unreviewed"}
 
 
 def test_decisions_then_export_keeps_layout_and_records_changes(batched, demo, tmp_path):
     proj, _ = batched
     q = json.loads(curator("queue", "--project", proj, "--json").stdout)
-    top, second, third = q[0]["case_id"], q[1]["case_id"], q[2]["case_id"]
+    top = next(r["case_id"] for r in q if r["change_fraction"])  # the first case with a proposed change
+    second, third = [r["case_id"] for r in q if r["case_id"] != top][:2]
     curator("decide", "--project", proj, top, "accept")
     curator("decide", "--project", proj, second, "exclude", "--note", "photo out of focus")
     curator("decide", "--project", proj, third, "keep")
@@ -91,9 +117,13 @@ def test_export_take_top_proposals(batched, tmp_path):
     out_dir = tmp_path / "auto"
     curator("export", proj, out_dir, "--accept-top", "12", "-q")
     rows = {r["case_id"]: r for r in _rows(out_dir / "changes.csv")}
-    q = {r["case_id"]: r["decision"] for r in json.loads(curator("queue", "--project", proj, "--json").stdout)}
+    q = {r["case_id"]: r for r in json.loads(curator("queue", "--project", proj, "--json").stdout)}
     for cid, r in rows.items():  # unreviewed cases take their proposals; reviewed ones keep their decision
-        assert r["decision"] == ("proposal (unreviewed)" if q[cid] == "unreviewed" else q[cid])
+        if q[cid]["decision"] != "unreviewed":
+            assert r["decision"] == q[cid]["decision"]
+        else:  # (a proposal of no change leaves the original)
+            assert r["decision"] == ("proposal (unreviewed)" if q[cid]["change_fraction"] else "unreviewed")
+    assert any(r["decision"] == "proposal (unreviewed)" for r in rows.values())
 
 
 def test_export_permission_error_is_clear_and_leaves_nothing(batched, tmp_path, monkeypatch):
@@ -164,7 +194,8 @@ def test_bad_case_mid_batch_is_marked_failed_and_the_rest_goes_on(demo, tmp_path
 def test_batch_on_3d_msd_with_lesion_labels(demo, tmp_path):
     proj = tmp_path / "proj3d"
     curator("batch", demo / "ct", "--project", proj, "--folds", "3", "--epochs", "1", "--channels", "4,8,16",
-            "--patch", "8,32,32", "--batch-size", "2", "--threads", "2", "--tta", "2", "-q")
+            "--patch", "8,32,32", "--batch-size", "2", "--threads", "2", "--tta", "2", "--proposal-min-confidence",
+            "0.6", "-q")
     rows = _rows(proj / "ranking.csv")
     assert len(rows) == 3
     props = sorted((proj / "proposals" / "labelsTr").glob("*.nii.gz"))
@@ -282,9 +313,10 @@ def test_export_exits_non_zero_and_names_every_correction_it_could_not_write(bat
         m = review.working_mask(view)
         m[:4] = 1
         review.save_edit(project, store, view, m)
-        regions = Path(store.proposal(accepted)["regions_path"])
+        d = store.decision(accepted)  # what the accepted decision stands on: its mask, or the proposal
+        backing = Path(d["mask_path"] or store.proposal(accepted)["regions_path"])
         edit_file = Path(store.decision(edited)["mask_path"])
-    regions.unlink()
+    backing.unlink()
     edit_file.unlink()
     out = curator("export", copy, tmp_path / "out", "-q", check=False)
     assert out.returncode == 1, out.stdout

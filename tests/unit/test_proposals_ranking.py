@@ -213,3 +213,29 @@ def test_clean_up_and_width_test_on_boxes_match_the_whole_image():
             core = _opening(m, r)
             for i, sl in enumerate(ndimage.find_objects(lab), start=1):
                 assert _has_core(lab, i, sl, r) == bool(core[lab == i].any()), (trial, r, i)
+
+
+def test_edge_scores_weigh_in_as_the_models_weaken():
+    from curator.core.ranking import DEFAULT_WEIGHTS, adaptive_weights, reference_agreement
+
+    # the agreement of the half judged correct (lowest softmin), not of the cases the models contradict
+    assert reference_agreement([0.1, 0.2, 0.9, 0.8], [0.95, 0.9, 0.3, 0.2]) == pytest.approx(0.925)
+    strong, mid, weak = adaptive_weights(0.96), adaptive_weights(0.85), adaptive_weights(0.5)
+    assert strong["edges"] == strong["edge_fit"] == 0.0
+    assert mid["edges"] == pytest.approx(0.5 * DEFAULT_WEIGHTS["softmin"])
+    assert weak["edges"] == weak["edge_fit"] == DEFAULT_WEIGHTS["softmin"]
+    assert adaptive_weights(float("nan"))["edges"] == 0.0  # no agreement measured: the models' scores alone
+    assert all(strong[k] == v for k, v in DEFAULT_WEIGHTS.items())
+
+
+def test_edge_scores_of_a_case():
+    from curator.core.ranking import edge_scores
+
+    yy, xx = np.mgrid[:64, :64]
+    disc = (((yy - 32) ** 2 + (xx - 32) ** 2) < 15 ** 2).astype(np.uint8)
+    img = np.stack([disc * 200.0 + 20] * 3, -1)
+    shifted = np.roll(disc, 8, axis=1)
+    wrong = edge_scores(img, shifted, disc)  # the consensus follows the disc, the mask does not
+    right = edge_scores(img, disc, disc)
+    assert wrong["edges"] > 0.5 and right["edges"] == 0.0
+    assert wrong["edge_fit"] > right["edge_fit"]  # higher = more likely wrong

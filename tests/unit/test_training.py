@@ -141,7 +141,7 @@ def test_relabel_while_training_records_flips_and_keeps_originals(tmp_path):
         lab = it.labels.copy()
         lab[:, : lab.shape[1] // 2] = 0
         noisy.append(PreparedCase(it.case_id, it.image, lab, it.orig_shape, None))
-    cfg = TrainConfig(epochs=6, lr=5e-3, relabel=RelabelConfig(start=3, tau=0.6, band=None), **TINY)
+    cfg = TrainConfig(epochs=6, lr=5e-3, relabel=RelabelConfig(start=3, tau=0.6, band=None, evidence="none"), **TINY)
     res = run(iter_train_member(noisy, _spec(), cfg, name="m", out_stem=tmp_path / "m"))
     assert res.relabel_start == 3
     assert "flipped_pixels" in res.history[-1] and "flipped_pixels" not in res.history[0]
@@ -177,7 +177,7 @@ def _erasing_relabeller(monkeypatch, growth: float, n_items: int):
 def test_drift_brake_stops_runaway_relabelling_and_restores_the_given_masks(monkeypatch, growth, stops):
     items = _items(6)
     _erasing_relabeller(monkeypatch, growth, len(items))
-    cfg = TrainConfig(epochs=7, relabel=RelabelConfig(start=2, max_drift=0.2), **TINY)
+    cfg = TrainConfig(epochs=7, relabel=RelabelConfig(start=2, max_drift=0.2, evidence="none"), **TINY)
     events = []
     res = run(iter_train_member(items, _spec(), cfg, name="m"), events.append)
     agreement = [h["labels_dice_to_given"] for h in res.history if "labels_dice_to_given" in h]
@@ -230,7 +230,7 @@ def test_relabelling_leaves_masks_the_network_agrees_with(monkeypatch, select):
         return out
 
     monkeypatch.setattr(relabel, "flip_candidates", flips)
-    cfg = TrainConfig(epochs=3, relabel=RelabelConfig(start=2, select=select), **TINY)
+    cfg = TrainConfig(epochs=3, relabel=RelabelConfig(start=2, select=select, evidence="none"), **TINY)
     res = run(iter_train_member(items, _spec(), cfg, name="m"))
     changed = {it.case_id for it in items if not np.array_equal(res.labels[it.case_id], it.labels)}
     if select == "all":
@@ -239,6 +239,125 @@ def test_relabelling_leaves_masks_the_network_agrees_with(monkeypatch, select):
         assert changed == wrong and res.history[-1]["relabelled_cases"] == 4
     # the drift brake watches every case's candidate labels, whichever were applied
     assert res.history[-1]["labels_dice_to_given"] < 0.9
+
+
+# -- relabelling on evidence (curator.core.relabel_guard) ---------------------------------------
+
+
+def _noisy(items, how):
+    """Training copies whose masks are damaged: ``shift`` moves the object off its edges."""
+    out = []
+    for it in items:
+        lab = np.roll(it.labels, 3, axis=1) if how == "shift" else it.labels
+        out.append(PreparedCase(it.case_id, it.image, lab.astype(np.uint8), it.orig_shape, None))
+    return out
+
+
+def _oracle(monkeypatch, truth: dict, *, wrong_everywhere: bool = False):
+    """Replace the member's predictions by a network that draws ``truth`` (the object on the
+    image), or, with ``wrong_everywhere``, a square blob in the flat background."""
+    from curator.core.relabel_guard import RelabelGuard
+
+    def predict(self, net, items, tta):
+        out = {}
+        for it in items:
+            lab = truth[it.case_id].copy()
+            if wrong_everywhere:
+                lab = np.zeros_like(lab)
+                lab[2:14, 18:30] = 1
+            p = np.stack([1.0 - lab, lab]).astype(np.float32)
+            out[it.case_id] = 0.02 + 0.96 * p
+        return out
+
+    monkeypatch.setattr(RelabelGuard, "_predict", predict)
+
+
+def test_relabelling_starts_only_on_held_out_evidence_and_relabels_the_wrong_masks(monkeypatch):
+    items = _items(18, seed=1)
+    truth = {it.case_id: it.labels for it in items}
+    wrong = {it.case_id for it in items[:5]}
+    train = _noisy(items[:12], "shift")
+    train = [t if t.case_id in wrong else items[i] for i, t in enumerate(train)]
+    probe = _noisy(items[12:], "shift")  # held out, masks as wrong as the training ones
+    _oracle(monkeypatch, truth)
+    cfg = TrainConfig(epochs=3, relabel=RelabelConfig(), **TINY)
+    res = run(iter_train_member(train, _spec(), cfg, name="m", probe=probe))
+    assert res.relabel_start == 1 and "relabelled from epoch 1" in res.decision
+    ev = res.history[0]["evidence"]
+    assert ev["holds"] and ev["disagreeing"] == 6 and ev["network_better"] == 6  # (4 of 4 would not do: p 0.06)
+    changed = {t.case_id for t in train if not np.array_equal(res.labels[t.case_id], t.labels)}
+    assert changed == wrong  # the shifted masks, and only those
+    for cid in wrong:
+        np.testing.assert_array_equal(res.labels[cid], truth[cid])
+
+
+def test_no_relabelling_without_evidence_and_the_training_is_that_of_no_relabelling(monkeypatch):
+    items = _items(12, seed=2)
+    truth = {it.case_id: it.labels for it in items}
+    _oracle(monkeypatch, truth, wrong_everywhere=True)  # a network that paints background into every mask
+    cfg = TrainConfig(epochs=3, seed=4, relabel=RelabelConfig(), **TINY)
+    res = run(iter_train_member(items[:8], _spec(), cfg, name="m", probe=items[8:]))
+    assert res.relabel_start is None and res.decision.startswith("not relabelled")
+    assert not res.history[0]["evidence"]["holds"]
+    for it in items[:8]:
+        np.testing.assert_array_equal(res.labels[it.case_id], it.labels)
+    plain = run(iter_train_member(items[:8], _spec(), TrainConfig(epochs=3, seed=4, relabel=None, **TINY), name="m"))
+    for a, b in zip(res.network.state_dict().values(), plain.network.state_dict().values()):
+        torch.testing.assert_close(a, b)  # the evidence checks did not disturb the training
+    # no held-out cases: nothing to measure against, so nothing is relabelled, and it says so
+    none = run(iter_train_member(items[:8], _spec(), cfg, name="m"))
+    assert none.relabel_start is None and "no held-out cases" in none.decision
+
+
+def test_a_network_that_outlines_another_object_is_no_evidence(monkeypatch):
+    """Two bright discs per image: the masks outline disc A (a little off), the network draws disc
+    B, whose outline lies on strong edges. That is another object, not a better outline of this one."""
+    from curator.core.relabel_guard import RelabelGuard
+
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[:32, :32]
+    items, other = [], {}
+    for i in range(14):
+        a = ((yy - 10) ** 2 + (xx - 10) ** 2) < 36
+        b = ((yy - 22) ** 2 + (xx - 22) ** 2) < 36
+        img = np.stack([(a | b) * 2.0 - 1 + rng.normal(0, 0.2, a.shape) for _ in range(3)]).astype(np.float16)
+        items.append(PreparedCase(f"c{i}", img, np.roll(a, 2, axis=1).astype(np.uint8), (32, 32), None))
+        other[f"c{i}"] = b.astype(np.uint8)
+
+    def predict(self, net, its, tta):
+        return {it.case_id: np.stack([1.0 - other[it.case_id], other[it.case_id]]).astype(np.float32) * 0.96 + 0.02
+                for it in its}
+
+    monkeypatch.setattr(RelabelGuard, "_predict", predict)
+    cfg = TrainConfig(epochs=3, relabel=RelabelConfig(), **TINY)
+    res = run(iter_train_member(items[:8], _spec(), cfg, name="m", probe=items[8:]))
+    ev = res.history[0]["evidence"]
+    assert ev["disagreeing"] == 6 and ev["network_better"] == 0 and not ev["holds"]
+    assert res.relabel_start is None
+
+
+def test_large_datasets_are_checked_within_the_first_epoch(monkeypatch):
+    from curator.core.relabel_guard import RelabelGuard
+
+    items = _items(10, seed=5)
+    truth = {it.case_id: it.labels for it in items}
+    train = _noisy(items[:4], "shift") * 30  # 120 cases, 30 steps an epoch at batch 4
+    train = [PreparedCase(f"{t.case_id}-{i}", t.image, t.labels, t.orig_shape, None) for i, t in enumerate(train)]
+    truth.update({t.case_id: truth[t.case_id.split("-")[0]] for t in train})
+    _oracle(monkeypatch, truth)
+    monkeypatch.setattr(RelabelGuard, "__init__", _with_check_steps(RelabelGuard.__init__, 10))
+    cfg = TrainConfig(epochs=1, relabel=RelabelConfig(), **TINY)
+    events = []
+    res = run(iter_train_member(train, _spec(), cfg, name="m", probe=_noisy(items[4:], "shift")), events.append)
+    assert res.history[0]["started_mid_epoch"]["step"] == 10
+    assert any("relabelled from epoch 1" in e.message for e in events)
+
+
+def _with_check_steps(init, n):
+    def wrapped(self, *a, **kw):
+        kw["check_steps"] = n
+        init(self, *a, **kw)
+    return wrapped
 
 
 def test_drift_brake_rule():

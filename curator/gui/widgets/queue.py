@@ -41,6 +41,15 @@ class QueueWidget(QWidget):
         top.addWidget(self.filter)
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["#", "Case", "Score", "Change", "Status"])
+        tips = ["Rank: 1 is the case most likely to have a wrong mask",
+                "Case id",
+                "How likely the mask is wrong (higher = more likely), combined from the models' scores",
+                "Size of the proposed change: pixels the proposal adds or removes, as a share of the given "
+                "mask's area (100 % = as many pixels as the mask has; above 100 % the proposal more than "
+                "redraws the mask, often a mask that misses most of the object). '–': no proposal",
+                "Review status; 🔒 = decided (Reopen to change), ✎ = an edit in progress is saved as a draft"]
+        for j, tip in enumerate(tips):
+            self.table.horizontalHeaderItem(j).setToolTip(tip)
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SingleSelection)
@@ -71,12 +80,15 @@ class QueueWidget(QWidget):
                     r["case_id"],
                     f"{r['score']:.3f}" if r.get("score") is not None else "–",
                     f"{100 * change:.1f} %" if change is not None else "–",
-                    status + (" 🔒" if r.get("locked") else ""),
+                    status + (" 🔒" if r.get("locked") else "") + (" ✎" if r.get("draft") else ""),
                 ]
                 for j, text in enumerate(cells):
                     item = QTableWidgetItem(text)
                     if j in (0, 2, 3):
                         item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                    if j == 3 and change is not None:
+                        item.setToolTip(f"the proposal changes {100 * change:.1f} % of the given mask's area "
+                                        f"(+{r.get('added') or 0} / −{r.get('removed') or 0} pixels)")
                     colour = "#c62828" if status == "failed" else STATUS_COLOURS.get(r["decision"])
                     if j == 4 and colour:
                         item.setForeground(QColor(colour))

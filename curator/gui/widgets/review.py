@@ -1,12 +1,16 @@
-"""Review controls for the current case: decisions, change regions, threshold, display, editing."""
+"""Review controls for the current case: decisions, display, change regions, threshold, editing.
+
+Laid out so that what a reviewer needs for every case (decisions, the heatmap and CT window, the
+proposed regions) fits above the fold of the dock; editing helpers come last.
+"""
 
 from __future__ import annotations
 
 from qtpy.QtCore import Qt, Signal
-from qtpy.QtWidgets import (QComboBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+from qtpy.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                             QListWidget, QListWidgetItem, QPushButton, QSlider, QVBoxLayout, QWidget)
 
-from ..layers import COLORMAPS, CT_PRESETS, MEASURES
+from ..layers import CHANGE_COLOURS, COLORMAPS, CT_PRESETS, HEAT_FLOOR, MEASURE_UNITS, MEASURES, label_colour
 
 __all__ = ["ReviewPanel"]
 
@@ -15,6 +19,15 @@ def _button(text: str, tip: str) -> QPushButton:
     b = QPushButton(text)
     b.setToolTip(tip)
     return b
+
+
+def _hex(rgb) -> str:
+    return "#" + "".join(f"{int(round(255 * c)):02x}" for c in rgb[:3])
+
+
+def _swatches(items) -> str:
+    """Rich text: a coloured square and a name per ``(rgb, name)``."""
+    return "&nbsp;&nbsp; ".join(f'<span style="color:{_hex(rgb)}">■</span>&nbsp;{name}' for rgb, name in items)
 
 
 class ReviewPanel(QWidget):
@@ -32,18 +45,19 @@ class ReviewPanel(QWidget):
         self.status = QLabel("")
         self.status.setWordWrap(True)
         # -- decisions
-        self.accept_button = _button("Accept proposal  (A)", "Use the proposed mask (with the regions ticked below)")
-        self.keep_button = _button("Keep original  (K)", "The given mask is right")
-        self.save_button = _button("Save edit  (Ctrl+S)", "Save the working mask as painted")
-        self.exclude_button = _button("Exclude  (D)", "Leave this case out of the cleaned dataset")
-        self.flag_button = _button("Flag for expert  (G)", "Mark the case for a second opinion")
-        self.reopen_button = _button("Reopen  (R)", "Unlock a decided case to change it")
-        self.prev_button = _button("◀ Previous  (Shift+N)", "Previous case in the queue")
-        self.next_button = _button("Next ▶  (N)", "Next case in the queue")
+        self.accept_button = _button("Accept (A)", "Accept the proposed mask, with the regions ticked below (A)")
+        self.keep_button = _button("Keep (K)", "Keep the original: the given mask is right (K)")
+        self.save_button = _button("Save (Ctrl+S)", "Save the working mask as painted: an edit (Ctrl+S)")
+        self.exclude_button = _button("Exclude (D)", "Leave this case out of the cleaned dataset (D)")
+        self.flag_button = _button("Flag (G)", "Flag for an expert: no decision yet, the export keeps the original; an edit in progress stays with the flag (G)")
+        self.reopen_button = _button("Reopen (R)", "Unlock a decided case to change it (R)")
+        self.prev_button = _button("◀ Prev", "Previous case in the queue (Shift+N)")
+        self.next_button = _button("Next ▶", "Next case in the queue (N); changes made to this case are saved")
         grid = QGridLayout()
+        grid.setSpacing(4)
         for i, b in enumerate([self.accept_button, self.keep_button, self.save_button, self.exclude_button,
                                self.flag_button, self.reopen_button, self.prev_button, self.next_button]):
-            grid.addWidget(b, i // 2, i % 2)
+            grid.addWidget(b, i // 4, i % 4)
         self.accept_button.setStyleSheet("font-weight: bold;")
         decisions = QGroupBox("Decision")
         decisions.setLayout(grid)
@@ -51,6 +65,47 @@ class ReviewPanel(QWidget):
         self.note = QLineEdit()
         self.note.setPlaceholderText("Note for this case (Enter saves)")
         self.note.returnPressed.connect(lambda: self.note_entered.emit(self.note.text()))
+        # -- display (above the fold: every case needs it)
+        self.measure = QComboBox()
+        for key, label in MEASURES.items():
+            self.measure.addItem(label, key)
+        self.measure.setToolTip("The uncertainty measure the heatmap shows (U cycles through them)")
+        self.colormap = QComboBox()
+        self.colormap.addItems(list(COLORMAPS))
+        self.colormap.setToolTip("Heatmap colours (transparent at the bottom of the range)")
+        self.opacity = QSlider(Qt.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(55)
+        self.opacity.setToolTip("Heatmap opacity")
+        self.heat_legend = QLabel("")
+        self.heat_legend.setWordWrap(True)
+        self.heat_legend.setStyleSheet("color: #9e9e9e;")
+        self.ct_preset = QComboBox()
+        self.ct_preset.addItems(list(CT_PRESETS))
+        self.ct_preset.setToolTip("CT window (width / level in HU)")
+        self.view3d_button = _button("3D view", "Render the volume in 3D (Ctrl+Y)")
+        self.label_legend = QLabel("")
+        self.label_legend.setWordWrap(True)
+        self.label_legend.setToolTip("Mask labels: outline = given mask, fill = working mask")
+        heat_row = QHBoxLayout()
+        heat_row.addWidget(self.measure, 3)
+        heat_row.addWidget(self.colormap, 1)
+        opacity_row = QHBoxLayout()
+        opacity_row.addWidget(QLabel("Heatmap opacity"))
+        opacity_row.addWidget(self.opacity, 1)
+        ct_row = QHBoxLayout()
+        self.ct_label = QLabel("CT window")
+        ct_row.addWidget(self.ct_label)
+        ct_row.addWidget(self.ct_preset, 1)
+        ct_row.addWidget(self.view3d_button)
+        display = QGroupBox("Display")
+        dl = QVBoxLayout(display)
+        dl.setSpacing(3)
+        dl.addLayout(heat_row)
+        dl.addLayout(opacity_row)
+        dl.addWidget(self.heat_legend)
+        dl.addLayout(ct_row)
+        dl.addWidget(self.label_legend)
         # -- proposal
         self.tau = QSlider(Qt.Horizontal)
         self.tau.setRange(50, 99)
@@ -63,57 +118,44 @@ class ReviewPanel(QWidget):
         tau_row.addWidget(self.tau_name)
         tau_row.addWidget(self.tau, 1)
         tau_row.addWidget(self.tau_label)
+        self.change_legend = QLabel(_swatches([(c, n) for n, c in CHANGE_COLOURS.values()]))
+        self.change_legend.setWordWrap(True)
         self.regions = QListWidget()
-        self.regions.setToolTip("Proposed change regions: untick one to leave it out. "
-                                "Clicking a region in the image toggles it too.")
+        self.regions.setToolTip("Proposed change regions: untick one to leave it out of Accept. "
+                                "Alt+click on a region in the image toggles it too.")
         self.regions.itemChanged.connect(self._region_item_changed)
-        self.regions.setMaximumHeight(140)
-        prop_box = QGroupBox("Proposed change  (green: added, magenta: removed)")
+        self.regions.setMaximumHeight(110)
+        prop_box = QGroupBox("Proposed change")
         pl = QVBoxLayout(prop_box)
+        pl.setSpacing(3)
         pl.addLayout(tau_row)
+        pl.addWidget(self.change_legend)
         pl.addWidget(self.regions)
-        # -- display
-        self.measure = QComboBox()
-        for key, label in MEASURES.items():
-            self.measure.addItem(label, key)
-        self.colormap = QComboBox()
-        self.colormap.addItems(list(COLORMAPS))
-        self.opacity = QSlider(Qt.Horizontal)
-        self.opacity.setRange(0, 100)
-        self.opacity.setValue(45)
-        self.ct_preset = QComboBox()
-        self.ct_preset.addItems(list(CT_PRESETS))
-        self.view3d_button = _button("3D view", "Render the volume in 3D (Ctrl+Y)")
-        form = QFormLayout()
-        form.addRow("Uncertainty", self.measure)
-        form.addRow("Colormap", self.colormap)
-        form.addRow("Heatmap opacity", self.opacity)
-        form.addRow("CT window", self.ct_preset)
-        form.addRow("", self.view3d_button)
-        display = QGroupBox("Display")
-        display.setLayout(form)
         # -- editing helpers
         self.undo_button = _button("Undo", "Undo the last change of the working mask (Ctrl+Z)")
         self.redo_button = _button("Redo", "Redo (Ctrl+Shift+Z)")
-        self.islands_button = _button("Remove islands  (I)", "Delete small disconnected pieces")
-        self.holes_button = _button("Fill holes  (H)", "Fill holes inside the mask")
-        self.smooth_button = _button("Smooth  (Shift+S)", "Smooth the outline (opening and closing)")
-        self.between_button = _button("Fill between slices  (Shift+F)", "Interpolate the mask between painted slices (3D)")
+        self.islands_button = _button("Islands (I)", "Remove small disconnected pieces (I)")
+        self.holes_button = _button("Holes (H)", "Fill holes inside the mask (H)")
+        self.smooth_button = _button("Smooth", "Smooth the outline: opening and closing (Shift+S)")
+        self.between_button = _button("Between", "Fill between painted slices by interpolation, 3D (Shift+F)")
         eg = QGridLayout()
+        eg.setSpacing(4)
         for i, b in enumerate([self.undo_button, self.redo_button, self.islands_button, self.holes_button,
                                self.smooth_button, self.between_button]):
-            eg.addWidget(b, i // 2, i % 2)
+            eg.addWidget(b, i // 3, i % 3)
         editing = QGroupBox("Edit the working mask  (paint P, erase E, fill F)")
         editing.setLayout(eg)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(4)
         lay.addWidget(self.title)
         lay.addWidget(self.status)
         lay.addWidget(decisions)
         lay.addWidget(self.note)
+        lay.addWidget(display)
         lay.addWidget(prop_box)
         lay.addWidget(editing)
-        lay.addWidget(display)
+        lay.addStretch(1)
         self._quiet = False
         self._case_controls = [self.accept_button, self.keep_button, self.save_button, self.exclude_button,
                                self.flag_button, self.reopen_button, self.prev_button, self.next_button, self.note,
@@ -121,6 +163,7 @@ class ReviewPanel(QWidget):
                                self.holes_button, self.smooth_button, self.between_button]
         for w in self._case_controls:  # nothing to act on until a case is open
             w.setEnabled(False)
+        self.set_measure_unit(self.measure.currentData())
 
     # -- updates from the controller ---------------------------------------------------------------
     def show_case(self, case_id: str, decision: dict, row: dict | None, ndim: int) -> None:
@@ -143,9 +186,47 @@ class ReviewPanel(QWidget):
             b.setEnabled(not locked)
         self.flag_button.setEnabled(not locked)
         self.reopen_button.setEnabled(locked)
+        # a locked case shows the proposal its decision was made on; nothing on it changes
+        self.tau.setEnabled(not locked)
+        self.regions.setEnabled(not locked)
+        self.undo_button.setEnabled(False)
+        self.redo_button.setEnabled(False)
         self.between_button.setVisible(ndim == 3)
-        self.ct_preset.setEnabled(ndim == 3)
-        self.view3d_button.setVisible(ndim == 3)
+        for w in (self.ct_preset, self.ct_label, self.view3d_button):
+            w.setVisible(ndim == 3)
+
+    def set_history(self, can_undo: bool, can_redo: bool) -> None:
+        """Undo and Redo are on only when there is something to undo or redo (never on a locked case)."""
+        self.undo_button.setEnabled(can_undo)
+        self.redo_button.setEnabled(can_redo)
+
+    def set_measure_unit(self, key: str | None) -> None:
+        if key:
+            self.heat_legend.setText(f"{MEASURES[key]} in {MEASURE_UNITS[key]}; see the colour bar on the image. "
+                                     f"Transparent below {HEAT_FLOOR:.0%} of the case's top value (or its median, "
+                                     "when most of the case is uncertain).")
+
+    def show_labels(self, names: dict[int, str]) -> None:
+        """The mask labels with their names and colours (outline: given mask, fill: working mask)."""
+        items = [(label_colour(v), f"{v} {name}" if name else f"label {v}") for v, name in sorted(names.items())]
+        named = any(names.values())
+        more = (f" … and {len(items) - 12} more" + (" (hover over the mask for names)" if named else "")
+                if len(items) > 12 else "")
+        self.label_legend.setText("Labels: " + (_swatches(items[:12]) + more if items else "none in this mask"))
+
+    def check_regions(self, accepted: set[int]) -> None:
+        """Tick the listed regions that are in ``accepted`` (without announcing it)."""
+        self._quiet = True
+        try:
+            for i in range(self.regions.count()):
+                item = self.regions.item(i)
+                rid = item.data(Qt.UserRole)
+                if rid is not None:
+                    state = Qt.Checked if int(rid) in accepted else Qt.Unchecked
+                    if item.checkState() != state:
+                        item.setCheckState(state)
+        finally:
+            self._quiet = False
 
     def show_regions(self, regions: list[dict], accepted: set[int], gate: float = 0.0) -> None:
         """The change regions as a checklist; ``gate``: the model confidence a region needs (said
