@@ -306,9 +306,9 @@ def test_export_exits_non_zero_and_names_every_correction_it_could_not_write(bat
     project = Project.open(copy)
     q = [r for r in json.loads(curator("queue", "--project", copy, "--json").stdout) if r["decision"] == "unreviewed"]
     accepted, edited, fine = q[0]["case_id"], q[1]["case_id"], q[2]["case_id"]
-    for cid in (accepted, fine):
-        curator("decide", "--project", copy, cid, "accept")
     with Store(project.db_path) as store:
+        for cid in (accepted, fine):  # accepted proposals as recorded by earlier versions (no mask file)
+            store.decide(cid, "accepted", pixels=(0, 0))
         view = review.load_case_view(project, store, project.open_dataset()[edited])
         m = review.working_mask(view)
         m[:4] = 1

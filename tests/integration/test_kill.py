@@ -170,9 +170,9 @@ while True:
     print(f"DO {step} {cid} {action}", flush=True)
     extra = ""
     if action == "accept":
-        d = review.accept(store, view)
+        d = review.accept(project, store, view)
     elif action == "accept_regions":
-        d = review.accept(store, view, [r["id"] for r in view.region_info][:1])
+        d = review.accept(project, store, view, [r["id"] for r in view.region_info][:1])
     elif action == "keep":
         d = review.keep(store, view)
     elif action == "exclude":

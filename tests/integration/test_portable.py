@@ -49,10 +49,10 @@ def reviewed(tmp_path_factory):
         for cid, what in zip(ids, plan):
             view = review.load_case_view(project, store, ds[cid])
             if what == "accept":
-                review.accept(store, view)
+                review.accept(project, store, view)
             elif what == "accept_regions":
                 regions = [r["id"] for r in view.region_info][:1]
-                review.accept(store, view, regions)
+                review.accept(project, store, view, regions)
                 view.decision = store.decision(cid)
             elif what == "edit":
                 m = review.working_mask(view)
