@@ -122,6 +122,9 @@ class ReviewController(QObject):
         self.view = None
         self.case = None
         self.preview = None
+        self.gate: float | None = None  # the region gate the batch calibrated for the case on screen
+        self.withheld: str | None = None  # why the batch proposes nothing for it
+        self.trust = ""  # how the gate was set, in words
         self.accepted_regions: set[int] = set()
         self._full_prob: np.ndarray | None = None
         self._full_unc: np.ndarray | None = None
@@ -292,7 +295,8 @@ class ReviewController(QObject):
 
     # -- live threshold --------------------------------------------------------------------------
     def _show_threshold_of(self, case_id: str) -> None:
-        """The slider shows the threshold the case's stored proposal was made with."""
+        """The slider shows the threshold the case's stored proposal was made with, and the trust
+        in it: the region gate the batch calibrated, or why proposals were withheld."""
         stored = self.store.proposal(case_id)
         cfg = (stored or {}).get("config") or {}
         keys = {k: cfg[k] for k in ("rules", "tau", "delta") if k in cfg}
@@ -300,6 +304,17 @@ class ReviewController(QObject):
             if "rules" in keys:
                 keys["rules"] = tuple(keys["rules"])
             self.settings.proposal = replace(self.settings.proposal, **keys)
+        self.gate = cfg.get("region_confidence") if cfg else None
+        self.withheld = cfg.get("withheld") if cfg else None
+        self.trust = cfg.get("calibration") or ""
+
+    @property
+    def region_gate(self) -> float:
+        """The model confidence a change region needs here: the user's fixed setting, else the gate
+        the batch calibrated for this project, else the rule's default."""
+        if self.settings.proposal.min_confidence is not None:
+            return float(self.settings.proposal.min_confidence)
+        return float(self.gate) if self.gate is not None else self.settings.proposal.region_confidence()
 
     @staticmethod
     def _chosen_regions(view) -> set[int]:
@@ -327,13 +342,16 @@ class ReviewController(QObject):
         if self.view is None or self.view.maps is None or self.locked:
             return 0.0
         t0 = time.perf_counter()
-        if self._full_prob is None:
-            self._full_prob = self.view.maps.at_original("mean_prob")
         cfg = replace(self.settings.proposal, **{self.threshold_name: float(value)})
         self.settings.proposal = cfg
+        if self.withheld:  # the batch found the models not good enough to propose
+            return 0.0
+        if self._full_prob is None:
+            self._full_prob = self.view.maps.at_original("mean_prob")
         if self._full_unc is None and self.view.maps is not None and cfg.measure in self.view.maps.maps:
             self._full_unc = self.view.maps.at_original(cfg.measure)
-        prop = propose(self.view.given.array, self._full_prob, self._full_unc, labels=self.view.maps.labels, cfg=cfg,
+        prop = propose(self.view.given.array, self._full_prob, self._full_unc, labels=self.view.maps.labels,
+                       cfg=replace(cfg, min_confidence=self.region_gate),
                        spacing=self.view.image.geometry.scale if self.view.image.ndim == 3 else None)
         self.preview = Proposal(prop.given, prop.mask, prop.region_map, prop.regions)
         self.accepted_regions = {r.id for r in prop.regions}

@@ -289,7 +289,8 @@ class CuratorWidget(QWidget):
 
     def _show_regions(self) -> None:
         c = self.controller
-        self.panel.show_regions(c.region_infos(), c.accepted_regions, c.settings.proposal.region_confidence())
+        self.panel.show_regions(c.region_infos(), c.accepted_regions, c.region_gate,
+                                withheld=c.withheld, trust=c.trust)
 
     def _decision_changed(self, case_id: str, d: dict) -> None:
         c = self.controller

@@ -246,3 +246,39 @@ def test_painting_replaced_by_a_decision_is_still_on_disk(panel, qtbot):
     drafts = [e for e in c.store.audit_log("case_1") if e["action"] == "draft"]
     assert len(drafts) == 1 and "kept" in widget.message.text()
     np.testing.assert_array_equal(np.load(drafts[0]["detail"]["draft"])["labels"], painted)
+
+
+def test_the_region_list_says_how_far_to_trust_the_proposals(template, tmp_path, make_napari_viewer):
+    """Proposals withheld by the batch: the list says why and the slider brings none back; a
+    calibrated gate: the live proposal uses it, and the list's tooltip says how it was set."""
+    from curator.core.store import Store
+    from curator.gui.main_widget import CuratorWidget
+    from tests.review_project import copy_project
+
+    proj = copy_project(template, tmp_path / "p")
+    why = "the models reach only Dice 0.71 on the cases judged correct (at least 0.8 needed)"
+    with Store(proj / "curator.db") as s:  # as a calibrating batch leaves it: gate 0.999, case_1 withheld
+        for cid in s.case_ids():
+            p = s.proposal(cid)
+            cfg = {**p["config"], "min_confidence": None, "region_confidence": 0.999, "calibration": "set from 16 cases"}
+            if cid == "case_1":
+                s.set_proposal(cid, path=None, regions_path=None, regions=[], added=0, removed=0, change_fraction=0.0,
+                               config={**cfg, "region_confidence": None, "withheld": why}, run_id=p["run_id"])
+            else:
+                s.set_proposal(cid, path=p["path"], regions_path=p["regions_path"], regions=p["regions"],
+                               added=p["added"], removed=p["removed"], change_fraction=p["change_fraction"],
+                               config=cfg, run_id=p["run_id"])
+    viewer = make_napari_viewer()
+    widget = CuratorWidget(viewer)
+    c = widget.controller
+    widget._open_project(proj)
+    c.goto("case_1")
+    listed = [widget.panel.regions.item(i).text() for i in range(widget.panel.regions.count())]
+    assert listed == [f"proposals withheld: {why}; review by ranking only"]
+    c.set_threshold(0.5)
+    assert c.region_infos() == []  # the slider cannot bring back what the batch withheld
+    c.goto("case_2")
+    assert c.region_gate == pytest.approx(0.999) and "set from 16 cases" in widget.panel.regions.toolTip()
+    c.set_threshold(0.6)  # the models here are never surer than 0.98: nothing passes the calibrated gate
+    assert c.region_infos() == []
+    c.close()

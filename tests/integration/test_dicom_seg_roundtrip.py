@@ -1,5 +1,5 @@
-"""A real DICOM study through the whole flow: `curator corrupt` -> `curator batch` -> accept ->
-`curator export` as DICOM SEG, the SEG read back equal to the mask accepted (the dcmqi liver
+"""A real DICOM study through the whole flow: `curator corrupt` -> `curator batch` -> review ->
+`curator export` as DICOM SEG, the SEG read back equal to the mask decided (the dcmqi liver
 series; writing a SEG for it failed on its empty SpecificCharacterSet)."""
 
 from __future__ import annotations
@@ -37,16 +37,19 @@ def test_the_real_dcmqi_series_round_trips_as_dicom_seg(shared_data, tmp_path):
     refused = curator("batch", noisy, "--project", tmp_path / "refused", "--epochs", "1", "-q", check=False)
     assert refused.returncode != 0 and "--model" in refused.stderr and "cannot be split" not in refused.stderr
     curator("batch", noisy, "--project", proj, *TINY, timeout=900)
-    curator("decide", "--project", proj, "ct-3slice", "accept")
+    # the one model trained on this case's own mask: its proposal is no evidence, and is withheld
+    refused = curator("decide", "--project", proj, "ct-3slice", "accept", check=False)
+    assert refused.returncode == 1 and "no model held this case out" in refused.stderr
+    curator("decide", "--project", proj, "ct-3slice", "keep")
     with Store(proj / "curator.db") as store:
-        d = store.decision("ct-3slice")
-    accepted = np.load(d["mask_path"])["labels"]
+        assert store.decision("ct-3slice")["decision"] == "kept"
+    given = read_mask(noisy / "liver.dcm", reference=read_image(noisy / "ct-3slice")).array
     curator("export", proj, tmp_path / "out", "-q")
     rows = _rows(tmp_path / "out" / "changes.csv")
-    assert rows["ct-3slice"]["decision"] == "accepted"
+    assert rows["ct-3slice"]["decision"] == "kept"
     series = read_image(tmp_path / "out" / "ct-3slice")
     back = read_mask(tmp_path / "out" / "liver.dcm", reference=series)
-    np.testing.assert_array_equal(back.array, accepted)
+    np.testing.assert_array_equal(back.array, given)
     ds = pydicom.dcmread(tmp_path / "out" / "liver.dcm")
     source = pydicom.dcmread(sorted((src / "ct-3slice").iterdir())[0], stop_before_pixels=True)
     assert ds.Modality == "SEG" and str(ds.PatientID) == str(source.PatientID)  # back to the same study

@@ -30,6 +30,10 @@ def _swatches(items) -> str:
     return "&nbsp;&nbsp; ".join(f'<span style="color:{_hex(rgb)}">■</span>&nbsp;{name}' for rgb, name in items)
 
 
+
+REGIONS_TIP = ("Proposed change regions: untick one to leave it out of Accept. Alt+click on a region in the image "
+               "toggles it too. Each region's confidence is the models' mean certainty there.")
+
 class ReviewPanel(QWidget):
     """Buttons and controls; the main widget connects them to the controller."""
 
@@ -121,8 +125,7 @@ class ReviewPanel(QWidget):
         self.change_legend = QLabel(_swatches([(c, n) for n, c in CHANGE_COLOURS.values()]))
         self.change_legend.setWordWrap(True)
         self.regions = QListWidget()
-        self.regions.setToolTip("Proposed change regions: untick one to leave it out of Accept. "
-                                "Alt+click on a region in the image toggles it too.")
+        self.regions.setToolTip(REGIONS_TIP)
         self.regions.itemChanged.connect(self._region_item_changed)
         self.regions.setMaximumHeight(110)
         prop_box = QGroupBox("Proposed change")
@@ -228,12 +231,21 @@ class ReviewPanel(QWidget):
         finally:
             self._quiet = False
 
-    def show_regions(self, regions: list[dict], accepted: set[int], gate: float = 0.0) -> None:
+    def show_regions(self, regions: list[dict], accepted: set[int], gate: float = 0.0, *,
+                     withheld: str | None = None, trust: str = "") -> None:
         """The change regions as a checklist; ``gate``: the model confidence a region needs (said
-        when nothing is proposed, so an empty list is not a mystery)."""
+        when nothing is proposed, so an empty list is not a mystery); ``withheld``: why the batch
+        proposes nothing for this case; ``trust``: how the gate was set (the list's tooltip)."""
         self._quiet = True
         try:
             self.regions.clear()
+            self.regions.setToolTip(REGIONS_TIP + (f"\n\n{trust}" if trust else ""))
+            if withheld:
+                item = QListWidgetItem(f"proposals withheld: {withheld}; review by ranking only")
+                item.setToolTip(item.text())
+                self.regions.addItem(item)
+                self.regions.setWordWrap(True)
+                return
             for r in regions:
                 arrow = {"added": "+", "removed": "−", "relabelled": "↔"}.get(r["kind"], "?")
                 unc = r.get("mean_uncertainty")
