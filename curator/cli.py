@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
+from curator import __version__
 
 
 # ----------------------------------------------------------------------------------------------
@@ -27,7 +27,7 @@ class CliError(Exception):
 
 def _progress_runner(quiet: bool = False):
     """Return ``drive(job)`` that runs a core job with a tqdm bar (or silently)."""
-    from .core.jobs import run
+    from curator.core.jobs import run
 
     def drive(job, desc: str = ""):
         if quiet:
@@ -74,7 +74,8 @@ def _describe_shape(case) -> str:
 
 
 def cmd_info(args) -> int:
-    from .core.dataset import DatasetError, open_dataset
+    from curator.core.data.cases import DatasetError
+    from curator.core.data.discover import open_dataset
 
     try:
         ds = open_dataset(args.path, layout=args.layout)
@@ -117,8 +118,8 @@ def cmd_info(args) -> int:
 
 
 def cmd_corrupt(args) -> int:
-    from .core.corrupt import CorruptError, iter_corrupt_dataset
-    from .core.dataset import DatasetError
+    from curator.lab.corrupt import CorruptError, iter_corrupt_dataset
+    from curator.core.data.cases import DatasetError
 
     try:
         job = iter_corrupt_dataset(args.src, args.out, noise=args.noise, fraction=args.fraction, seed=args.seed,
@@ -126,7 +127,7 @@ def cmd_corrupt(args) -> int:
         csv_path = _progress_runner(args.quiet)(job, "corrupt")
     except (CorruptError, DatasetError) as exc:
         raise CliError(str(exc)) from exc
-    from .core.io import read_csv
+    from curator.core.io.files import read_csv
 
     rows = read_csv(csv_path)
     corrupted = [float(r["dice_to_original"]) for r in rows if r["corrupted"] == "1"]
@@ -141,8 +142,8 @@ def cmd_corrupt(args) -> int:
 
 
 def _train_config(args):
-    from .core.experiments import parse_relabel_options
-    from .core.training import RelabelConfig, TrainConfig
+    from curator.lab.experiments import parse_relabel_options
+    from curator.core.engine.training import RelabelConfig, TrainConfig
 
     relabel = None
     if args.relabel:
@@ -175,9 +176,10 @@ def _check_sizes(cfg) -> None:
 
 
 def cmd_train(args) -> int:
-    from .core.dataset import DatasetError, open_dataset
-    from .core.project import Project, ProjectError
-    from .core.training import TrainError, iter_train
+    from curator.core.data.cases import DatasetError
+    from curator.core.data.discover import open_dataset
+    from curator.core.project.folder import Project, ProjectError
+    from curator.core.engine.training import TrainError, iter_train
 
     try:
         cfg = _train_config(args)
@@ -194,8 +196,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_uncertainty(args) -> int:
-    from .core.pipeline import PipelineError, UncertaintyConfig, iter_uncertainty
-    from .core.project import Project, ProjectError
+    from curator.core.project.pipeline import PipelineError, UncertaintyConfig, iter_uncertainty
+    from curator.core.project.folder import Project, ProjectError
 
     cfg = UncertaintyConfig(tta=args.tta, tta_intensity=args.tta_intensity, mc=args.mc_dropout, device=args.device,
                             amp=not args.no_amp, threads=args.threads, overwrite=args.overwrite,
@@ -216,7 +218,7 @@ def cmd_uncertainty(args) -> int:
 
 
 def cmd_bench_speed(args) -> int:
-    from .core.bench import SCENARIOS, run_benchmarks
+    from curator.lab.bench import SCENARIOS, run_benchmarks
 
     names = [n.strip() for n in args.scenarios.split(",") if n.strip()]
     bad = [n for n in names if n not in SCENARIOS]
@@ -244,7 +246,7 @@ def cmd_bench_speed(args) -> int:
 
 
 def _proposal_config(args):
-    from .core.proposals import ProposalConfig
+    from curator.core.curation.proposals import ProposalConfig
 
     rules = tuple(r.strip() for r in args.rules.split(",") if r.strip())
     return ProposalConfig(rules=rules, tau=args.proposal_tau, delta=args.proposal_delta,
@@ -254,10 +256,10 @@ def _proposal_config(args):
 
 
 def cmd_batch(args) -> int:
-    from .core.dataset import DatasetError
-    from .core.pipeline import PipelineError, UncertaintyConfig, iter_batch
-    from .core.project import ProjectError
-    from .core.training import TrainError
+    from curator.core.data.cases import DatasetError
+    from curator.core.project.pipeline import PipelineError, UncertaintyConfig, iter_batch
+    from curator.core.project.folder import ProjectError
+    from curator.core.engine.training import TrainError
 
     try:
         train_cfg = None if (args.model and not args.train) else _train_config(args)
@@ -288,8 +290,8 @@ def cmd_batch(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .core.export import ExportError, iter_export
-    from .core.project import Project, ProjectError
+    from curator.core.project.export import ExportError, iter_export
+    from curator.core.project.folder import Project, ProjectError
 
     try:
         project = Project.open(args.project)
@@ -324,7 +326,7 @@ def cmd_export(args) -> int:
 
 def cmd_relink(args) -> int:
     """Point a project at its dataset's new place (after checking it holds the same data)."""
-    from .core.project import Project, ProjectError
+    from curator.core.project.folder import Project, ProjectError
 
     try:
         project = Project.open(args.project)
@@ -338,8 +340,8 @@ def cmd_relink(args) -> int:
 
 def cmd_decide(args) -> int:
     """Record a review decision from the command line (scripts, tests, quick triage)."""
-    from .core.project import Project, ProjectError
-    from .core.store import Store, StoreError
+    from curator.core.project.folder import Project, ProjectError
+    from curator.core.project.store import Store, StoreError
 
     try:
         project = Project.open(args.project)
@@ -364,8 +366,8 @@ def cmd_decide(args) -> int:
 
 def _accept_from_cli(project, store, case_id: str, regions, note):
     """Accept a proposal the way the app does (the accepted mask is kept as the decision's file)."""
-    from .core.io import ReadError
-    from .core.review import DecisionError, accept, load_case_view
+    from curator.core.io.types import ReadError
+    from curator.core.project.review import DecisionError, accept, load_case_view
 
     p = store.proposal(case_id)
     if p is None:
@@ -389,8 +391,8 @@ def _accept_from_cli(project, store, case_id: str, regions, note):
 
 
 def cmd_queue(args) -> int:
-    from .core.project import Project, ProjectError
-    from .core.store import Store
+    from curator.core.project.folder import Project, ProjectError
+    from curator.core.project.store import Store
 
     try:
         project = Project.open(args.project)
@@ -446,9 +448,10 @@ def _add_train_options(s) -> None:
 
 
 def cmd_bench_table1(args) -> int:
-    from .core.dataset import DatasetError, open_dataset
-    from .core.experiments import iter_noise_experiment, summarise
-    from .core.report import table1_report
+    from curator.core.data.cases import DatasetError
+    from curator.core.data.discover import open_dataset
+    from curator.lab.experiments import iter_noise_experiment, summarise
+    from curator.lab.report import table1_report
 
     base = _train_config(args)
     out = Path(args.out)
@@ -475,11 +478,11 @@ def cmd_bench_table1(args) -> int:
 
 
 def cmd_bench_detect(args) -> int:
-    from .core.corrupt import CorruptError
-    from .core.dataset import DatasetError
-    from .core.experiments import iter_detect_experiment
-    from .core.pipeline import PipelineError, UncertaintyConfig
-    from .core.report import detect_report
+    from curator.lab.corrupt import CorruptError
+    from curator.core.data.cases import DatasetError
+    from curator.lab.experiments import iter_detect_experiment
+    from curator.core.project.pipeline import PipelineError, UncertaintyConfig
+    from curator.lab.report import detect_report
 
     out = Path(args.out)
     try:
@@ -492,8 +495,8 @@ def cmd_bench_detect(args) -> int:
     except (DatasetError, CorruptError, PipelineError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     (out / "detect.json").write_text(json.dumps(res, indent=1))
-    from .core.project import Project
-    from .core.report import project_report
+    from curator.core.project.folder import Project
+    from curator.lab.report import project_report
 
     project_report(Project.open(out / "project"))  # the ranked cases as thumbnails
     report = detect_report(res, out / "detect.html", project_link="project/report.html")
@@ -510,12 +513,12 @@ def cmd_bench_detect(args) -> int:
 
 
 def cmd_bench_suite(args) -> int:
-    from .core.corrupt import CorruptError
-    from .core.dataset import DatasetError
-    from .core.pipeline import PipelineError
-    from .core.report import suite_report
-    from .core.suite import iter_suite
-    from .core.training import TrainError
+    from curator.lab.corrupt import CorruptError
+    from curator.core.data.cases import DatasetError
+    from curator.core.project.pipeline import PipelineError
+    from curator.lab.report import suite_report
+    from curator.lab.suite import iter_suite
+    from curator.core.engine.training import TrainError
 
     profile = "quick" if args.quick else ("full" if args.full else "default")
 
@@ -555,7 +558,7 @@ def cmd_bench_suite(args) -> int:
 def cmd_bench_gui(args) -> int:
     if not _gui_available():
         raise CliError("the GUI benchmark needs napari and PySide6 (pip install 'mask-curator[gui]')")
-    from .gui.bench import run_gui_benchmarks
+    from curator.gui.bench import run_gui_benchmarks
 
     res = run_gui_benchmarks(quick=args.quick, threads=args.threads)
     if args.json:
@@ -576,14 +579,14 @@ def cmd_bench_gui(args) -> int:
 
 
 def cmd_selftest(args) -> int:
-    from .core.selftest import run_selftest
+    from curator.lab.selftest import run_selftest
 
     return run_selftest()
 
 
 def cmd_report(args) -> int:
-    from .core.project import Project, ProjectError
-    from .core.report import project_report
+    from curator.core.project.folder import Project, ProjectError
+    from curator.lab.report import project_report
 
     try:
         path = project_report(Project.open(args.project), args.out, top=args.top)
@@ -601,7 +604,7 @@ def _add_device_options(s) -> None:
 
 
 def cmd_demo(args) -> int:
-    from .core.synthetic import demo_root, iter_write_demo
+    from curator.lab.synthetic import demo_root, iter_write_demo
 
     root = Path(args.root) if args.root else demo_root()
     _progress_runner(args.quiet)(iter_write_demo(root), "demo data")
@@ -610,7 +613,7 @@ def cmd_demo(args) -> int:
             print("(the desktop app is not installed here; showing the demo dataset instead)", file=sys.stderr)
         ns = argparse.Namespace(path=str(root / "derm"), layout=None, json=False, deep=False)
         return cmd_info(ns)
-    from .gui.app import launch
+    from curator.gui.app import launch
 
     return launch(dataset=root / "derm", demo=True, screenshot=args.screenshot, startup_time=args.startup_time)
 
@@ -619,8 +622,8 @@ def cmd_gui(args) -> int:
     if not _gui_available():
         raise CliError("the desktop app needs napari and PySide6: pip install 'mask-curator[gui]' "
                        "(the README's setup installs them)")
-    from .core.project import Project
-    from .gui.app import launch
+    from curator.core.project.folder import Project
+    from curator.gui.app import launch
 
     dataset = project = None
     if args.path:
@@ -644,7 +647,7 @@ def _gui_available() -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .core.noise import NOISE_KINDS  # light: numpy only
+    from curator.lab.noise import NOISE_KINDS
 
     p = argparse.ArgumentParser(
         prog="curator",
@@ -880,7 +883,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"curator {args.command}: interrupted", file=sys.stderr)
         return 130
     except OSError as exc:  # a full or read-only disk, a vanished folder: say which and what to do
-        from .core.io import explain_os_error
+        from curator.core.io.files import explain_os_error
 
         print(f"curator {args.command}: error: {explain_os_error(exc)}", file=sys.stderr)
         return 1

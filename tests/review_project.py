@@ -21,7 +21,7 @@ def _disc(shape, centre, radius) -> np.ndarray:
 def write_dataset(root: Path, n: int = 4, shape=(40, 48), seed: int = 0) -> dict[str, np.ndarray]:
     """``root/images/case_i.png`` + ``root/masks/case_i.png`` (0/255); each given mask differs from
     the truth by a missing bump, a stray blob and (some cases) nothing."""
-    from curator.core.io import write_image, write_mask
+    from curator.core.io.writers import write_image, write_mask
 
     rng = np.random.default_rng(seed)
     truths = {}
@@ -44,7 +44,7 @@ def write_dataset(root: Path, n: int = 4, shape=(40, 48), seed: int = 0) -> dict
 def _maps_for(truth: np.ndarray, seed: int):
     from scipy import ndimage
 
-    from curator.core.uncertainty import UncertaintyMaps
+    from curator.core.engine.uncertainty import UncertaintyMaps
 
     inside = ndimage.distance_transform_edt(truth)
     outside = ndimage.distance_transform_edt(~truth)
@@ -63,11 +63,11 @@ def _maps_for(truth: np.ndarray, seed: int):
 def make_review_project(root: Path, *, n: int = 4, shape=(40, 48), seed: int = 0, tau: float = 0.6) -> Path:
     """Dataset under ``root/data``, project under ``root/proj`` (maps, proposals, ranking)."""
     from curator.core.jobs import run
-    from curator.core.pipeline import iter_proposals, rank_cases
-    from curator.core.project import Project
-    from curator.core.proposals import ProposalConfig
-    from curator.core.store import Store
-    from curator.core.uncertainty import save_maps
+    from curator.core.project.pipeline import iter_proposals, rank_cases
+    from curator.core.project.folder import Project
+    from curator.core.curation.proposals import ProposalConfig
+    from curator.core.project.store import Store
+    from curator.core.engine.uncertainty import save_maps
 
     truths = write_dataset(root / "data", n=n, shape=shape, seed=seed)
     project = Project.create(root / "proj", root / "data")

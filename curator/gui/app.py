@@ -54,8 +54,8 @@ def make_window(*, show: bool = True, viewer=None):
     ``(viewer, widget)``."""
     import napari
 
-    from .main_widget import CuratorWidget
-    from .menus import install_menus
+    from curator.gui.main_widget import CuratorWidget
+    from curator.gui.menus import install_menus
 
     if viewer is None:
         viewer = napari.Viewer(title="Mask Curator", show=show)

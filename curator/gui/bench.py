@@ -73,9 +73,10 @@ def _repaint_ms(viewer, n: int = 7) -> float:
 
 
 def _make_data(root: Path, n2d: int, n3d: int, quick: bool) -> tuple[Path, Path]:
-    from ..core.io import Geometry, write_image, write_mask
-    from ..core.jobs import run
-    from ..core.synthetic import ct_case, iter_write_isic
+    from curator.core.io.types import Geometry
+    from curator.core.io.writers import write_image, write_mask
+    from curator.core.jobs import run
+    from curator.lab.synthetic import ct_case, iter_write_isic
 
     d2 = run(iter_write_isic(root / "derm512", n2d, shape=(512, 512)))
     d3 = root / "ct512"
@@ -95,11 +96,11 @@ def run_gui_benchmarks(*, quick: bool = False, threads: int | None = None) -> di
     """Run the measurements and return them (milliseconds)."""
     import napari
 
-    from ..core.jobs import run
-    from ..core.pipeline import UncertaintyConfig, iter_batch
-    from ..core.training import RelabelConfig, TrainConfig
-    from .main_widget import CuratorWidget
-    from .workers import WARMED
+    from curator.core.jobs import run
+    from curator.core.project.pipeline import UncertaintyConfig, iter_batch
+    from curator.core.engine.training import RelabelConfig, TrainConfig
+    from curator.gui.main_widget import CuratorWidget
+    from curator.gui.workers import WARMED
 
     out: dict = {"quick": quick}
     with tempfile.TemporaryDirectory(prefix="curator-bench-gui-") as tmp:

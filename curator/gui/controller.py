@@ -3,7 +3,7 @@
 :class:`ReviewController` owns no widgets. It opens projects, moves through the review queue,
 loads a case (with a small cache and a background prefetch of the next one), recomputes the
 proposal live when the threshold moves, records every decision at once through
-:mod:`curator.core.review`, keeps an undo/redo history of the working mask, and starts long jobs
+:mod:`curator.core.project.review`, keeps an undo/redo history of the working mask, and starts long jobs
 (batch relabel, training, uncertainty, export) on its :class:`~curator.gui.workers.JobRunner`.
 The panel and the layer adapter listen to its signals.
 """
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from qtpy.QtCore import QObject, QTimer, Signal
 
-from ..core.proposals import ProposalConfig
-from .workers import JobRunner
+from curator.core.curation.proposals import ProposalConfig
+from curator.gui.workers import JobRunner
 
 __all__ = ["ReviewController", "default_project_for", "Settings"]
 
@@ -31,12 +31,12 @@ BACKGROUND_NICE = 10
 
 def _in_process(target, *args, **kwargs):
     """A core job run in a process of its own, in the background (see BACKGROUND_NICE)."""
-    from ..core.jobs import iter_in_process
+    from curator.core.jobs import iter_in_process
 
     return iter_in_process(target, *args, nice=BACKGROUND_NICE, **kwargs)
 
 
-def _user_dir(kind: str) -> Path:
+def user_dir(kind: str) -> Path:
     import os
 
     from platformdirs import user_config_dir, user_data_dir
@@ -53,15 +53,15 @@ def default_project_for(dataset_path) -> Path:
 
     p = Path(dataset_path).resolve()
     digest = hashlib.sha256(str(p).encode()).hexdigest()[:8]
-    return _user_dir("data") / "projects" / f"{p.name}-{digest}"
+    return user_dir("data") / "projects" / f"{p.name}-{digest}"
 
 
 class Settings:
     """Job settings the Settings dialog edits (kept per user in JSON)."""
 
     def __init__(self):
-        from ..core.pipeline import UncertaintyConfig
-        from ..core.training import RelabelConfig, TrainConfig
+        from curator.core.project.pipeline import UncertaintyConfig
+        from curator.core.engine.training import RelabelConfig, TrainConfig
 
         self.train = TrainConfig(relabel=RelabelConfig())
         self.uncertainty = UncertaintyConfig()
@@ -69,11 +69,11 @@ class Settings:
         self.reviewer: str | None = None
 
     def path(self) -> Path:
-        return _user_dir("config") / "settings.json"
+        return user_dir("config") / "settings.json"
 
     def load(self) -> "Settings":
-        from ..core.pipeline import UncertaintyConfig
-        from ..core.training import TrainConfig
+        from curator.core.project.pipeline import UncertaintyConfig
+        from curator.core.engine.training import TrainConfig
 
         p = self.path()
         if p.exists():
@@ -89,7 +89,7 @@ class Settings:
         return self
 
     def save(self) -> None:
-        from ..core.io import atomic_write
+        from curator.core.io.files import atomic_write
 
         doc = {"train": self.train.to_json(), "uncertainty": {**self.uncertainty.to_json(), "device": self.uncertainty.device},
                "proposal": self.proposal.to_json(), "reviewer": self.reviewer}
@@ -140,14 +140,14 @@ class ReviewController(QObject):
     # -- projects --------------------------------------------------------------------------------
     def open_dataset(self, path, project_dir=None) -> None:
         """Open a dataset folder with its project (default location unless given)."""
-        from ..core.dataset import open_dataset
+        from curator.core.data.discover import open_dataset
 
         ds = open_dataset(path)
         self.open_project(project_dir or default_project_for(ds.root), dataset_path=ds.root)
 
     def open_project(self, project_dir, *, dataset_path=None) -> None:
-        from ..core.project import Project
-        from ..core.store import Store
+        from curator.core.project.folder import Project
+        from curator.core.project.store import Store
 
         self.close()
         project = Project.create(project_dir, dataset_path) if dataset_path else Project.open(project_dir)
@@ -217,8 +217,8 @@ class ReviewController(QObject):
 
     def goto(self, case_id: str) -> bool:
         """Show a case; a case that cannot be read is reported and the session goes on."""
-        from ..core.io import ReadError
-        from ..core.review import load_case_view, refresh_decision, working_mask
+        from curator.core.io.types import ReadError
+        from curator.core.project.review import load_case_view, refresh_decision, working_mask
 
         if self.dataset is None:
             return False
@@ -250,7 +250,7 @@ class ReviewController(QObject):
         self.dirty = False
         self.preview = None
         if view.proposal is not None:
-            from ..core.proposals import Proposal
+            from curator.core.curation.proposals import Proposal
 
             # the stored regions (dicts) come along: their boxes tell the overlay where to look
             self.preview = Proposal(view.given.array, view.proposal, view.regions, list(view.region_info))
@@ -270,7 +270,7 @@ class ReviewController(QObject):
         """Read the next case in the background so moving on is instant."""
         from napari.qt.threading import create_worker
 
-        from ..core.review import load_case_view
+        from curator.core.project.review import load_case_view
 
         i = self.index()
         if i < 0 or i + 1 >= len(self.rows):
@@ -282,7 +282,7 @@ class ReviewController(QObject):
         project, store = self.project, self.store
 
         def load():
-            from ..core.store import Store
+            from curator.core.project.store import Store
 
             with Store(store.path) as s:  # its own connection: sqlite objects stay in their thread
                 return load_case_view(project, s, case)
@@ -337,7 +337,7 @@ class ReviewController(QObject):
     def set_threshold(self, value: float) -> float:
         """Recompute the proposal with a new tau (or delta); returns the milliseconds it took.
         A locked case keeps showing the proposal its decision was made on."""
-        from ..core.proposals import Proposal, propose
+        from curator.core.curation.proposals import Proposal, propose
 
         if self.view is None or self.view.maps is None or self.locked:
             return 0.0
@@ -440,7 +440,7 @@ class ReviewController(QObject):
 
     def apply_helper(self, name: str, **kw) -> None:
         """Slicer-style editing helpers on the working mask: islands, holes, smooth, between."""
-        from ..core import review
+        from curator.core.project import review
 
         if self.working is None or self.locked:
             return
@@ -455,7 +455,7 @@ class ReviewController(QObject):
     def _after_decision(self, d: dict, message: str) -> None:
         """A decision was recorded: the working mask becomes what the record stands for, so what
         the reviewer sees is what the export will write."""
-        from ..core.review import working_mask
+        from curator.core.project.review import working_mask
 
         self.view.decision = d
         self.working = working_mask(self.view)
@@ -470,7 +470,7 @@ class ReviewController(QObject):
     def _keep_painting(self) -> str:
         """Before a decision replaces the working mask: painting not saved yet is written as a draft
         (its file and audit row stay, for whoever wants it back). Returns a note for the message."""
-        from ..core import review
+        from curator.core.project import review
 
         if not self.dirty or self.working is None or np.array_equal(self.working, review.recorded_mask(self.view)):
             return ""
@@ -479,7 +479,7 @@ class ReviewController(QObject):
 
     def accept(self) -> None:
         """Accept the proposal as shown (with the regions left ticked)."""
-        from ..core import review
+        from curator.core.project import review
 
         if not self._ready():
             return
@@ -502,14 +502,14 @@ class ReviewController(QObject):
                              + (f" ({len(regions)} of {len(ids)} regions)" if regions else "") + kept)
 
     def keep(self) -> None:
-        from ..core import review
+        from curator.core.project import review
 
         if self._ready():
             kept = self._keep_painting()
             self._after_decision(review.keep(self.store, self.view), f"{self.case.id}: original kept{kept}")
 
     def exclude(self) -> None:
-        from ..core import review
+        from curator.core.project import review
 
         if self._ready():
             kept = self._keep_painting()
@@ -517,7 +517,7 @@ class ReviewController(QObject):
 
     def flag(self) -> None:
         """Flag for an expert; the mask being edited is kept with the flag (as a draft)."""
-        from ..core import review
+        from curator.core.project import review
 
         if self._ready(allow_locked=False):
             if self.working is not None:
@@ -525,13 +525,13 @@ class ReviewController(QObject):
             self._after_decision(review.flag(self.store, self.view), f"{self.case.id}: flagged for an expert")
 
     def reopen(self) -> None:
-        from ..core import review
+        from curator.core.project import review
 
         if self.view is not None and self.locked:
             self._after_decision(review.reopen(self.store, self.view), f"{self.case.id}: reopened")
 
     def save_edit(self) -> None:
-        from ..core import review
+        from curator.core.project import review
 
         if not self._ready() or self.working is None:
             return
@@ -548,7 +548,7 @@ class ReviewController(QObject):
     def autosave(self) -> None:
         """Keep the mask being painted as a draft (a crash loses nothing); decides nothing, locks
         nothing."""
-        from ..core import review
+        from curator.core.project import review
 
         if self.view is None or not self.dirty or self.working is None or self.locked:
             return
@@ -559,7 +559,7 @@ class ReviewController(QObject):
     def flush(self) -> None:
         """Before leaving a case: changes made to its working mask are saved, as an edit, or as a
         draft kept with the flag of a flagged case (nothing is lost by moving on)."""
-        from ..core import review
+        from curator.core.project import review
 
         if self.view is None or not self.dirty or self.working is None or self.locked:
             return
@@ -587,8 +587,8 @@ class ReviewController(QObject):
 
     def _persist_preview(self) -> None:
         """Store the proposal as shown (the threshold may have moved since the batch)."""
-        from ..core.io import atomic_path
-        from ..core.pipeline import regions_path
+        from curator.core.io.files import atomic_path
+        from curator.core.project.pipeline import regions_path
 
         stored = self.store.proposal(self.case.id)
         cfg = self.settings.proposal.to_json()
@@ -609,7 +609,7 @@ class ReviewController(QObject):
 
     # -- jobs ------------------------------------------------------------------------------------
     def start_batch(self, dataset_path=None) -> bool:
-        from ..core.pipeline import iter_batch, training_blocker
+        from curator.core.project.pipeline import iter_batch, training_blocker
 
         ds = Path(dataset_path) if dataset_path else (self.dataset.root if self.dataset else None)
         if ds is None:
@@ -634,8 +634,8 @@ class ReviewController(QObject):
             result = yield from batch
             # read the case the review starts at in this thread: the interface only draws it
             if dataset is not None and project is not None and result.ranked:
-                from ..core.review import load_case_view
-                from ..core.store import Store
+                from curator.core.project.review import load_case_view
+                from curator.core.project.store import Store
 
                 cid = result.ranked[0][0]
                 try:
@@ -648,7 +648,7 @@ class ReviewController(QObject):
         return self._start("Batch relabel", job())
 
     def start_train(self) -> bool:
-        from ..core.training import iter_train
+        from curator.core.engine.training import iter_train
 
         if not self._need_project():
             return False
@@ -657,7 +657,7 @@ class ReviewController(QObject):
         return self._start("Train ensemble", job)
 
     def start_uncertainty(self) -> bool:
-        from ..core.pipeline import iter_uncertainty
+        from curator.core.project.pipeline import iter_uncertainty
 
         if not self._need_project():
             return False
@@ -665,7 +665,7 @@ class ReviewController(QObject):
                                                               keep=("failed",)))
 
     def start_export(self, out, **kw) -> bool:
-        from ..core.export import iter_export
+        from curator.core.project.export import iter_export
 
         if not self._need_project():
             return False
@@ -712,14 +712,14 @@ class ReviewController(QObject):
 
     # -- recent ----------------------------------------------------------------------------------
     def recent(self) -> list[str]:
-        p = _user_dir("config") / "recent.json"
+        p = user_dir("config") / "recent.json"
         try:
             return [r for r in json.loads(p.read_text()) if Path(r).exists()]
         except (OSError, ValueError):
             return []
 
     def _remember_recent(self, root: Path) -> None:
-        from ..core.io import atomic_write
+        from curator.core.io.files import atomic_write
 
         items = [str(root)] + [r for r in self.recent() if r != str(root)]
-        atomic_write(_user_dir("config") / "recent.json", json.dumps(items[:10]))
+        atomic_write(user_dir("config") / "recent.json", json.dumps(items[:10]))

@@ -96,7 +96,7 @@ class SettingsDialog(QDialog):
         lay.addWidget(buttons)
 
     def apply(self) -> None:
-        from ..core.training import RelabelConfig
+        from curator.core.engine.training import RelabelConfig
 
         s = self.settings
         s.train = replace(s.train, folds=self.folds.value(), epochs=self.epochs.value(), size=self.size.value(),
@@ -132,7 +132,7 @@ class ShortcutsDialog(QDialog):
 
 
 def show_about(parent=None) -> None:
-    from .. import __version__
+    from curator import __version__
 
     QMessageBox.about(parent, "About Mask Curator",
                       f"<b>Mask Curator {__version__}</b><br>Find and fix wrong segmentation masks in medical "

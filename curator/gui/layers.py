@@ -14,7 +14,7 @@ The layers are this adapter's own, held by identity: a layer of someone else's t
 share a name (the panel docked in a user's viewer) is never looked up, changed or removed.
 
 Volumes are shown the way radiologists read them, whatever the file format
-(:func:`curator.core.grid.display_map`): axial slices with anterior at the top and the patient's
+(:func:`curator.core.io.grid.display_map`): axial slices with anterior at the top and the patient's
 right on the image's left, with orientation letters on the canvas. Arrays cross this adapter on
 the case's own grid (``to_display`` / ``to_case``); only the layers hold the display order.
 
@@ -28,7 +28,7 @@ import weakref
 
 import numpy as np
 
-from ..core.grid import ORIENTATION_LETTERS, AxisMap, display_map, from_grid, map_index, to_grid, unmap_index
+from curator.core.io.grid import ORIENTATION_LETTERS, AxisMap, display_map, from_grid, map_index, to_grid, unmap_index
 
 __all__ = ["CaseLayers", "CT_PRESETS", "MEASURES", "MEASURE_UNITS", "COLORMAPS", "LABEL_COLOURS", "CHANGE_COLOURS",
            "label_colour"]
@@ -434,7 +434,7 @@ class CaseLayers:
     def goto_most_uncertain_slice(self, view) -> int:
         """Move the 3D view to the slice with the most uncertainty (or the most mask); returns
         the slice index on screen."""
-        from ..core.review import most_uncertain_slice
+        from curator.core.project.review import most_uncertain_slice
 
         z = view.focus_slice if view.focus_slice is not None else most_uncertain_slice(view)
         shape = view.given.array.shape

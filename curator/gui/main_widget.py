@@ -17,12 +17,12 @@ from qtpy.QtGui import QKeySequence
 from qtpy.QtWidgets import (QFileDialog, QInputDialog, QLabel, QMenu, QScrollArea, QShortcut, QSplitter, QToolButton,
                             QVBoxLayout, QWidget)
 
-from .controller import ReviewController
-from .layers import MEASURES, CaseLayers
-from .widgets.jobbar import JobBar
-from .widgets.queue import QueueWidget
-from .widgets.review import ReviewPanel
-from .workers import warm_up
+from curator.gui.controller import ReviewController
+from curator.gui.layers import MEASURES, CaseLayers
+from curator.gui.widgets.jobbar import JobBar
+from curator.gui.widgets.queue import QueueWidget
+from curator.gui.widgets.review import ReviewPanel
+from curator.gui.workers import warm_up
 
 __all__ = ["CuratorWidget", "CuratorPluginWidget", "log"]
 
@@ -30,12 +30,12 @@ log = logging.getLogger("mask_curator")
 
 
 def _setup_log() -> None:
-    from .controller import _user_dir
+    from curator.gui.controller import user_dir
 
     if log.handlers:
         return
     try:
-        folder = _user_dir("data") / "logs"
+        folder = user_dir("data") / "logs"
         folder.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(folder / "curator.log")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -401,8 +401,8 @@ class CuratorWidget(QWidget):
             self.open_dataset(path)
 
     def open_dataset(self, path, project=None) -> bool:
-        from ..core.dataset import DatasetError
-        from ..core.project import ProjectError
+        from curator.core.data.cases import DatasetError
+        from curator.core.project.folder import ProjectError
 
         try:
             self.controller.open_dataset(path, project)
@@ -417,7 +417,7 @@ class CuratorWidget(QWidget):
             self._open_project(path)
 
     def _open_project(self, path) -> bool:
-        from ..core.project import DatasetMissingError, ProjectError
+        from curator.core.project.folder import DatasetMissingError, ProjectError
 
         try:
             self.controller.open_project(path)
@@ -436,7 +436,7 @@ class CuratorWidget(QWidget):
         checking it holds the same data. True when relinked."""
         from qtpy.QtWidgets import QMessageBox
 
-        from ..core.project import Project, ProjectError
+        from curator.core.project.folder import Project, ProjectError
 
         answer = QMessageBox.question(self, "Where is the dataset?", f"{why}\n\nLocate the dataset folder now?",
                                       QMessageBox.Yes | QMessageBox.No, QMessageBox.Yes)
@@ -477,7 +477,7 @@ class CuratorWidget(QWidget):
             self.controller.start_batch()
 
     def show_settings(self) -> None:
-        from .dialogs import SettingsDialog
+        from curator.gui.dialogs import SettingsDialog
 
         dlg = SettingsDialog(self.controller.settings, self)
         if dlg.exec_():
@@ -486,12 +486,12 @@ class CuratorWidget(QWidget):
             self.panel.set_tau(self.controller.threshold)
 
     def show_shortcuts(self) -> None:
-        from .dialogs import ShortcutsDialog
+        from curator.gui.dialogs import ShortcutsDialog
 
         ShortcutsDialog(self).exec_()
 
     def show_about(self) -> None:
-        from .dialogs import show_about
+        from curator.gui.dialogs import show_about
 
         show_about(self)
 

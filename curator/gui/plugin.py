@@ -4,7 +4,7 @@ data (the widget is :class:`curator.gui.main_widget.CuratorPluginWidget`).
 The reader claims only what it handles (medical volumes, DICOM, dataset folders) and returns
 ``None`` for anything else, as napari expects, so opening a photograph never asks which reader to
 use. Masks open as Labels layers; volumes are shown radiologically, like in the app
-(:func:`curator.core.grid.display_map`), placed in physical space (scale and translate in mm), and
+(:func:`curator.core.io.grid.display_map`), placed in physical space (scale and translate in mm), and
 a Labels layer saved through the writer goes back to its file's own axis order and geometry. A
 dataset folder opens the Curator panel on the dataset.
 """
@@ -25,7 +25,7 @@ _SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm")
 
 def _placed(data, *, labels: bool) -> tuple[np.ndarray, dict]:
     """The array as shown (3D: radiological order) and the layer's scale, translate and metadata."""
-    from ..core.grid import display_geometry, display_map, to_grid
+    from curator.core.io.grid import display_geometry, display_map, to_grid
 
     meta = {"geometry": data.geometry.to_json(), "source": str(data.source) if data.source else None,
             "format": data.format}
@@ -72,8 +72,8 @@ def _is_label_volume(image, path: Path) -> bool:
 
 
 def _read_file(p: Path) -> list:
-    from ..core import dicom
-    from ..core.io import read_image, read_mask
+    from curator.core.io import dicom
+    from curator.core.io.readers import read_image, read_mask
 
     if p.name.lower().endswith(".dcm") and dicom.is_seg_file(p):
         return [_labels_layer(read_mask(p), p.name)]
@@ -85,9 +85,9 @@ def _read_file(p: Path) -> list:
 
 def _read_pair(paths: list[Path]) -> list:
     """An image and its mask, chosen at once: the mask on the image's grid, as Labels."""
-    from ..core import dicom
-    from ..core.dataset import align_mask
-    from ..core.io import read_image, read_mask
+    from curator.core.io import dicom
+    from curator.core.data.cases import align_mask
+    from curator.core.io.readers import read_image, read_mask
 
     def is_mask(p: Path) -> bool:
         return (p.name.lower().endswith(".dcm") and dicom.is_seg_file(p)) or _name_says_mask(p)
@@ -106,7 +106,8 @@ def _read_pair(paths: list[Path]) -> list:
 
 
 def _dataset_with_masks(folder: Path):
-    from ..core.dataset import DatasetError, open_dataset
+    from curator.core.data.cases import DatasetError
+    from curator.core.data.discover import open_dataset
 
     try:
         ds = open_dataset(folder)
@@ -116,7 +117,7 @@ def _dataset_with_masks(folder: Path):
 
 
 def _dicom_series_folder(folder: Path) -> bool:
-    from ..core.dicom import scan_series
+    from curator.core.io.dicom import scan_series
 
     try:
         return bool(scan_series(folder))
@@ -160,7 +161,7 @@ def get_reader(path):
 
 
 def _read_series(folder: Path):
-    from ..core.io import read_image
+    from curator.core.io.readers import read_image
 
     return read_image(folder)
 
@@ -171,8 +172,9 @@ def _read_series(folder: Path):
 def write_labels(path: str, data, meta: dict) -> list[str]:
     """npe2 writer for Labels: PNG (2D) or NIfTI / NRRD (3D), keeping the layer's geometry; a
     layer this reader made goes back to its file's axis order."""
-    from ..core.grid import AxisMap, from_grid
-    from ..core.io import Geometry, MaskEncoding, write_mask
+    from curator.core.io.grid import AxisMap, from_grid
+    from curator.core.io.types import Geometry, MaskEncoding
+    from curator.core.io.writers import write_mask
 
     md = meta.get("metadata") or {}
     geometry = Geometry.from_json(md["geometry"]) if md.get("geometry") else None
@@ -194,8 +196,8 @@ def write_labels(path: str, data, meta: dict) -> list[str]:
 
 def sample_dermoscopy():
     """A synthetic dermoscopy photograph with a deliberately wrong (3-vertex polygon) mask."""
-    from ..core.noise import corrupt_mask
-    from ..core.synthetic import dermoscopy_case
+    from curator.lab.noise import corrupt_mask
+    from curator.lab.synthetic import dermoscopy_case
 
     image, mask = dermoscopy_case(7, (384, 512))
     wrong, _ = corrupt_mask(mask, "polygon3", 7)
@@ -206,8 +208,8 @@ def sample_dermoscopy():
 
 def sample_ct():
     """A synthetic abdominal CT (HU) with a liver mask made wrong by dilation."""
-    from ..core.noise import corrupt_mask
-    from ..core.synthetic import ct_case
+    from curator.lab.noise import corrupt_mask
+    from curator.lab.synthetic import ct_case
 
     vol, labels, spacing = ct_case(3, (40, 128, 128), lesions=2)
     wrong, _ = corrupt_mask(labels, "dilate", 3, scale=tuple(reversed(spacing)))

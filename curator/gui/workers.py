@@ -26,8 +26,8 @@ __all__ = ["JobRunner", "warm_up", "WARMED"]
 # the threshold slider first moves (0.5-1.5 s), scipy's and scikit-image's morphology serve the
 # proposal and the editing helpers. Imported once, in the background, right after the app starts,
 # they do not stall the first use.
-HEAVY_MODULES = ("torch", "torch.nn.functional", "scipy.ndimage", "skimage.morphology", "curator.core.uncertainty",
-                 "curator.core.proposals", "curator.core.review", "curator.core.relabel")
+HEAVY_MODULES = ("torch", "torch.nn.functional", "scipy.ndimage", "skimage.morphology", "curator.core.engine.uncertainty",
+                 "curator.core.curation.proposals", "curator.core.project.review", "curator.core.engine.relabel")
 WARMED = threading.Event()
 PROGRESS_HZ = 10.0
 _CANCELLED = object()  # what a cancelled job returns

@@ -34,7 +34,7 @@ def artifacts() -> Path:
 @pytest.fixture(scope="session")
 def demo_data(tmp_path_factory) -> Path:
     from curator.core.jobs import run
-    from curator.core.synthetic import iter_write_demo
+    from curator.lab.synthetic import iter_write_demo
 
     root = tmp_path_factory.mktemp("guidemo") / "demo"
     return run(iter_write_demo(root, n_derm=10, n_ct=2, derm_shape=(192, 256), ct_shape=(16, 64, 64)))
@@ -46,9 +46,9 @@ def demo_project(demo_data, tmp_path_factory) -> Path:
     cases are too few to calibrate the region gate (the batch would withhold every proposal), so
     the gate is fixed, as a user does in Settings: these tests are about the review mechanics."""
     from curator.core.jobs import run
-    from curator.core.pipeline import UncertaintyConfig, iter_batch
-    from curator.core.proposals import ProposalConfig
-    from curator.core.training import RelabelConfig, TrainConfig
+    from curator.core.project.pipeline import UncertaintyConfig, iter_batch
+    from curator.core.curation.proposals import ProposalConfig
+    from curator.core.engine.training import RelabelConfig, TrainConfig
 
     proj = tmp_path_factory.mktemp("guiproj") / "proj"
     run(iter_batch(demo_data / "derm", proj, train_cfg=tiny_train(), unc_cfg=UncertaintyConfig(tta=2, threads=2),
@@ -57,7 +57,7 @@ def demo_project(demo_data, tmp_path_factory) -> Path:
 
 
 def tiny_train():
-    from curator.core.training import RelabelConfig, TrainConfig
+    from curator.core.engine.training import RelabelConfig, TrainConfig
 
     return TrainConfig(folds=3, epochs=3, size=64, channels=(8, 16, 32), batch_size=4, threads=2,
                        relabel=RelabelConfig())

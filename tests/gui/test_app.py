@@ -9,6 +9,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from qtpy.QtCore import QTimer
+from curator.core.io.readers import read_mask
+from curator.core.io.types import Geometry
+from curator.core.io.writers import write_image, write_mask
 
 
 def _wait_job(qtbot, controller, timeout_s=600):
@@ -50,23 +53,23 @@ def test_plugin_widget_through_the_manifest(make_napari_viewer):
 
 
 def test_sample_data_reader_and_writer(make_napari_viewer, tmp_path):
-    from curator.core import io
-    from curator.core.synthetic import ct_case
+
+    from curator.lab.synthetic import ct_case
 
     viewer = make_napari_viewer()
     viewer.open_sample("mask-curator", "dermoscopy")
     assert [layer.name for layer in viewer.layers][:2] == ["dermoscopy (synthetic)", "given mask (wrong)"]
     vol, lab, spacing = ct_case(1, (10, 32, 32))
-    g = io.Geometry(spacing, (5.0, -3.0, 12.0), (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
-    io.write_image(tmp_path / "ct.nii.gz", vol, g)
-    io.write_mask(tmp_path / "ct_seg.nii.gz", lab, geometry=g)
+    g = Geometry(spacing, (5.0, -3.0, 12.0), (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
+    write_image(tmp_path / "ct.nii.gz", vol, g)
+    write_mask(tmp_path / "ct_seg.nii.gz", lab, geometry=g)
     layers = viewer.open([str(tmp_path / "ct.nii.gz"), str(tmp_path / "ct_seg.nii.gz")], plugin="mask-curator",
                          stack=False)
     labels = [layer for layer in layers if layer.__class__.__name__ == "Labels"][0]
     assert tuple(labels.scale) == pytest.approx(tuple(reversed(spacing)))
     out = tmp_path / "saved.nii.gz"
     labels.save(str(out), plugin="mask-curator")
-    back = io.read_mask(out)
+    back = read_mask(out)
     np.testing.assert_array_equal(back.array, lab)
     assert back.geometry.origin == pytest.approx(g.origin)
 
@@ -233,7 +236,7 @@ def test_3d_case_starts_at_the_most_uncertain_slice(curator_widget, demo_data, q
     assert c.start_batch()
     _wait_job(qtbot, c)
     c.goto(c.rows[0]["case_id"])
-    from curator.core.review import most_uncertain_slice
+    from curator.core.project.review import most_uncertain_slice
 
     z = most_uncertain_slice(c.view)
     assert viewer.dims.current_step[0] == z

@@ -8,7 +8,7 @@ import pytest
 
 
 def _view(image, mask, maps=None, case_id="ct"):
-    from curator.core.review import CaseView
+    from curator.core.project.review import CaseView
 
     return CaseView(case_id, image, mask, maps=maps)
 
@@ -18,8 +18,8 @@ def _dcmqi_as_nifti(shared_data, tmp_path):
     rows stored bottom-up)."""
     import nibabel as nib
 
-    from curator.core.grid import affine
-    from curator.core.io import read_image, read_mask
+    from curator.core.io.grid import affine
+    from curator.core.io.readers import read_image, read_mask
 
     root = shared_data / "ct" / "dcmqi_ct-3slice"
     dcm = read_image(root / "ct-3slice")
@@ -64,7 +64,7 @@ def test_the_same_ct_as_dicom_and_as_nifti_is_shown_the_same(shared_data, tmp_pa
 
 
 def test_orientation_letters_follow_the_view(shared_data, make_napari_viewer):
-    from curator.core.io import read_image, read_mask
+    from curator.core.io.readers import read_image, read_mask
     from curator.gui.layers import CaseLayers
 
     root = shared_data / "ct" / "dcmqi_ct-3slice"
@@ -88,7 +88,7 @@ def test_orientation_letters_follow_the_view(shared_data, make_napari_viewer):
 
 
 def test_no_orientation_letters_on_photographs(make_napari_viewer):
-    from curator.core.io import Geometry, ImageData
+    from curator.core.io.types import Geometry, ImageData
     from curator.gui.layers import CaseLayers
 
     viewer = make_napari_viewer()
@@ -103,8 +103,8 @@ def test_no_orientation_letters_on_photographs(make_napari_viewer):
 def test_the_heatmap_is_translucent_smooth_with_a_named_colour_bar_and_in_place(tmp_path, make_napari_viewer):
     """On a volume stored flipped, the coarse heatmap's hot spot lands on the voxel it belongs to;
     below its floor it is transparent, it is drawn smooth, its colour bar names measure and unit."""
-    from curator.core.io import Geometry, ImageData
-    from curator.core.uncertainty import UncertaintyMaps
+    from curator.core.io.types import Geometry, ImageData
+    from curator.core.engine.uncertainty import UncertaintyMaps
     from curator.gui.layers import CaseLayers
 
     # a volume stored with x and y running the "wrong" way (a RAS NIfTI read by ITK)
@@ -127,7 +127,7 @@ def test_the_heatmap_is_translucent_smooth_with_a_named_colour_bar_and_in_place(
     assert heat.contrast_limits[0] > 0.01  # the sure background is below the floor
     hot = np.argwhere(np.asarray(heat.data) == np.asarray(heat.data).max()).mean(0)
     hot_world = np.asarray(heat.data_to_world(hot))
-    from curator.core.grid import map_index
+    from curator.core.io.grid import map_index
 
     img_layer = layers.layer("image")
     centre_case = (3.5, 5.5, 7.5)  # the centre of the original voxels the hot coarse voxels cover
@@ -136,7 +136,7 @@ def test_the_heatmap_is_translucent_smooth_with_a_named_colour_bar_and_in_place(
 
 
 def test_painting_and_region_clicks_on_a_flipped_volume_reach_the_right_voxels(make_napari_viewer):
-    from curator.core.io import Geometry, ImageData
+    from curator.core.io.types import Geometry, ImageData
     from curator.gui.layers import CaseLayers
 
     geom = Geometry((1.0, 1.0, 1.0), (0.0, 0.0, 0.0), (-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0))

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from curator.core.io.types import Geometry
+from curator.core.io.writers import write_image, write_mask
 
 OUR_NAMES = ("image", "uncertainty", "given mask", "proposed change", "working mask")
 
@@ -87,14 +89,14 @@ def test_the_manifest_claims_only_what_the_reader_handles(tmp_path):
 def test_masks_open_as_labels_and_images_as_images(make_napari_viewer, tmp_path):
     """A NIfTI CT and its mask opened one by one (as napari does for several files): the CT as an
     image, the mask as Labels on top of it (not an opaque image over a black canvas)."""
-    from curator.core import io
-    from curator.core.synthetic import ct_case
+
+    from curator.lab.synthetic import ct_case
 
     viewer = make_napari_viewer()
     vol, lab, spacing = ct_case(1, (10, 32, 32))
-    g = io.Geometry(spacing, (5.0, -3.0, 12.0), (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
-    io.write_image(tmp_path / "ct.nii.gz", vol, g)
-    io.write_mask(tmp_path / "organ.nii.gz", lab, geometry=g)  # a name that does not say "mask"
+    g = Geometry(spacing, (5.0, -3.0, 12.0), (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
+    write_image(tmp_path / "ct.nii.gz", vol, g)
+    write_mask(tmp_path / "organ.nii.gz", lab, geometry=g)  # a name that does not say "mask"
     layers = viewer.open([str(tmp_path / "ct.nii.gz"), str(tmp_path / "organ.nii.gz")], plugin="mask-curator",
                          stack=False)
     kinds = {layer.name: type(layer).__name__ for layer in layers}
@@ -120,7 +122,7 @@ def test_a_dataset_folder_opens_the_panel_on_the_dataset(template, make_napari_v
 
 
 def test_a_one_case_dataset_says_what_can_be_done(make_napari_viewer, tmp_path):
-    from curator.core.io import write_image, write_mask
+    from curator.core.io.writers import write_image, write_mask
     from curator.gui.main_widget import CuratorWidget
 
     data = tmp_path / "one"

@@ -76,7 +76,7 @@ class Session:
 
     def close(self, project_dir: Path) -> None:
         """Close the session (the app quitting): the case on screen is saved like moving on would."""
-        from curator.core.store import Store
+        from curator.core.project.store import Store
 
         here, leaving = self.c.case.id, self.c.working.copy()
         before = self.record(self.c.store.decision(here))
@@ -162,18 +162,18 @@ class Session:
 
 
 def _exported(out: Path, case) -> np.ndarray | None:
-    from curator.core.io import read_mask
+    from curator.core.io.readers import read_mask
 
     path = out / case.mask_dest_rel()
     return read_mask(path).array if path.exists() else None
 
 
 def _run(template, tmp_path, qtbot, seed: int, make_controller):
-    from curator.core.export import iter_export
+    from curator.core.project.export import iter_export
     from curator.core.jobs import run
     from curator.core.metrics import changed_pixels
-    from curator.core.project import Project
-    from curator.core.store import Store
+    from curator.core.project.folder import Project
+    from curator.core.project.store import Store
     from tests.review_project import copy_project
 
     proj = copy_project(template, tmp_path / f"s{seed}")

@@ -195,8 +195,8 @@ def dicom(dst: Path, data: Path, *, seg: bool = True, name: str = "CT5N") -> Pat
     """``<name>/`` (the real 5-slice pydicom CT series) with a mask NIfTI ``<name>_seg.nii.gz``
     beside it (a threshold of the real pixels), ``other/`` (the same slices as another series),
     and ``ct-3slice/`` with its real DICOM SEG."""
-    from curator.core.dicom import read_dicom_image
-    from curator.core.io import write_mask
+    from curator.core.io.dicom import read_dicom_image
+    from curator.core.io.writers import write_mask
 
     import pydicom
     from pydicom.uid import generate_uid
@@ -1183,8 +1183,8 @@ def _(root, data):
         ds.SOPInstanceUID = generate_uid()
         ds.SeriesNumber = 77
         ds.save_as(str(root / "CT5N" / f"b{f.name}"))
-    from curator.core.dicom import scan_series
-    from curator.core.io import write_mask
+    from curator.core.io.dicom import scan_series
+    from curator.core.io.writers import write_mask
 
     for s in scan_series(root / "CT5N"):
         shape = (len(s.files), s.rows, s.columns)
@@ -1256,8 +1256,8 @@ def _(root, data):
 def _(root, data):
     import pydicom
 
-    from curator.core.dicom import read_dicom_image
-    from curator.core.io import write_mask
+    from curator.core.io.dicom import read_dicom_image
+    from curator.core.io.writers import write_mask
 
     dicom(root, data, seg=False)
     for f in (root / "CT5N").iterdir():
@@ -1286,8 +1286,8 @@ def _(root, data):
     dicom(root, data, seg=False)
     src = data / "dicom" / "pydicom_dicomdirtests" / "77654033" / "CT2"
     shutil.copytree(src, root / "CT2")
-    from curator.core.dicom import read_dicom_image
-    from curator.core.io import write_mask
+    from curator.core.io.dicom import read_dicom_image
+    from curator.core.io.writers import write_mask
 
     img = read_dicom_image(root / "CT2")
     write_mask(root / "CT2_seg.nii.gz", (img.array > np.median(img.array)).astype(np.uint8), geometry=img.geometry)

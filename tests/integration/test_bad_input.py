@@ -199,7 +199,7 @@ def _snapshot(root: Path) -> dict:
 
 
 def _ranked(project: Path) -> list[str]:
-    from curator.core.io import csv_unescape
+    from curator.core.io.files import csv_unescape
 
     with open(project / "ranking.csv", newline="") as fh:
         return [csv_unescape(r["case_id"]) for r in csv.DictReader(fh)]
@@ -207,7 +207,7 @@ def _ranked(project: Path) -> list[str]:
 
 def batch_and_export(e: Entry, root: Path, work: Path) -> list[str]:
     """Batch (tiny settings) and export one corpus entry; what went wrong (empty: fine)."""
-    from curator.core.dataset import open_dataset
+    from curator.core.data.discover import open_dataset
 
     before = _snapshot(root)
     project, out = work / f"{e.name}-project", work / f"{e.name}-out"
@@ -304,7 +304,7 @@ def test_the_bundled_30_slice_ct_with_default_settings(tmp_path, shared_data):
 
 
 def test_a_file_that_vanishes_after_discovery_is_named_by_info(tmp_path, shared_data):
-    from curator.core.dataset import open_dataset
+    from curator.core.data.discover import open_dataset
     from tests.integration.corpus import BAD, ham
 
     root = ham(tmp_path / "ds", shared_data)
@@ -317,7 +317,7 @@ def test_a_file_that_vanishes_after_discovery_is_named_by_info(tmp_path, shared_
 
 
 def test_a_file_that_vanishes_during_batch_fails_its_case_and_the_rest_go_on(tmp_path, shared_data, monkeypatch):
-    from curator.core.dataset import Case
+    from curator.core.data.cases import Case
     from tests.integration.corpus import BAD, ham
 
     root = ham(tmp_path / "ds", shared_data)
@@ -335,7 +335,7 @@ def test_a_file_that_vanishes_during_batch_fails_its_case_and_the_rest_go_on(tmp
 
 
 def test_a_file_that_vanishes_during_export_is_reported(tmp_path, shared_data, monkeypatch):
-    from curator.core import export as exp
+    from curator.core.project import export as exp
     from tests.integration.corpus import BAD, ham
 
     root = ham(tmp_path / "ds", shared_data)
@@ -354,7 +354,7 @@ def test_a_file_that_vanishes_during_export_is_reported(tmp_path, shared_data, m
     prov = json.loads((tmp_path / "out" / "provenance.json").read_text())
     assert f"images/{BAD}.jpg" in prov["summary"]["files_not_copied"]
     # an accepted correction whose mask vanishes makes the export incomplete: exit 1
-    from curator.core.store import Store
+    from curator.core.project.store import Store
 
     with Store(tmp_path / "p" / "curator.db") as store:
         store.decide(HAM1, "accepted", pixels=(0, 0))

@@ -7,12 +7,12 @@ import json
 import pytest
 
 from curator.core.jobs import run
-from curator.core.synthetic import iter_write_isic, iter_write_msd
+from curator.lab.synthetic import iter_write_isic, iter_write_msd
 from tests.integration.test_cli import curator
 
 
 def test_bench_speed_small_scenarios():
-    from curator.core.bench import run_benchmarks
+    from curator.lab.bench import run_benchmarks
 
     res = run_benchmarks(("tiny2d", "tiny3d"), threads=2)
     assert res["peak_gflops"] > 0

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from curator.core.io.dicom import scan_series
+from curator.core.io.dicom_seg import write_seg
 
 
 def curator(*args, check=True, timeout=600):
@@ -34,7 +36,7 @@ def test_version_and_help():
 
 def test_info_json_keys_on_a_synthetic_isic_set(tmp_path):
     from curator.core.jobs import run
-    from curator.core.synthetic import iter_write_isic
+    from curator.lab.synthetic import iter_write_isic
 
     run(iter_write_isic(tmp_path / "isic", 3, shape=(48, 64)))
     data = json.loads(curator("info", tmp_path / "isic", "--json").stdout)
@@ -56,7 +58,7 @@ def test_info_errors_are_one_clear_line(tmp_path):
 
 def test_corrupt_rejects_output_inside_source_and_bad_fraction(tmp_path):
     from curator.core.jobs import run
-    from curator.core.synthetic import iter_write_isic
+    from curator.lab.synthetic import iter_write_isic
 
     run(iter_write_isic(tmp_path / "isic", 2, shape=(48, 64)))
     out = curator("corrupt", tmp_path / "isic", tmp_path / "isic" / "noisy", check=False)
@@ -68,7 +70,7 @@ def test_corrupt_rejects_output_inside_source_and_bad_fraction(tmp_path):
 
 def test_corrupt_msd_volume_set_is_deterministic(tmp_path):
     from curator.core.jobs import run
-    from curator.core.synthetic import iter_write_msd
+    from curator.lab.synthetic import iter_write_msd
 
     run(iter_write_msd(tmp_path / "msd", 3, shape=(10, 40, 40)))
     curator("corrupt", tmp_path / "msd", tmp_path / "a", "--noise", "mixed", "--fraction", "0.67", "--seed", "3")
@@ -85,19 +87,19 @@ def test_corrupt_msd_volume_set_is_deterministic(tmp_path):
 
 
 def test_corrupt_dicom_seg_dataset(tmp_path):
-    from curator.core import dicom
+
     from tests.conftest import make_dicom_series
 
     src = tmp_path / "src"
     make_dicom_series(src / "ct", n=5, shape=(32, 32))
-    s = dicom.scan_series(src / "ct")[0]
+    s = scan_series(src / "ct")[0]
     lab = np.zeros((5, 32, 32), np.uint8)
     lab[1:4, 6:26, 6:26] = 1
-    dicom.write_seg(src / "liver.dcm", lab, s, segment_names={1: "Liver"})
+    write_seg(src / "liver.dcm", lab, s, segment_names={1: "Liver"})
     curator("corrupt", src, tmp_path / "out", "--noise", "polygon3")
     rows = list(csv.DictReader(open(tmp_path / "out" / "corruption.csv")))
     assert rows[0]["corrupted"] == "1" and float(rows[0]["dice_to_original"]) < 0.9
-    from curator.core.dataset import open_dataset
+    from curator.core.data.discover import open_dataset
 
     ds = open_dataset(tmp_path / "out")
     m = ds.cases[0].read_mask()

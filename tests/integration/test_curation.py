@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from curator.core.jobs import run
-from curator.core.synthetic import iter_write_demo
+from curator.lab.synthetic import iter_write_demo
 from tests.integration.test_cli import curator
 
 # a fixed, low region gate (three-epoch models are unsure): twelve cases are too few to calibrate one
@@ -129,9 +129,9 @@ def test_export_take_top_proposals(batched, tmp_path):
 def test_export_permission_error_is_clear_and_leaves_nothing(batched, tmp_path, monkeypatch):
     import errno
 
-    from curator.core import export as exp
-    from curator.core.export import ExportError, iter_export
-    from curator.core.project import Project
+    from curator.core.project import export as exp
+    from curator.core.project.export import ExportError, iter_export
+    from curator.core.project.folder import Project
 
     proj, _ = batched
 
@@ -153,9 +153,9 @@ def test_export_permission_error_is_clear_and_leaves_nothing(batched, tmp_path, 
 def test_export_disk_full_leaves_nothing_that_looks_complete(batched, tmp_path, monkeypatch):
     import errno
 
-    from curator.core import export as exp
-    from curator.core.export import ExportError, iter_export
-    from curator.core.project import Project
+    from curator.core.project import export as exp
+    from curator.core.project.export import ExportError, iter_export
+    from curator.core.project.folder import Project
 
     proj, _ = batched
     calls = {"n": 0}
@@ -246,7 +246,7 @@ def test_sigkill_during_batch_then_resume_loses_and_duplicates_nothing(demo, tmp
     assert len(members) == 3 and not list((proj / "models").glob("*.ckpt"))
     assert len(list((proj / "maps").glob("*.npz"))) == 12
     assert len(_rows(proj / "ranking.csv")) == 12
-    from curator.core.store import Store
+    from curator.core.project.store import Store
 
     with Store(proj / "curator.db") as s:
         assert len(s.case_ids()) == 12
@@ -269,9 +269,9 @@ def test_sigkill_during_export_then_export_again(batched, tmp_path):
 
 
 def test_a_case_that_cannot_be_written_keeps_its_original_and_the_export_goes_on(batched, tmp_path, monkeypatch):
-    from curator.core import export as exp
-    from curator.core.export import ExportError, iter_export
-    from curator.core.project import Project
+    from curator.core.project import export as exp
+    from curator.core.project.export import ExportError, iter_export
+    from curator.core.project.folder import Project
 
     proj, _ = batched
     real = exp.final_mask
@@ -296,9 +296,9 @@ def test_export_exits_non_zero_and_names_every_correction_it_could_not_write(bat
     name the case (it used to exit 0 with its usual summary, only changes.csv saying "failed")."""
     import shutil
 
-    from curator.core import review
-    from curator.core.project import Project
-    from curator.core.store import Store
+    from curator.core.project import review
+    from curator.core.project.folder import Project
+    from curator.core.project.store import Store
 
     proj, _ = batched
     copy = tmp_path / "proj"
@@ -350,6 +350,6 @@ def test_changes_csv_escapes_case_ids_a_spreadsheet_would_run(demo, tmp_path):
     for csv_file in (proj / "ranking.csv", tmp_path / "out" / "changes.csv"):
         for line in csv_file.read_text().splitlines()[1:]:
             assert line.lstrip('"')[0] not in "=+-@", f"{csv_file.name}: {line}"
-    from curator.core.io import read_csv
+    from curator.core.io.files import read_csv
 
     assert {r["case_id"] for r in read_csv(proj / "ranking.csv")} == set(names)

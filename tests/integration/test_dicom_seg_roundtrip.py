@@ -24,8 +24,8 @@ def _rows(path):
 
 
 def test_the_real_dcmqi_series_round_trips_as_dicom_seg(shared_data, tmp_path):
-    from curator.core.io import read_image, read_mask
-    from curator.core.store import Store
+    from curator.core.io.readers import read_image, read_mask
+    from curator.core.project.store import Store
 
     src = shared_data / "ct" / "dcmqi_ct-3slice"
     noisy, proj = tmp_path / "noisy", tmp_path / "proj"
@@ -59,11 +59,11 @@ def test_the_real_dcmqi_series_round_trips_as_dicom_seg(shared_data, tmp_path):
 def test_an_edited_correction_of_the_real_series_exported_de_identified(shared_data, tmp_path):
     """The original liver put back as an edit on the corrupted copy: the SEG holds exactly it, and
     with --deidentify-seg carries no patient identity while still pointing at its series."""
-    from curator.core.dataset import open_dataset
-    from curator.core.io import read_image, read_mask
-    from curator.core.project import Project
-    from curator.core.review import load_case_view, save_edit
-    from curator.core.store import Store
+    from curator.core.data.discover import open_dataset
+    from curator.core.io.readers import read_image, read_mask
+    from curator.core.project.folder import Project
+    from curator.core.project.review import load_case_view, save_edit
+    from curator.core.project.store import Store
 
     src = shared_data / "ct" / "dcmqi_ct-3slice"
     curator("corrupt", src, tmp_path / "noisy", "--noise", "dilate", "--fraction", "1", "--seed", "1")

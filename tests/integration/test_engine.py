@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from curator.core.jobs import run
-from curator.core.synthetic import iter_write_isic, iter_write_msd
+from curator.lab.synthetic import iter_write_isic, iter_write_msd
 from tests.integration.test_cli import curator
 
 FAST = ["--epochs", "2", "--size", "32", "--channels", "4,8,16", "--batch-size", "4", "--threads", "2", "-q"]
@@ -31,7 +31,7 @@ def test_train_then_uncertainty_out_of_fold(isic, tmp_path):
     assert all(len(t) == 4 for t in trained_on)
     out = curator("uncertainty", "--project", proj, "--tta", "4", "--mc-dropout", "2", "--threads", "2", "-q")
     assert "6 computed" in out.stdout
-    from curator.core.uncertainty import load_maps
+    from curator.core.engine.uncertainty import load_maps
 
     maps = sorted((proj / "maps").glob("*.npz"))
     assert len(maps) == 6
@@ -72,21 +72,21 @@ def test_uncertainty_without_models_is_a_clear_error(tmp_path):
 def test_user_supplied_torchscript_model(isic, tmp_path):
     import torch
 
-    from curator.core.models import ModelSpec, build_network
-    from curator.core.preprocess import PreprocessSpec
+    from curator.core.engine.models import ModelSpec, build_network
+    from curator.core.engine.preprocess import PreprocessSpec
 
     spec = ModelSpec(channels=[4, 8, 16], strides=[2, 2], num_res_units=0,
                      preprocess=PreprocessSpec("rgb2d", (32, 32)))
     net = build_network(spec).eval()
     ts = torch.jit.trace(net, torch.randn(1, 3, 32, 32))
     ts.save(str(tmp_path / "mine.ts"))
-    from curator.core.models import file_sha256
+    from curator.core.engine.models import file_sha256
 
     # TorchScript runs code: it loads only on the user's word, and only the file whose checksum they gave
     (tmp_path / "mine.json").write_text(json.dumps({"torchscript": "mine.ts", "sha256": file_sha256(tmp_path / "mine.ts"),
                                                     "spec": spec.to_json()}))
     proj = tmp_path / "proj"
-    from curator.core.project import Project
+    from curator.core.project.folder import Project
 
     Project.create(proj, isic)
     out = curator("uncertainty", "--project", proj, "--model", tmp_path / "mine.json", "--tta", "2", "-q", check=False)
@@ -103,7 +103,7 @@ def test_3d_msd_train_and_uncertainty(tmp_path):
             "--patch", "8,24,24", "--batch-size", "2", "--threads", "2", "-q")
     out = curator("uncertainty", "--project", proj, "--tta", "2", "--threads", "2", "-q")
     assert "3 computed" in out.stdout
-    from curator.core.uncertainty import load_maps
+    from curator.core.engine.uncertainty import load_maps
 
     m = load_maps(next((proj / "maps").glob("*.npz")))
     assert m.maps["mean_prob"].shape[0] == 3  # background, liver, lesion

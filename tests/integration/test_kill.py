@@ -1,4 +1,4 @@
-"""SIGKILL at random moments, repeated: batch, review decisions (through curator.core.review and the
+"""SIGKILL at random moments, repeated: batch, review decisions (through curator.core.project.review and the
 store) and export. After every kill nothing acknowledged is lost and nothing half-written looks
 complete; after the rerun no temporary file is left and the result is the uninterrupted one.
 
@@ -67,7 +67,7 @@ def _sha(path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    from curator.core.synthetic import iter_write_isic
+    from curator.lab.synthetic import iter_write_isic
 
     return run(iter_write_isic(tmp_path_factory.mktemp("kill") / "isic", 6, shape=(48, 64), seed=5))
 
@@ -83,8 +83,8 @@ def reference(data, tmp_path_factory):
 
 def _check_project_is_whole(proj: Path) -> None:
     """What a killed batch leaves: finished files whole, unfinished ones absent or temporary."""
-    from curator.core.io import read_csv
-    from curator.core.store import Store
+    from curator.core.io.files import read_csv
+    from curator.core.project.store import Store
 
     for js in (proj / "models").glob("member-*.json"):
         doc = json.loads(js.read_text())
@@ -110,8 +110,8 @@ def test_batch_killed_at_random_moments_resumes_and_finishes(data, reference, tm
     maps, and holds no temporary file. (A member resumed mid-training is not bit-identical to an
     uninterrupted one: training.py re-seeds its batch order and dropout on resume; how far the
     scores move is printed.)"""
-    from curator.core.io import read_csv
-    from curator.core.models import load_member
+    from curator.core.io.files import read_csv
+    from curator.core.engine.models import load_member
 
     ref_proj, ref_seconds = reference
     ref = {r["case_id"]: float(r["score"]) for r in read_csv(ref_proj / "ranking.csv")}
@@ -146,9 +146,9 @@ def test_batch_killed_at_random_moments_resumes_and_finishes(data, reference, tm
 REVIEW_CHILD = r"""
 import hashlib, random, sys
 import numpy as np
-from curator.core import review
-from curator.core.project import Project
-from curator.core.store import Store
+from curator.core.project.folder import review
+from curator.core.project.folder import Project
+from curator.core.project.store import Store
 
 proj, seed = sys.argv[1], int(sys.argv[2])
 rng = random.Random(seed)
@@ -195,12 +195,12 @@ while True:
 
 
 def test_review_decisions_killed_at_random_moments_lose_nothing(reference, tmp_path):
-    """A reviewer's session through curator.core.review, killed at random moments: every
+    """A reviewer's session through curator.core.project.review, killed at random moments: every
     acknowledged decision is in the store exactly as acknowledged, the one in flight is either
     whole or absent, edited masks are whole, and a rerun leaves no temporary file."""
     import shutil
 
-    from curator.core.store import Store
+    from curator.core.project.store import Store
 
     ref_proj, _ = reference
     proj = tmp_path / "proj"
@@ -245,7 +245,7 @@ def test_review_decisions_killed_at_random_moments_lose_nothing(reference, tmp_p
                         assert hashlib.sha256(np.ascontiguousarray(labels.astype(np.uint8)).tobytes()).hexdigest() == sha
             assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     # the rerun: opening the project clears what killed writers left
-    from curator.core.project import Project
+    from curator.core.project.folder import Project
 
     Project.open(proj)
     assert not _temp_files(proj), _temp_files(proj)

@@ -16,9 +16,9 @@ from tests.integration.test_cli import curator
 
 
 def _batch(dataset: Path, project: Path):
-    from curator.core.pipeline import UncertaintyConfig, iter_batch
-    from curator.core.proposals import ProposalConfig
-    from curator.core.training import TrainConfig
+    from curator.core.project.pipeline import UncertaintyConfig, iter_batch
+    from curator.core.curation.proposals import ProposalConfig
+    from curator.core.engine.training import TrainConfig
 
     cfg = TrainConfig(folds=2, epochs=2, size=32, channels=(4, 8, 16), batch_size=4, threads=2, relabel=None)
     run(iter_batch(dataset, project, train_cfg=cfg, unc_cfg=UncertaintyConfig(tta=1, threads=2),
@@ -29,10 +29,10 @@ def _batch(dataset: Path, project: Path):
 def reviewed(tmp_path_factory):
     """A batched and reviewed project: accepted (whole and regions), edited, kept, excluded; the
     masks each decision leads to, computed through the review logic."""
-    from curator.core import review
-    from curator.core.project import Project
-    from curator.core.store import Store
-    from curator.core.synthetic import iter_write_isic
+    from curator.core.project import review
+    from curator.core.project.folder import Project
+    from curator.core.project.store import Store
+    from curator.lab.synthetic import iter_write_isic
 
     base = tmp_path_factory.mktemp("portable")
     data = base / "site" / "data"
@@ -71,8 +71,8 @@ def reviewed(tmp_path_factory):
 
 def _check_export(out: Path, data_now: Path, expected, decisions):
     """Every accepted and edited correction is in the export, as it was decided."""
-    from curator.core.dataset import open_dataset
-    from curator.core.io import read_csv
+    from curator.core.data.discover import open_dataset
+    from curator.core.io.files import read_csv
 
     rows = {r["case_id"]: r for r in read_csv(out / "changes.csv")}
     exported = open_dataset(out)
@@ -113,9 +113,9 @@ def test_moved_elsewhere_without_models_relink_review_export(reviewed, tmp_path)
     """Project and dataset moved to unrelated places on 'another machine' without the models:
     export says to relink; after `curator relink` the review opens and the export holds every
     accepted and edited correction."""
-    from curator.core import review
-    from curator.core.project import DatasetMissingError, Project
-    from curator.core.store import Store
+    from curator.core.project import review
+    from curator.core.project.folder import DatasetMissingError, Project
+    from curator.core.project.store import Store
 
     _, data, proj, expected, decisions = reviewed
     laptop = tmp_path / "laptop"
@@ -191,7 +191,7 @@ def _make_old_format(proj: Path) -> None:
 
 
 def test_a_project_of_the_old_format_opens_moves_and_exports(reviewed, tmp_path):
-    from curator.core.project import Project
+    from curator.core.project.folder import Project
 
     _, data, proj, expected, decisions = reviewed
     old = tmp_path / "old" / "project"
@@ -217,7 +217,7 @@ def test_a_project_of_the_old_format_opens_moves_and_exports(reviewed, tmp_path)
 
 
 def test_batch_on_a_moved_project_and_dataset_resumes_instead_of_refusing(reviewed, tmp_path):
-    from curator.core.project import Project
+    from curator.core.project.folder import Project
 
     _, data, proj, _, _ = reviewed
     p2, d2 = tmp_path / "p2", tmp_path / "d2"

@@ -16,7 +16,7 @@ from tests.integration.test_cli import curator
 
 @pytest.fixture(scope="module")
 def small_isic(tmp_path_factory) -> Path:
-    from curator.core.synthetic import iter_write_isic
+    from curator.lab.synthetic import iter_write_isic
 
     return run(iter_write_isic(tmp_path_factory.mktemp("sec") / "isic", 4, shape=(48, 64)))
 
@@ -51,7 +51,7 @@ def _evil_torchscript(path: Path, victim: Path) -> None:
 
 
 def test_a_torchscript_model_is_refused_without_the_flag_and_a_checksum(small_isic, tmp_path):
-    from curator.core.models import file_sha256
+    from curator.core.engine.models import file_sha256
 
     victim = tmp_path / "outside" / "precious.txt"
     victim.parent.mkdir()
@@ -81,7 +81,7 @@ def test_a_torchscript_model_is_refused_without_the_flag_and_a_checksum(small_is
 
 
 def test_spec_paths_are_confined_to_the_specs_folder(tmp_path):
-    from curator.core.models import ModelSpec, build_network, load_member, save_member
+    from curator.core.engine.models import ModelSpec, build_network, load_member, save_member
 
     js = save_member(tmp_path / "m" / "member", build_network(ModelSpec.from_json(SPEC)), ModelSpec.from_json(SPEC))
     assert load_member(js).name == "member"
@@ -104,7 +104,7 @@ def test_spec_paths_are_confined_to_the_specs_folder(tmp_path):
 def test_weights_that_are_not_pytorch_are_a_clear_error(small_isic, tmp_path):
     import torch
 
-    from curator.core.models import load_member
+    from curator.core.engine.models import load_member
 
     d = tmp_path / "m"
     d.mkdir()
@@ -140,7 +140,7 @@ def _run_main(argv):
 @pytest.mark.parametrize("code,words", [(errno.ENOSPC, "disk is full"), (errno.EROFS, "read-only"),
                                         (errno.EACCES, "no permission")])
 def test_batch_on_a_full_or_read_only_disk_says_so(small_isic, tmp_path, monkeypatch, code, words):
-    from curator.core import io as cio
+    from curator.core.io import files as cio
 
     real = cio.atomic_path
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from curator.core.jobs import Cancelled, JobProcessError, Progress, iter_in_process, run
-from curator.core.project import ProjectError
+from curator.core.project.folder import ProjectError
 
 
 def count_job(n: int, pid_file=None):

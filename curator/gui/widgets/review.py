@@ -10,7 +10,7 @@ from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                             QListWidget, QListWidgetItem, QPushButton, QSlider, QVBoxLayout, QWidget)
 
-from ..layers import CHANGE_COLOURS, COLORMAPS, CT_PRESETS, HEAT_FLOOR, MEASURE_UNITS, MEASURES, label_colour
+from curator.gui.layers import CHANGE_COLOURS, COLORMAPS, CT_PRESETS, HEAT_FLOOR, MEASURE_UNITS, MEASURES, label_colour
 
 __all__ = ["ReviewPanel"]
 

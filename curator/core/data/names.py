@@ -1,0 +1,27 @@
+"""Which file and folder names mean a mask and which an image (``masks/``, ``x_seg.png``)."""
+
+from __future__ import annotations
+
+import re
+
+MASK_WORDS = ("mask", "masks", "label", "labels", "seg", "segs", "segmentation", "segmentations", "gt",
+               "groundtruth", "ground_truth", "truth", "annotation", "annotations", "lesion", "labelstr",
+               "target", "targets")
+IMAGE_WORDS = ("image", "images", "img", "imgs", "input", "inputs", "imagestr", "data", "scan", "scans",
+                "volume", "volumes", "photo", "photos")
+MASK_SUFFIXES = ("_segmentation", "_seg", "_mask", "_label", "_labels", "_gt", "_lesion", "-seg", "-mask",
+                  "-label", "_annotation")
+
+
+
+
+def name_words(name: str) -> set[str]:
+    return set(re.split(r"[^a-z0-9]+", name.lower())) | {name.lower()}
+
+
+def is_mask_dir(name: str) -> bool:
+    return bool(name_words(name) & set(MASK_WORDS))
+
+
+def is_image_dir(name: str) -> bool:
+    return bool(name_words(name) & set(IMAGE_WORDS)) and not is_mask_dir(name)

@@ -1,0 +1,660 @@
+"""Training: K-fold ensembles of MONAI networks, with relabelling of noisy masks while training.
+
+:func:`iter_train` trains ``repeats x folds`` members on a dataset; every case is left out by one
+member per repeat, so each case can later be scored by models that never saw its mask.
+:func:`iter_train_member` trains one network and, when asked, relabels its training masks as it
+goes (Redekop & Chernyavskiy, ISBI 2021): from a start epoch (chosen where the relative change of
+the mean cumulative uncertainty on the training set is smallest, or set by the user), the member's
+own test-time-augmented predictions on its training cases decide which pixels' labels flip
+(:mod:`curator.core.engine.relabel`). The original masks are never touched; the flipped labels and their
+history are saved beside the member.
+
+Everything yields :class:`~curator.core.jobs.Progress` after every batch (a cancellation point)
+and checkpoints after every epoch, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Generator, Sequence
+
+import numpy as np
+
+from curator.core.engine.augment import random_augment
+from curator.core.engine.device import autocast, resolve_device, set_threads
+from curator.core.engine.inference import forward_probs, iter_predict
+from curator.core.engine.models import ModelSpec, build_network, save_member
+from curator.core.engine.prepare import PreparedCase, choose_spec, iter_prepare, scan_labels
+from curator.core.engine.preprocess import PreprocessSpec
+from curator.core.engine.relabel import apply_flips, flip_candidates, suspect_cases
+from curator.core.engine.relabel_guard import RelabelGuard
+from curator.core.io.files import atomic_write
+from curator.core.jobs import Progress, run
+
+__all__ = ["RelabelConfig", "TrainConfig", "MemberResult", "seg_loss", "make_folds", "iter_train_member",
+           "iter_train", "TrainError"]
+
+
+class TrainError(Exception):
+    """Training cannot start or go on (no usable cases, bad settings); the message says why."""
+
+
+@dataclass
+class RelabelConfig:
+    """Relabel-while-training settings (see :mod:`curator.core.engine.relabel` for the rules).
+
+    The defaults are the variant that helps on real data (PH2 with 3-vertex polygon masks: Dice
+    against clean masks 57.9 without correction, 89.5 with it, 93.1 training on clean masks; means
+    of three seeds):
+    from the automatic start epoch, while the network still learns the images rather than the
+    noise, every epoch each training pixel takes the class the member's test-time-augmented
+    consensus gives it (``tau`` 0.5) wherever that disagrees with the given mask, anywhere in the
+    image; flips are recomputed from the given mask each epoch. Only the cases whose masks the
+    consensus contradicts unusually much are relabelled (``select="suspects"``, see
+    :func:`curator.core.engine.relabel.suspect_cases`; ``"all"`` relabels every case): relabelling a
+    correct mask only swaps a careful outline for the network's own. The poster's plain rule (flip
+    where uncertainty exceeds ``delta``) is ``rule="uncertainty"``.
+
+    Relabelling with the consensus pays only when the network at the start epoch is already
+    better than the masks. When it is not (mild noise: PH2 with 7-vertex polygons or smooth
+    outlines, masks at Dice ~0.9, network at 0.8 at the automatic start), the network trains on
+    its own mistakes, reproduces them more confidently and the labels run away from the given
+    masks epoch after epoch (mean Dice to them 0.63, 0.44, 0.32, 0.26, ...; Dice to the clean
+    masks fell from 89.3 without relabelling to 53.0). The drift brake catches this: once the
+    relabelled labels' agreement with the given masks (mean Dice) falls more than ``max_drift``
+    below its value at the first relabelling, relabelling stops for good and the given masks come
+    back (``relabel_stopped`` in the history). Relabelling that corrects coarse masks moves the labels
+    away from the masks once and then holds them (3-vertex polygons: 0.56, 0.47, 0.47, 0.45, ...).
+    ``max_drift=None`` turns the brake off.
+    """
+
+    rule: str = "confident"  # confident | uncertainty (the poster's) | both | trimap
+    tau: float = 0.5  # confident: flip where another class's mean (TTA) probability exceeds tau
+    delta: float = 0.3  # uncertainty: flip where the uncertainty measure exceeds delta
+    measure: str = "variance"  # uncertainty measure for delta and for the automatic start
+    start: str | int = "auto"  # first relabelling epoch (1-based), or auto
+    band: float | None = None  # flips only near mask boundaries (fraction of object radius, or px); None: anywhere
+    update: str = "original"  # original: flips applied to the given mask each time; cumulative: to the current labels
+    tta: int = 4
+    mc: int = 0
+    every: int = 1
+    max_auto_start: float = 0.35  # auto start no later than this fraction of the epochs
+    max_drift: float | None = 0.2  # stop relabelling when labels drift this far (Dice) from the given masks
+    select: str = "suspects"  # (evidence="none") suspects: the cases the network contradicts unusually much; all
+    evidence: str = "edges"  # edges: relabel only on held-out evidence (relabel_guard); none: the earlier rule
+
+    def __post_init__(self):
+        if self.select not in ("suspects", "all"):
+            raise ValueError(f"relabel select must be 'suspects' or 'all', not {self.select!r}")
+        if self.evidence not in ("edges", "none"):
+            raise ValueError(f"relabel evidence must be 'edges' or 'none', not {self.evidence!r}")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainConfig:
+    """Settings for training an ensemble (all saved with the models)."""
+
+    folds: int = 5
+    repeats: int = 1
+    epochs: int = 40
+    batch_size: int = 16
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    loss: str = "dicece"  # dicece | ce | dice | gce
+    gce_q: float = 0.7
+    arch: str = "unet"
+    channels: tuple[int, ...] = (16, 32, 64, 128, 256)
+    num_res_units: int = 0
+    dropout: float = 0.1
+    size: int = 128  # 2D working size
+    spacing: tuple[float, ...] | None = None  # 3D working spacing (x, y, z); None = automatic
+    window: tuple[float, float] = (-200.0, 300.0)
+    patch: tuple[int, ...] = (32, 96, 96)
+    patches_per_volume: int = 4
+    augment: bool = True
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    threads: int | None = None
+    relabel: RelabelConfig | None = None
+    reweight: bool = False  # down-weight uncertain pixels in the loss (Mirikharaji et al. 2019)
+    mixup: float = 0.0  # MixUp strength (Beta(a, a)); 0 = off
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["relabel"] = self.relabel.to_json() if self.relabel else None
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "TrainConfig":
+        kw = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        for k in ("channels", "spacing", "window", "patch"):
+            if kw.get(k) is not None:
+                kw[k] = tuple(kw[k])
+        if kw.get("relabel"):
+            kw["relabel"] = RelabelConfig(**kw["relabel"])
+        return cls(**kw)
+
+
+@dataclass
+class MemberResult:
+    name: str
+    network: object
+    history: list[dict] = field(default_factory=list)
+    labels: dict[str, np.ndarray] = field(default_factory=dict)  # final training labels (class indices)
+    relabel_start: int | None = None
+    json_path: Path | None = None
+    relabel_stopped: int | None = None  # epoch the drift brake stopped relabelling
+    decision: str | None = None  # why relabelling did or did not act (evidence-guarded relabelling)
+
+
+# ----------------------------------------------------------------------------------------------
+# Loss
+
+
+def seg_loss(logits, target, *, kind: str = "dicece", weights=None, q: float = 0.7):
+    """Segmentation loss for ``logits`` ``(B, K, *S)`` and class indices ``target`` ``(B, *S)``.
+
+    ``dicece``: cross-entropy + soft Dice (batch Dice over foreground classes); ``ce``; ``dice``;
+    ``gce``: generalised cross-entropy ``(1 - p_y^q) / q`` (Zhang & Sabuncu 2018), robust to label
+    noise. ``weights`` ``(B, *S)`` scale every pixel's contribution (reweighting).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    k = logits.shape[1]
+    w = weights if weights is not None else None
+    terms = []
+    if kind in ("ce", "dicece"):
+        ce = F.cross_entropy(logits, target, reduction="none")
+        terms.append((ce * w).sum() / w.sum().clamp(min=1e-6) if w is not None else ce.mean())
+    if kind == "gce":
+        p = torch.softmax(logits, 1)
+        py = p.gather(1, target[:, None]).squeeze(1).clamp(min=1e-6)
+        g = (1 - py ** q) / q
+        terms.append((g * w).sum() / w.sum().clamp(min=1e-6) if w is not None else g.mean())
+    if kind in ("dice", "dicece"):
+        p = torch.softmax(logits, 1)
+        onehot = F.one_hot(target, k).movedim(-1, 1).to(p.dtype)
+        dims = (0,) + tuple(range(2, p.ndim))
+        if w is not None:
+            ww = w[:, None]
+            inter = (p * onehot * ww).sum(dims)
+            denom = ((p + onehot) * ww).sum(dims)
+        else:
+            inter = (p * onehot).sum(dims)
+            denom = (p + onehot).sum(dims)
+        dice = (2 * inter + 1e-5) / (denom + 1e-5)
+        terms.append(1 - dice[1:].mean() if k > 1 else 1 - dice.mean())
+    if not terms:
+        raise ValueError(f"unknown loss '{kind}' (choose dicece, ce, dice or gce)")
+    return sum(terms)
+
+
+# ----------------------------------------------------------------------------------------------
+# Folds
+
+
+def make_folds(case_ids: Sequence[str], folds: int, repeats: int = 1, seed: int = 0) -> list[list[list[str]]]:
+    """``repeats`` independent splits of ``case_ids`` into ``folds`` held-out groups.
+
+    Deterministic for a seed and a set of ids (their order does not matter).
+    """
+    ids = sorted(case_ids)
+    if folds < 1:
+        raise TrainError("--folds must be at least 1")
+    if folds > 1 and len(ids) < folds:
+        raise TrainError(f"{len(ids)} usable cases cannot be split into {folds} folds; use fewer folds")
+    out = []
+    for r in range(repeats):
+        rng = np.random.default_rng([seed, r, 7919])
+        order = [ids[i] for i in rng.permutation(len(ids))]
+        if folds == 1:
+            out.append([[]])  # one member trained on everything (no held-out cases)
+            continue
+        out.append([sorted(order[f::folds]) for f in range(folds)])
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# One member
+
+
+def _member_seed(seed: int, name: str) -> int:
+    return int(zlib.crc32(f"{seed}:{name}".encode()) & 0x7FFFFFFF)
+
+
+def _batches_2d(items: list[PreparedCase], batch: int, rng: np.random.Generator):
+    """Shuffled mini-batches of case indices (no batch of one: BatchNorm needs two samples)."""
+    order = rng.permutation(len(items))
+    for i in range(0, len(order), batch):
+        idx = order[i:i + batch]
+        if len(idx) < 2 and len(order) >= 2:
+            idx = np.concatenate([idx, order[:1]])
+        yield [(int(j), None) for j in idx]
+
+
+def _patch_slices(shape: Sequence[int], labels: np.ndarray, patch: Sequence[int], rng: np.random.Generator,
+                  foreground_p: float = 0.67) -> tuple[slice, ...]:
+    """A random ``patch`` window in a volume of ``shape`` (zero-padded beforehand when smaller),
+    centred on foreground with probability ``foreground_p``."""
+    fg = np.argwhere(labels > 0) if rng.random() < foreground_p else np.zeros((0, len(shape)))
+    if len(fg):
+        centre = fg[rng.integers(len(fg))]
+        start = [int(np.clip(c - p // 2, 0, s - p)) for c, p, s in zip(centre, patch, shape)]
+    else:
+        start = [int(rng.integers(0, s - p + 1)) for p, s in zip(patch, shape)]
+    return tuple(slice(a, a + p) for a, p in zip(start, patch))
+
+
+def _pad_to(arr: np.ndarray, patch: Sequence[int], lead: int = 0) -> np.ndarray:
+    pad = [max(0, p - s) for p, s in zip(patch, arr.shape[lead:])]
+    return np.pad(arr, [(0, 0)] * lead + [(0, p) for p in pad]) if any(pad) else arr
+
+
+def _batches_3d(items: list[PreparedCase], labels: dict, batch: int, per_volume: int, patch, rng):
+    """Mini-batches of (case index, patch window): ``per_volume`` random patches per volume."""
+    order = np.repeat(np.arange(len(items)), per_volume)
+    order = order[rng.permutation(len(order))]
+    for i in range(0, len(order), batch):
+        out = []
+        for j in order[i:i + batch]:
+            lab = _pad_to(labels[items[j].case_id], patch)
+            out.append((int(j), _patch_slices(lab.shape, lab, patch, rng)))
+        yield out
+
+
+def _predict_training_items(net, items: list[PreparedCase], spec: ModelSpec, rc: RelabelConfig, device, amp):
+    """Mean probabilities and the relabel measure for every training item (TTA, optional MC)."""
+    import torch
+
+    out = {}
+    patch = spec.preprocess.patch if spec.spatial_dims == 3 else None
+    for it in items:
+        x = torch.from_numpy(it.image.astype(np.float32))
+        acc = run(iter_predict([(net, patch)], x, tta=rc.tta, mc=rc.mc, device=device, amp=amp))
+        res = acc.result()
+        out[it.case_id] = (res["mean_prob"].numpy(), res[rc.measure].numpy())
+    net.train()
+    return out
+
+
+def _dice_index(a: np.ndarray, b: np.ndarray) -> float:
+    fa, fb = a > 0, b > 0
+    s = fa.sum() + fb.sum()
+    return 1.0 if s == 0 else float(2 * np.count_nonzero(fa & fb) / s)
+
+
+def iter_train_member(
+    items: list[PreparedCase],
+    spec: ModelSpec,
+    cfg: TrainConfig,
+    *,
+    name: str = "member",
+    out_stem: Path | None = None,
+    device=None,
+    monitor: list[tuple[PreparedCase, np.ndarray]] | None = None,
+    probe: list[PreparedCase] | None = None,
+) -> Generator[Progress, None, MemberResult]:
+    """Train one network on ``items`` (their ``labels`` are the given masks, as class indices).
+
+    ``out_stem``: where to checkpoint (``.ckpt`` after every epoch) and save the member
+    (``.pt`` + ``.json``); an existing checkpoint is resumed. ``monitor``: ``(case, clean labels)``
+    pairs scored (foreground Dice of the argmax) after every epoch, for experiments. ``probe``:
+    held-out cases with their given masks, never trained on: the evidence relabelling needs
+    (:mod:`curator.core.engine.relabel_guard`); without them the member does not relabel.
+    """
+    import torch
+
+    if not items:
+        raise TrainError(f"{name}: no training cases")
+    device = device or resolve_device(cfg.device)
+    seed = _member_seed(cfg.seed, name)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
+    net = build_network(spec).to(device)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    is3d = spec.spatial_dims == 3
+    n_items = len(items)
+    batches_per_epoch = math.ceil(n_items * (cfg.patches_per_volume if is3d else 1) / cfg.batch_size)
+    total_steps = max(1, cfg.epochs * batches_per_epoch)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / max(1, batches_per_epoch)) * 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps)))
+    original = {it.case_id: it.labels for it in items}
+    labels = dict(original)
+    history: list[dict] = []
+    relabel_start: int | None = None
+    rc = cfg.relabel
+    start_setting = (rc or RelabelConfig()).start
+    if (rc is not None or cfg.reweight) and start_setting != "auto":
+        relabel_start = int(start_setting)
+    start_epoch = 0
+    stopped = False  # the drift brake stopped relabelling (see RelabelConfig)
+    guard_state: dict = {}
+    ckpt = out_stem.with_suffix(".ckpt") if out_stem is not None else None
+    if ckpt is not None and ckpt.exists():
+        state = torch.load(str(ckpt), map_location="cpu", weights_only=True)
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optim"])
+        sched.load_state_dict(state["sched"])
+        start_epoch = int(state["epoch"])
+        history = json.loads(state["history"])
+        relabel_start = state["relabel_start"] if state["relabel_start"] >= 0 else relabel_start
+        for cid, t in state["labels"].items():
+            labels[cid] = t.numpy()
+        rng = np.random.default_rng([seed, start_epoch])
+        gen.set_state(state["gen"])
+        stopped = any(h.get("relabel_stopped") for h in history)
+        guard_state = json.loads(state.get("guard", "{}"))
+        yield Progress(start_epoch * batches_per_epoch, total_steps, f"{name}: resumed at epoch {start_epoch + 1}")
+    amp = bool(cfg.amp and device.type == "cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=amp and not torch.cuda.is_bf16_supported()) if amp else None
+    reweight_maps: dict[str, np.ndarray] = {}
+    guard = None
+    if rc is not None and rc.evidence == "edges":
+        guard = RelabelGuard(items, probe, spec, rc, device, amp, epochs=cfg.epochs,
+                             batches_per_epoch=batches_per_epoch, seed=seed)
+        if guard_state:
+            guard.restore(guard_state)
+
+    mid_epoch = None
+    for epoch in range(start_epoch, cfg.epochs):
+        net.train()
+        t0 = time.perf_counter()
+        losses = []
+        if is3d:
+            batches = _batches_3d(items, labels, cfg.batch_size, cfg.patches_per_volume, spec.preprocess.patch, rng)
+        else:
+            batches = _batches_2d(items, cfg.batch_size, rng)
+        for bi, picks in enumerate(batches):
+            xs, ys, ws = [], [], []
+            for j, window in picks:
+                cid = items[j].case_id
+                parts = [items[j].image, labels[cid], reweight_maps.get(cid)]
+                if window is not None:
+                    patch = spec.preprocess.patch
+                    parts = [None if a is None else _pad_to(a, patch, lead=1 if k == 0 else 0)[
+                        ((slice(None),) if k == 0 else ()) + window] for k, a in enumerate(parts)]
+                xs.append(parts[0])
+                ys.append(parts[1])
+                ws.append(parts[2])
+            x = torch.from_numpy(np.stack(xs).astype(np.float32)).to(device)
+            y = torch.from_numpy(np.stack(ys).astype(np.int64)).to(device)
+            w = None
+            if reweight_maps and all(v is not None for v in ws):
+                w = torch.from_numpy(np.stack(ws).astype(np.float32)).to(device)
+            if cfg.augment:
+                x, y, w = random_augment(x, y, gen, rotate=not is3d, weights=w)
+            if cfg.mixup > 0 and x.shape[0] > 1:
+                lam = float(rng.beta(cfg.mixup, cfg.mixup))
+                perm = torch.randperm(x.shape[0], generator=gen).to(device)
+                x = lam * x + (1 - lam) * x[perm]
+            with autocast(device, amp):
+                logits = net(x).float()
+                if cfg.mixup > 0 and x.shape[0] > 1:
+                    loss = lam * seg_loss(logits, y, kind=cfg.loss, weights=w, q=cfg.gce_q) + \
+                        (1 - lam) * seg_loss(logits, y[perm], kind=cfg.loss, weights=w, q=cfg.gce_q)
+                else:
+                    loss = seg_loss(logits, y, kind=cfg.loss, weights=w, q=cfg.gce_q)
+            opt.zero_grad(set_to_none=True)
+            if scaler is not None and scaler.is_enabled():
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            else:
+                loss.backward()
+                opt.step()
+            sched.step()
+            losses.append(float(loss.detach()))
+            yield Progress(epoch * batches_per_epoch + bi + 1, total_steps,
+                           f"{name}: epoch {epoch + 1}/{cfg.epochs} loss {np.mean(losses):.3f}")
+            if guard is not None and guard.mid_epoch_check_due(bi + 1, epoch + 1):
+                started = guard.try_start(net, labels, original, epoch + 1)
+                if started:
+                    mid_epoch = {"step": epoch * batches_per_epoch + bi + 1, **started,
+                                 "evidence": guard.last.to_json()}
+                    yield Progress(epoch * batches_per_epoch + bi + 1, total_steps, f"{name}: {guard.decision}")
+        record = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else None,
+                  "seconds": round(time.perf_counter() - t0, 2)}
+        if guard is not None and mid_epoch:
+            record["started_mid_epoch"] = mid_epoch
+        mid_epoch = None
+
+        # -- relabel (and reweight) while training ---------------------------------------------
+        rcp = rc or RelabelConfig()
+        if guard is not None:
+            was_active = guard.active
+            record.update(guard.epoch_end(net, labels, original, epoch + 1))
+            if guard.active and _drifted(history + [record], rc.max_drift):
+                guard.stop(labels, original, epoch + 1, "the relabelled labels drifted away from the given masks")
+                record["relabel_stopped"] = True
+            if was_active and not guard.active or (guard.started == epoch + 1 and not was_active):
+                yield Progress((epoch + 1) * batches_per_epoch, total_steps, f"{name}: {guard.decision}")
+        elif (rc is not None or cfg.reweight) and (epoch + 1) % max(1, rcp.every) == 0:
+            preds = _predict_training_items(net, items, spec, rcp, device, amp)
+            record["mean_uncertainty"] = float(np.mean([u.sum() for _, u in preds.values()]))
+            if relabel_start is None:
+                relabel_start = _auto_start(history + [record], cfg.epochs, rcp.max_auto_start)
+            active = relabel_start is not None and epoch + 1 >= relabel_start and not stopped
+            if active and rc is not None:
+                candidates = {}
+                for it in items:
+                    mean_p, u = preds[it.case_id]
+                    base = original[it.case_id] if rc.update == "original" else labels[it.case_id]
+                    flips = flip_candidates(base, mean_p, u, rule=rc.rule, tau=rc.tau, delta=rc.delta, band=rc.band,
+                                            image=it.image.astype(np.float32) if rc.rule == "trimap" else None)
+                    candidates[it.case_id] = apply_flips(base, flips).astype(np.uint8)
+                agree = {cid: _dice_index(new, original[cid]) for cid, new in candidates.items()}
+                chosen = set(agree) if rc.select == "all" else suspect_cases(agree)
+                flipped = 0
+                for cid, new in candidates.items():
+                    new = new if cid in chosen else original[cid]
+                    flipped += int(np.count_nonzero(new != labels[cid]))
+                    labels[cid] = new
+                record["flipped_pixels"] = flipped
+                record["relabelled_cases"] = len(chosen)
+                # the drift brake watches what relabelling would make of every mask, chosen or not
+                record["labels_dice_to_given"] = float(np.mean(list(agree.values())))
+                if _drifted(history + [record], rc.max_drift):
+                    stopped = True
+                    record["relabel_stopped"] = True
+                    labels = dict(original)
+                    yield Progress((epoch + 1) * batches_per_epoch, total_steps,
+                                   f"{name}: relabelling stopped at epoch {epoch + 1}: the labels drifted away from "
+                                   "the given masks; training goes on with the given masks")
+            if active and cfg.reweight:
+                # Mirikharaji et al. 2019: trust pixels the model is sure about, down-weight the rest
+                reweight_maps = {cid: np.clip(1.0 - 2.0 * u / max(len(spec.labels) - 1, 1), 0.1, 1.0)
+                                 for cid, (_, u) in preds.items()}
+        if monitor:
+            record["monitor_dice"] = _monitor_dice(net, monitor, spec, device, amp)
+        history.append(record)
+        if ckpt is not None:
+            _save_checkpoint(ckpt, net, opt, sched, epoch + 1, history, relabel_start, labels, original, gen,
+                             guard.state() if guard is not None else {})
+        yield Progress((epoch + 1) * batches_per_epoch, total_steps,
+                       f"{name}: epoch {epoch + 1}/{cfg.epochs} done (loss {record['loss']:.3f})")
+
+    stop_epoch = next((h["epoch"] for h in history if h.get("relabel_stopped")), None)
+    if guard is not None:
+        relabel_start = guard.started
+    result = MemberResult(name, net, history, {k: v for k, v in labels.items()}, relabel_start,
+                          relabel_stopped=stop_epoch, decision=guard.decision if guard is not None else None)
+    if out_stem is not None:
+        info = {"config": cfg.to_json(), "history": history, "relabel_start": relabel_start,
+                "relabel_stopped": stop_epoch, "relabel_decision": result.decision,
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        result.json_path = save_member(out_stem, net, spec, trained_on=[it.case_id for it in items], info=info)
+        if rc is not None:
+            _save_relabelled(out_stem, labels, original)
+        if ckpt is not None and ckpt.exists():
+            ckpt.unlink()
+    return result
+
+
+def _drifted(history: list[dict], max_drift: float | None) -> bool:
+    """True when the relabelled labels' agreement with the given masks (mean Dice) has fallen more
+    than ``max_drift`` below its value at the first relabelling: the network is training on its own
+    errors (confirmation bias), not correcting the masks."""
+    if max_drift is None:
+        return False
+    a = [h["labels_dice_to_given"] for h in history if h.get("labels_dice_to_given") is not None]
+    return len(a) >= 2 and a[0] - a[-1] > max_drift
+
+
+def _auto_start(history: list[dict], epochs: int, max_fraction: float) -> int | None:
+    """The poster's start epoch: where the relative change of the mean cumulative uncertainty
+    is smallest. Online: once the relative change rises again after falling, the epoch of its
+    minimum is the start; at the latest ``max_fraction`` of the epochs."""
+    u = [h.get("mean_uncertainty") for h in history if h.get("mean_uncertainty") is not None]
+    n = len(u)
+    latest = max(2, int(round(max_fraction * epochs)))
+    if n >= 3:
+        # rel[j]: relative change from epoch j+1 to epoch j+2 (1-based), attributed to epoch j+2
+        rel = [abs(u[i] - u[i - 1]) / max(abs(u[i - 1]), 1e-12) for i in range(1, n)]
+        for j in range(1, len(rel)):
+            if rel[j] > rel[j - 1]:
+                return min(j + 1, latest)  # epoch of the minimum (relabelling starts now)
+    if n >= latest:
+        return latest
+    return None
+
+
+def _monitor_dice(net, monitor, spec: ModelSpec, device, amp) -> float:
+    import torch
+
+    net.eval()
+    scores = []
+    patch = spec.preprocess.patch if spec.spatial_dims == 3 else None
+    for it, clean in monitor:
+        x = torch.from_numpy(it.image.astype(np.float32))[None]
+        p = forward_probs(net, x, patch=patch, device=device, amp=amp)[0].cpu().numpy()
+        pred = p.argmax(0)
+        scores.append(_dice_index(pred, clean))
+    net.train()
+    return float(np.mean(scores))
+
+
+def _save_checkpoint(path: Path, net, opt, sched, epoch, history, relabel_start, labels, original, gen,
+                     guard: dict) -> None:
+    import io as _io
+
+    import torch
+
+    changed = {cid: torch.from_numpy(np.ascontiguousarray(v)) for cid, v in labels.items()
+               if v is not original.get(cid)}
+    state = {"model": net.state_dict(), "optim": opt.state_dict(), "sched": sched.state_dict(), "epoch": epoch,
+             "history": json.dumps(history), "relabel_start": -1 if relabel_start is None else int(relabel_start),
+             "labels": changed, "gen": gen.get_state(), "guard": json.dumps(guard)}
+    buf = _io.BytesIO()
+    torch.save(state, buf)
+    atomic_write(path, buf.getvalue())
+
+
+def _save_relabelled(out_stem: Path, labels: dict, original: dict) -> None:
+    """Record what relabelling changed: final training labels and per-case flip counts."""
+    import io as _io
+
+    changed = {cid: v for cid, v in labels.items() if not np.array_equal(v, original[cid])}
+    buf = _io.BytesIO()
+    np.savez_compressed(buf, **{cid: v for cid, v in changed.items()})
+    atomic_write(out_stem.parent / f"{out_stem.name}.relabelled.npz", buf.getvalue())
+    summary = {cid: {"flipped": int(np.count_nonzero(v != original[cid])), "pixels": int(v.size)}
+               for cid, v in changed.items()}
+    atomic_write(out_stem.parent / f"{out_stem.name}.relabelled.json", json.dumps(summary, indent=1))
+
+
+# ----------------------------------------------------------------------------------------------
+# Ensembles
+
+
+def build_spec(cfg: TrainConfig, preprocess, label_values: Sequence[int], in_channels: int) -> ModelSpec:
+    ndim = preprocess.ndim
+    channels = list(cfg.channels)
+    strides = [2] * (len(channels) - 1)
+    return ModelSpec(
+        arch=cfg.arch, spatial_dims=ndim, in_channels=in_channels, labels=list(label_values), channels=channels,
+        strides=strides, num_res_units=cfg.num_res_units, norm="batch" if ndim == 2 else "instance",
+        dropout=cfg.dropout, preprocess=preprocess,
+    )
+
+
+def _comparable(config: dict) -> dict:
+    """Settings that change the models (not where or how fast they are computed), JSON-normalised."""
+    d = json.loads(json.dumps(config))
+    for k in ("device", "amp", "threads"):
+        d.pop(k, None)
+    return d
+
+
+def iter_train(dataset, models_dir, cfg: TrainConfig, *, cache_dir=None, cases: Sequence[str] | None = None
+               ) -> Generator[Progress, None, dict]:
+    """Train ``cfg.repeats x cfg.folds`` members on ``dataset``; resumable.
+
+    Writes ``models_dir/train.json`` (settings, folds, label values) and ``member-rRfF.{pt,json}``
+    per member. A member already saved is skipped; one interrupted mid-way resumes from its last
+    epoch. Returns ``{"members": [json paths], "failed": {case: reason}, "folds": ...}``.
+    """
+    models_dir = Path(models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    set_threads(cfg.threads)
+    try:
+        device = resolve_device(cfg.device)
+    except ValueError as exc:
+        raise TrainError(str(exc)) from exc
+    yield Progress(0, None, "checking the dataset")
+    dataset.check()
+    usable = [c for c in dataset.cases if c.ok and c.mask is not None and (cases is None or c.id in cases)]
+    if not usable:
+        raise TrainError("no usable cases with masks in the dataset (see `curator info`)")
+    plan_path = models_dir / "train.json"
+    plan = json.loads(plan_path.read_text()) if plan_path.exists() else None
+    if plan is not None and _comparable(plan.get("config", {})) != _comparable(cfg.to_json()):
+        raise TrainError(f"{models_dir} holds a training run with other settings; use a new project or "
+                         "delete its models folder")
+    if plan is None:
+        label_values = scan_labels(usable, dataset.label_names)
+        pre = choose_spec(dataset, size=cfg.size, spacing=cfg.spacing, window=cfg.window, patch=cfg.patch)
+        plan = {"config": cfg.to_json(), "labels": label_values, "preprocess": pre.to_json(),
+                "dataset": str(dataset.root), "layout": dataset.layout}
+
+    pre = PreprocessSpec.from_json(plan["preprocess"])
+    label_values = plan["labels"]
+    prepared, failed = yield from iter_prepare(usable, pre, label_values, cache_dir)
+    ids = sorted(prepared)
+    if "folds" not in plan:
+        plan["folds"] = make_folds(ids, cfg.folds, cfg.repeats, cfg.seed)
+        atomic_write(plan_path, json.dumps(plan, indent=1))
+    if not prepared:  # every case failed to read: say why instead of failing on an empty list
+        why = "; ".join(f"{c}: {r}" for c, r in list(failed.items())[:5])
+        raise TrainError(f"none of the {len(usable)} case(s) could be read ({why})")
+    in_channels = next(iter(prepared.values())).image.shape[0]
+    spec = build_spec(cfg, pre, label_values, in_channels)
+    members = []
+    n_members = cfg.repeats * cfg.folds
+    for r, split in enumerate(plan["folds"]):
+        for f, held_out in enumerate(split):
+            name = f"member-r{r}-f{f}"
+            stem = models_dir / name
+            k = r * cfg.folds + f
+            if stem.with_suffix(".json").exists():
+                members.append(stem.with_suffix(".json"))
+                yield Progress(k + 1, n_members, f"{name}: already trained")
+                continue
+            train_items = [prepared[c] for c in ids if c not in set(held_out)]
+            probe = [prepared[c] for c in held_out if c in prepared]  # the fold this member will score
+            yield Progress(k, n_members, f"training {name} on {len(train_items)} cases")
+            res = yield from iter_train_member(train_items, spec, cfg, name=name, out_stem=stem, device=device,
+                                               probe=probe)
+            members.append(res.json_path)
+    yield Progress(n_members, n_members, f"{n_members} member(s) trained")
+    return {"members": [str(m) for m in members], "failed": failed, "folds": plan["folds"]}

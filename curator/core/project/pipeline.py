@@ -1,0 +1,467 @@
+"""Project-level jobs that chain the core steps: uncertainty maps for every case of a project.
+
+:func:`iter_uncertainty` scores each case with the ensemble members that did not train on it
+(out-of-fold), under test-time augmentation and MC dropout, and stores its maps in the project
+(``maps/<case>.npz``). A case whose maps already match the members and settings is skipped, so an
+interrupted run resumes; a case that cannot be read is reported and the rest go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Generator, Sequence
+
+import numpy as np
+
+from curator.core.curation.calibration import Calibration, calibrate_gate, replaces_mask
+from curator.core.curation.proposals import ProposalConfig, gate_regions, propose
+from curator.core.curation.ranking import (
+    COMPONENTS,
+    adaptive_weights,
+    case_scores,
+    combine,
+    edge_scores,
+    outlier_scores,
+    rank_order,
+    reference_agreement,
+    shape_descriptors,
+    write_ranking,
+)
+from curator.core.data.discover import open_dataset
+from curator.core.engine.device import resolve_device, set_threads
+from curator.core.engine.inference import iter_predict
+from curator.core.engine.models import load_member
+from curator.core.engine.prepare import iter_prepare
+from curator.core.engine.preprocess import labels_to_index
+from curator.core.engine.training import TrainConfig, iter_train
+from curator.core.engine.uncertainty import UncertaintyMaps, load_maps, save_maps
+from curator.core.io.files import atomic_path, atomic_write, safe_name
+from curator.core.io.types import ReadError
+from curator.core.jobs import Progress
+from curator.core.project.folder import Project
+from curator.core.project.store import Store
+
+__all__ = ["UncertaintyConfig", "iter_uncertainty", "PipelineError", "load_members", "training_blocker"]
+
+
+class PipelineError(Exception):
+    """A project job cannot run (no models, incompatible models); the message says why."""
+
+
+@dataclass
+class UncertaintyConfig:
+    tta: int = 8
+    tta_intensity: bool = False
+    mc: int = 0  # MC-dropout passes per transform (0: dropout off)
+    device: str = "auto"
+    amp: bool = True
+    threads: int | None = None
+    overwrite: bool = False
+    models: Sequence[str] = ()  # extra user-supplied model specs (JSON) used for every case
+    allow_torchscript: bool = False  # TorchScript runs code: only on the user's explicit word
+
+    def to_json(self) -> dict:
+        return {"tta": self.tta, "tta_intensity": self.tta_intensity, "mc": self.mc, "models": list(self.models)}
+
+
+def load_members(paths: Sequence[Path], device, *, allow_torchscript: bool = False) -> list:
+    members = []
+    for p in paths:
+        try:
+            members.append(load_member(p, device, allow_torchscript=allow_torchscript))
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            raise PipelineError(f"cannot load model {p}: {exc}") from exc
+    return members
+
+
+def _signature(members, cfg: UncertaintyConfig) -> str:
+    doc = json.dumps({"members": sorted(m.sha256 for m in members), **cfg.to_json()}, sort_keys=True)
+    return hashlib.sha256(doc.encode()).hexdigest()[:16]
+
+
+def iter_uncertainty(project, cfg: UncertaintyConfig | None = None, *, cases: Sequence[str] | None = None
+                     ) -> Generator[Progress, None, dict]:
+    """Compute and store uncertainty maps for the project's cases.
+
+    Returns ``{"done": [...], "skipped": [...], "failed": {case: reason}, "in_fold": [...]}``;
+    ``in_fold`` lists cases no held-out member could score (scored by members that saw them).
+    """
+    import torch
+
+    cfg = cfg or UncertaintyConfig()
+    set_threads(cfg.threads)
+    try:
+        device = resolve_device(cfg.device)
+    except ValueError as exc:
+        raise PipelineError(str(exc)) from exc
+    specs = project.member_specs() + [Path(m) for m in cfg.models]
+    if not specs:
+        raise PipelineError(f"{project.root}: no trained models; run `curator train` first or give --model")
+    members = load_members(specs, device, allow_torchscript=cfg.allow_torchscript)
+    pre_specs = {json.dumps(m.spec.preprocess.to_json(), sort_keys=True) for m in members}
+    if len(pre_specs) > 1:
+        raise PipelineError("the models use different preprocessing and cannot be combined into one ensemble")
+    spec = members[0].spec
+    label_sets = {tuple(m.spec.labels) for m in members}
+    if len(label_sets) > 1:
+        raise PipelineError(f"the models predict different label sets {sorted(label_sets)}")
+    amp = bool(cfg.amp and device.type == "cuda")
+    dataset = project.open_dataset()
+    dataset.check()
+    todo = [c for c in dataset.cases if c.ok and (cases is None or c.id in cases)]
+    failed = {c.id: "; ".join(p.message for p in c.problems if p.severity == "error")
+              for c in dataset.cases if not c.ok and (cases is None or c.id in cases)}
+    signature = _signature(members, cfg)
+    done, skipped, in_fold = [], [], []
+    pending = []
+    for c in todo:
+        path = project.map_path(c.id)
+        if path.exists() and not cfg.overwrite:
+            try:
+                if load_maps(path).meta.get("signature") == signature:
+                    skipped.append(c.id)
+                    continue
+            except Exception:
+                pass  # damaged or old maps: recompute
+        pending.append(c)
+    prepared, prep_failed = yield from iter_prepare(pending, spec.preprocess, spec.labels, project.cache_dir)
+    failed.update(prep_failed)
+    patch = tuple(spec.preprocess.patch) if spec.spatial_dims == 3 else None
+    total = len(pending)
+    for i, case in enumerate(pending):
+        pc = prepared.get(case.id)
+        if pc is None:
+            continue
+        yield Progress(i, total, f"uncertainty {case.id}")
+        oof = [m for m in members if m.out_of_fold_for(case.id)]
+        if not oof:
+            oof = members
+            in_fold.append(case.id)
+        x = torch.from_numpy(pc.image.astype(np.float32))
+        acc = yield from iter_predict([(m.network, patch) for m in oof], x, tta=cfg.tta, mc=cfg.mc, device=device,
+                                      amp=amp, tta_intensity=cfg.tta_intensity, seed=i)
+        given = pc.labels if pc.labels is not None else None
+        res = acc.result(given=torch.from_numpy(given.astype(np.int64)) if given is not None else None)
+        maps = {k: v.numpy() for k, v in res.items()}
+        meta = {
+            "case_id": case.id,
+            "orig_shape": list(pc.orig_shape),
+            "orig_spacing": list(pc.orig_spacing) if pc.orig_spacing else None,
+            "work_shape": list(pc.image.shape[1:]),
+            "labels": list(spec.labels),
+            "members": [{"name": m.name, "sha256": m.sha256} for m in oof],
+            "in_fold": case.id in in_fold,
+            "predictions": acc.n,
+            "signature": signature,
+            **cfg.to_json(),
+        }
+        save_maps(project.map_path(case.id), UncertaintyMaps(maps, meta))
+        done.append(case.id)
+        yield Progress(i + 1, total, f"uncertainty {case.id} done")
+    return {"done": done, "skipped": skipped, "failed": failed, "in_fold": in_fold}
+
+
+# ----------------------------------------------------------------------------------------------
+# Proposals, ranking, and the whole batch
+
+
+def _config_hash(doc: dict) -> str:
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def regions_path(project, case_id: str) -> Path:
+    folder = project.proposals_dir / ".regions"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{safe_name(case_id)}.npz"
+
+
+def load_proposal_arrays(path) -> tuple[np.ndarray, np.ndarray]:
+    """``(proposed labels, region map)`` saved by :func:`iter_proposals`."""
+    with np.load(path) as z:
+        return z["mask"], z["regions"]
+
+
+def _candidates_path(project, case_id: str) -> Path:
+    return regions_path(project, case_id).with_suffix(".candidates.npz")
+
+
+def iter_proposals(project, store, cfg=None, *, cases: Sequence[str] | None = None,
+                   write_masks: bool = True) -> Generator[Progress, None, dict]:
+    """Proposals and per-case scores for every case with uncertainty maps.
+
+    Three steps. (1) Every case's candidate changes, each region with its mean confidence (no
+    gate yet), and its scores; the candidates are kept in ``proposals/.regions/`` so a rerun only
+    redoes cases whose maps or settings changed. (2) The gate a region's confidence must reach is
+    calibrated on the batch's own cases (:mod:`curator.core.curation.calibration`), unless
+    ``cfg.min_confidence`` fixes it; when the models are not good enough, proposals are withheld
+    and the reason kept with every case. (3) The gated proposals: the proposed mask in the dataset's
+    own name and format under ``proposals/`` (when ``write_masks``), the change regions under
+    ``proposals/.regions/``, the proposal and its regions in the store, ``calibration.json`` and
+    ``proposals.csv`` in the project. Returns ``{"done", "skipped", "failed", "calibration"}``.
+    """
+    cfg = cfg or ProposalConfig()
+    dataset = project.open_dataset()
+    dataset.check()
+    todo = [c for c in dataset.cases if project.map_path(c.id).exists() and (cases is None or c.id in cases)]
+    failed: dict[str, str] = {}
+    ungated = replace(cfg, min_confidence=0.0)
+    base_id = _config_hash(cfg.to_json())
+    records: dict[str, dict] = {}
+    for i, case in enumerate(todo):
+        yield Progress(i, 2 * len(todo), f"proposal {case.id}")
+        try:
+            maps = load_maps(project.map_path(case.id))
+        except Exception as exc:
+            failed[case.id] = f"unreadable uncertainty maps ({exc})"
+            continue
+        cand_id = f"{maps.meta.get('signature', '')}-{base_id}"
+        cp = _candidates_path(project, case.id)
+        rec = _read_candidates(cp, cand_id)
+        if rec is None:
+            try:
+                image = case.read_image()
+                given = case.read_mask(image)
+            except (ReadError, OSError, ValueError) as exc:
+                failed[case.id] = str(exc)
+                store.set_failed(case.id, str(exc))
+                continue
+            labels = maps.labels
+            mean_prob = maps.at_original("mean_prob")
+            unc = maps.at_original(cfg.measure) if cfg.measure in maps.maps else None
+            if mean_prob.shape[1:] != given.array.shape:
+                failed[case.id] = f"maps {mean_prob.shape[1:]} do not fit the mask {given.array.shape}; recompute them"
+                continue
+            index = labels_to_index(given.array, labels)
+            spacing = image.geometry.scale if image.ndim == 3 else None
+            prop = propose(given.array, mean_prob, unc, labels=labels, cfg=ungated,
+                           image=image.array if image.ndim == 2 else None, spacing=spacing)
+            scores = case_scores(index, mean_prob)
+            scores.update(edge_scores(image.array, index, mean_prob.argmax(0)) if image.ndim == 2 else {})
+            desc = shape_descriptors(given.array, image.array)
+            scores.update({f"desc:{k}": v for k, v in desc.items()})
+            rec = {"run_id": cand_id, "scores": scores, "regions": [r.to_json() for r in prop.regions],
+                   "area": int(np.count_nonzero(given.array)) or int(given.array.size),
+                   "in_fold": bool(maps.meta.get("in_fold"))}
+            with atomic_path(cp) as tmp:
+                np.savez_compressed(tmp, mask=prop.mask, regions=prop.region_map, given=given.array,
+                                    record=np.array(json.dumps(rec)))
+        records[case.id] = rec
+    # -- calibrate the gate on this batch's cases ---------------------------------------------
+    if cfg.min_confidence is not None:
+        calib = Calibration(float(cfg.min_confidence), None, 0, float("nan"), target=cfg.calibration_target)
+    else:
+        calib = calibrate_gate([{"softmin": r["scores"]["softmin"], "agreement": 1.0 - r["scores"]["dice"],
+                                 "area": r["area"], "regions": [(g["mean_confidence"], g["size"], g["kind"]) for g in r["regions"]]}
+                                for r in records.values() if not r["in_fold"]], target=cfg.calibration_target)
+    store.set_state("calibration", calib.to_json())
+    atomic_write(project.root / "calibration.json", json.dumps(calib.to_json(), indent=1))
+    # -- the gated proposals ------------------------------------------------------------------
+    done, skipped = [], []
+    gate_tag = f"g{calib.gate:.4f}" if calib.gate is not None else "withheld"
+    rows = []
+    for i, case in enumerate(todo):
+        rec = records.get(case.id)
+        if rec is None:
+            continue
+        yield Progress(len(todo) + i, 2 * len(todo), f"proposal {case.id}")
+        withheld = calib.withheld
+        if withheld is None and rec["in_fold"]:
+            withheld = "no model held this case out: the models that scored it trained on its mask"
+        run_id = f"{rec['run_id']}-{gate_tag}" + ("-w" if withheld else "")
+        prev = store.proposal(case.id)
+        rp = regions_path(project, case.id)
+        config = {**cfg.to_json(), "region_confidence": calib.gate, "withheld": withheld,
+                  "calibration": calib.describe()}
+        if prev is not None and prev.get("run_id") == run_id and ((prev.get("config") or {}).get("withheld")
+                                                                  or rp.exists()):
+            skipped.append(case.id)
+            rows.append(_proposal_row(case.id, prev, (prev.get("config") or {}).get("withheld")))
+            continue
+        store.set_scores(case.id, {**rec["scores"], "change": 0.0}, run_id)
+        if not withheld:
+            with np.load(_candidates_path(project, case.id)) as z:
+                prop = gate_regions(z["given"], z["mask"], z["regions"], rec["regions"], calib.gate)
+            added, removed = prop.added_removed()
+            if replaces_mask(int(np.count_nonzero(prop.given)), added, removed):
+                withheld = "the proposal would replace the mask rather than correct it: review this case by hand"
+        if withheld:
+            config["withheld"] = withheld
+            store.set_proposal(case.id, path=None, regions_path=None, regions=[], added=0, removed=0,
+                               change_fraction=0.0, config=config, run_id=run_id)
+            if rp.exists():
+                rp.unlink()
+            rows.append(_proposal_row(case.id, store.proposal(case.id), withheld))
+            done.append(case.id)
+            continue
+        mask_path = None
+        if write_masks:
+            try:
+                given = case.read_mask()
+                mask_path = str(case.write_mask(prop.mask, project.proposals_dir, original=given))
+            except (ReadError, ValueError, OSError) as exc:
+                yield Progress(len(todo) + i, 2 * len(todo),
+                               f"{case.id}: proposal not written in the dataset's format ({exc})")
+        with atomic_path(rp) as tmp:
+            np.savez_compressed(tmp, mask=prop.mask, regions=prop.region_map)
+        store.set_scores(case.id, {"change": prop.change_fraction}, run_id)
+        store.set_proposal(case.id, path=mask_path, regions_path=str(rp), regions=[r.to_json() for r in prop.regions],
+                           added=added, removed=removed, change_fraction=prop.change_fraction, config=config,
+                           run_id=run_id)
+        store.set_failed(case.id, None)
+        rows.append(_proposal_row(case.id, store.proposal(case.id), None))
+        done.append(case.id)
+    _write_proposals_csv(project.root / "proposals.csv", rows)
+    yield Progress(2 * len(todo), 2 * len(todo), "proposals done")
+    return {"done": done, "skipped": skipped, "failed": failed, "calibration": calib}
+
+
+def _read_candidates(path: Path, run_id: str) -> dict | None:
+    """The saved candidates' record when they were made from the same maps and settings."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as z:
+            rec = json.loads(str(z["record"]))
+    except Exception:  # damaged or from an older version: recompute
+        return None
+    return rec if rec.get("run_id") == run_id else None
+
+
+def _proposal_row(case_id: str, p: dict | None, withheld: str | None) -> list:
+    p = p or {}
+    n = len(p.get("regions") or [])
+    status = "withheld" if withheld else ("proposed" if n else "no change")
+    gate = (p.get("config") or {}).get("region_confidence")
+    return [case_id, status, n, int(p.get("added") or 0), int(p.get("removed") or 0),
+            "" if gate is None else f"{gate:g}", withheld or ""]
+
+
+def _write_proposals_csv(path: Path, rows: list[list]) -> None:
+    """``proposals.csv`` beside ``ranking.csv``: what was proposed for each case, or why not."""
+    import csv
+    import io as _io
+
+    buf = _io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["case_id", "status", "regions", "pixels_added", "pixels_removed", "region_confidence", "reason"])
+    w.writerows(sorted(rows))
+    atomic_write(path, buf.getvalue())
+
+
+def rank_cases(project, store, weights: dict | None = None) -> list[tuple[str, float, int]]:
+    """Combine the stored scores (with an isolation-forest outlier score) into the review order;
+    writes ``ranking.csv`` and the store's ranking. Without ``weights``, the weights follow the
+    models' agreement with the masks judged correct (:func:`curator.core.curation.ranking.adaptive_weights`);
+    the weights used are kept in the store (state ``ranking``)."""
+    scores = store.scores()
+    ids = sorted(c for c, s in scores.items() if "softmin" in s)
+    if not ids:
+        return []
+    feats = []
+    for c in ids:
+        s = scores[c]
+        f = {k: v for k, v in s.items() if k.startswith("desc:")}
+        f.update({k: s[k] for k in ("softmin", "dice", "disagreement", "boundary") if k in s})
+        feats.append(f)
+    out = outlier_scores(feats)
+    for c, o in zip(ids, out):
+        scores[c]["outlier"] = float(o)
+        store.set_scores(c, {"outlier": float(o)})
+    agreement = reference_agreement([scores[c]["softmin"] for c in ids], [1.0 - scores[c].get("dice", np.nan) for c in ids])
+    weights = weights or adaptive_weights(agreement)
+    store.set_state("ranking", {"agreement": agreement, "weights": weights})
+    combined = combine({c: {k: scores[c][k] for k in COMPONENTS if k in scores[c]} for c in ids}, weights)
+    ranked = rank_order(combined)
+    store.set_ranking(ranked)
+    write_ranking(project.root / "ranking.csv", ranked)
+    return ranked
+
+
+def training_blocker(dataset, train_cfg) -> str | None:
+    """Why an out-of-fold ensemble cannot be trained on ``dataset`` (checked), and what can be
+    done instead; None when it can."""
+    folds = int(getattr(train_cfg, "folds", 1) or 1)
+    usable = len(dataset.usable())
+    if folds <= 1 or usable >= folds:
+        return None
+    return (f"this dataset has {usable} usable case{'s' if usable != 1 else ''}: an out-of-fold ensemble of "
+            f"{folds} folds needs at least {folds} (each case is scored by models that did not train on its "
+            "mask). What can be done: score it with a model trained elsewhere (`curator batch DATASET --project "
+            "DIR --model SPEC.json`), or review it without models (open it in the app: Keep, Edit and Exclude "
+            "work without proposals). `--folds 1` trains one model on every mask; it then scores masks it has "
+            "learned, and finds few wrong ones.")
+
+
+@dataclass
+class BatchResult:
+    members: list
+    failed: dict
+    ranked: list
+    proposals: dict
+    relabel_notes: list = None  # per member: whether relabelling acted, and on what evidence
+
+    def __post_init__(self):
+        self.relabel_notes = self.relabel_notes or []
+
+
+def relabel_notes(member_paths) -> list[str]:
+    """One line per trained member: what relabelling did and why (from its saved record)."""
+    notes = []
+    for p in member_paths:
+        try:
+            info = json.loads(Path(p).read_text()).get("info", {})
+        except (OSError, ValueError):
+            continue
+        if info.get("relabel_decision"):
+            notes.append(f"{Path(p).stem}: {info['relabel_decision']}")
+    return notes
+
+
+def iter_batch(dataset_path, project_dir, *, train_cfg=None, unc_cfg: UncertaintyConfig | None = None,
+               proposal_cfg=None, layout: str | None = None, reviewer: str | None = None,
+               models: Sequence[str] = ()) -> Generator[Progress, None, BatchResult]:
+    """Batch relabel: train (or load) → uncertainty → proposals → ranking, resumable.
+
+    With ``models`` (user-supplied specs) and ``train_cfg=None``, no training is done.
+    Writes ``ranking.csv`` and ``proposals/`` in the project; failures are recorded per case.
+    """
+    ds = open_dataset(dataset_path, layout=layout)
+    project = Project.create(project_dir, ds.root, layout=ds.layout)
+    unc_cfg = unc_cfg or UncertaintyConfig()
+    if models:
+        unc_cfg = UncertaintyConfig(**{**unc_cfg.__dict__, "models": tuple(models)})
+    with Store(project.db_path, reviewer=reviewer) as store:
+        ds.check()
+        store.sync_cases(ds.cases)
+        for c in ds.cases:
+            store.set_failed(c.id, None if c.ok else "; ".join(p.message for p in c.problems if p.severity == "error"))
+        store.log("batch:start", {"train": train_cfg.to_json() if train_cfg else None, "uncertainty": unc_cfg.to_json(),
+                                  "proposals": proposal_cfg.to_json() if proposal_cfg else None})
+        members = []
+        if train_cfg is not None or not models:
+            train_cfg = train_cfg or TrainConfig()
+            if (why := training_blocker(ds, train_cfg)) is not None:
+                store.log("batch:refused", {"why": why})
+                raise PipelineError(why)
+            yield Progress(0, 4, "training the ensemble")
+            res = yield from iter_train(ds, project.models_dir, train_cfg, cache_dir=project.cache_dir)
+            members = res["members"]
+            for cid, why in res["failed"].items():
+                store.set_failed(cid, why)
+        yield Progress(1, 4, "computing uncertainty")
+        unc = yield from iter_uncertainty(project, unc_cfg)
+        for cid, why in unc["failed"].items():
+            store.set_failed(cid, why)
+        yield Progress(2, 4, "proposing corrections")
+        props = yield from iter_proposals(project, store, proposal_cfg)
+        for cid, why in props["failed"].items():
+            store.set_failed(cid, why)
+        yield Progress(3, 4, "ranking")
+        ranked = rank_cases(project, store)
+        store.log("batch:done", {"ranked": len(ranked), "failed": len(store.failed())})
+        failed = store.failed()
+    yield Progress(4, 4, "batch done")
+    return BatchResult(members, failed, ranked, props, relabel_notes(members or project.member_specs()))
