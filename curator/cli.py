@@ -15,13 +15,15 @@ import sys
 from pathlib import Path
 
 from curator import __version__
+from curator.core.errors import CuratorError
+from curator.core.curation.decisions import DECISIONS, Decision
 
 
 # ----------------------------------------------------------------------------------------------
 # helpers
 
 
-class CliError(Exception):
+class CliError(CuratorError):
     """A failure to report to the user as one line, with exit status 1."""
 
 
@@ -118,15 +120,11 @@ def cmd_info(args) -> int:
 
 
 def cmd_corrupt(args) -> int:
-    from curator.lab.corrupt import CorruptError, iter_corrupt_dataset
-    from curator.core.data.cases import DatasetError
+    from curator.lab.corrupt import iter_corrupt_dataset
 
-    try:
-        job = iter_corrupt_dataset(args.src, args.out, noise=args.noise, fraction=args.fraction, seed=args.seed,
-                                   mode=args.mode, beta=args.beta, overwrite=args.overwrite, link_images=args.link)
-        csv_path = _progress_runner(args.quiet)(job, "corrupt")
-    except (CorruptError, DatasetError) as exc:
-        raise CliError(str(exc)) from exc
+    job = iter_corrupt_dataset(args.src, args.out, noise=args.noise, fraction=args.fraction, seed=args.seed,
+                               mode=args.mode, beta=args.beta, overwrite=args.overwrite, link_images=args.link)
+    csv_path = _progress_runner(args.quiet)(job, "corrupt")
     from curator.core.io.files import read_csv
 
     rows = read_csv(csv_path)
@@ -176,10 +174,9 @@ def _check_sizes(cfg) -> None:
 
 
 def cmd_train(args) -> int:
-    from curator.core.data.cases import DatasetError
     from curator.core.data.discover import open_dataset
-    from curator.core.project.folder import Project, ProjectError
-    from curator.core.engine.training import TrainError, iter_train
+    from curator.core.project.folder import Project
+    from curator.core.engine.training import iter_train
 
     try:
         cfg = _train_config(args)
@@ -187,7 +184,7 @@ def cmd_train(args) -> int:
         project = Project.create(args.project, ds.root, layout=ds.layout)
         result = _progress_runner(args.quiet)(
             iter_train(ds, project.models_dir, cfg, cache_dir=project.cache_dir), "train")
-    except (DatasetError, ProjectError, TrainError, ValueError) as exc:
+    except ValueError as exc:
         raise CliError(str(exc)) from exc
     print(f"trained {len(result['members'])} member(s) into {project.models_dir}")
     for cid, why in sorted(result["failed"].items()):
@@ -196,8 +193,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_uncertainty(args) -> int:
-    from curator.core.project.pipeline import PipelineError, UncertaintyConfig, iter_uncertainty
-    from curator.core.project.folder import Project, ProjectError
+    from curator.core.project.pipeline import UncertaintyConfig, iter_uncertainty
+    from curator.core.project.folder import Project
 
     cfg = UncertaintyConfig(tta=args.tta, tta_intensity=args.tta_intensity, mc=args.mc_dropout, device=args.device,
                             amp=not args.no_amp, threads=args.threads, overwrite=args.overwrite,
@@ -205,7 +202,7 @@ def cmd_uncertainty(args) -> int:
     try:
         project = Project.open(args.project)
         result = _progress_runner(args.quiet)(iter_uncertainty(project, cfg), "uncertainty")
-    except (ProjectError, PipelineError, ValueError) as exc:
+    except ValueError as exc:
         raise CliError(str(exc)) from exc
     print(f"uncertainty maps: {len(result['done'])} computed, {len(result['skipped'])} up to date, "
           f"{len(result['failed'])} failed -> {project.maps_dir}")
@@ -256,10 +253,7 @@ def _proposal_config(args):
 
 
 def cmd_batch(args) -> int:
-    from curator.core.data.cases import DatasetError
-    from curator.core.project.pipeline import PipelineError, UncertaintyConfig, iter_batch
-    from curator.core.project.folder import ProjectError
-    from curator.core.engine.training import TrainError
+    from curator.core.project.pipeline import UncertaintyConfig, iter_batch
 
     try:
         train_cfg = None if (args.model and not args.train) else _train_config(args)
@@ -270,7 +264,7 @@ def cmd_batch(args) -> int:
                          proposal_cfg=_proposal_config(args), layout=args.layout, reviewer=args.reviewer,
                          models=tuple(args.model or ()))
         res = _progress_runner(args.quiet)(job, "batch")
-    except (DatasetError, ProjectError, TrainError, PipelineError, ValueError) as exc:
+    except ValueError as exc:
         raise CliError(str(exc)) from exc
     project = Path(args.project).resolve()
     print(f"ranked {len(res.ranked)} case(s): {project / 'ranking.csv'}; proposals in {project / 'proposals'} "
@@ -290,17 +284,14 @@ def cmd_batch(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from curator.core.project.export import ExportError, iter_export
-    from curator.core.project.folder import Project, ProjectError
+    from curator.core.project.export import iter_export
+    from curator.core.project.folder import Project
 
-    try:
-        project = Project.open(args.project)
-        res = _progress_runner(args.quiet)(
-            iter_export(project, args.out, take_proposals_above=args.accept_proposals_above,
-                        take_top=args.accept_top, overwrite=args.overwrite, reviewer=args.reviewer,
-                        deidentify_seg=args.deidentify_seg), "export")
-    except (ProjectError, ExportError) as exc:
-        raise CliError(str(exc)) from exc
+    project = Project.open(args.project)
+    res = _progress_runner(args.quiet)(
+        iter_export(project, args.out, take_proposals_above=args.accept_proposals_above,
+                    take_top=args.accept_top, overwrite=args.overwrite, reviewer=args.reviewer,
+                    deidentify_seg=args.deidentify_seg), "export")
     if res.failed_corrections:
         n = len(res.failed_corrections)
         print(f"curator export: error: the export at {res.out} is incomplete: {n} accepted or edited correction(s) "
@@ -326,13 +317,10 @@ def cmd_export(args) -> int:
 
 def cmd_relink(args) -> int:
     """Point a project at its dataset's new place (after checking it holds the same data)."""
-    from curator.core.project.folder import Project, ProjectError
+    from curator.core.project.folder import Project
 
-    try:
-        project = Project.open(args.project)
-        done = project.relink(args.dataset, force=args.force)
-    except ProjectError as exc:
-        raise CliError(str(exc)) from exc
+    project = Project.open(args.project)
+    done = project.relink(args.dataset, force=args.force)
     checked = "not checked (--force)" if done["forced"] else "the same data"
     print(f"{project.root}: dataset now {done['to']} (was {done['from']}; {checked})")
     return 0
@@ -340,26 +328,24 @@ def cmd_relink(args) -> int:
 
 def cmd_decide(args) -> int:
     """Record a review decision from the command line (scripts, tests, quick triage)."""
-    from curator.core.project.folder import Project, ProjectError
-    from curator.core.project.store import Store, StoreError
+    from curator.core.project.folder import Project
+    from curator.core.project.store import Store
 
-    try:
-        project = Project.open(args.project)
-        with Store(project.db_path, reviewer=args.reviewer) as store:
-            if args.decision == "reopen":
-                d = store.reopen(args.case)
-            elif args.decision == "note":
-                store.set_note(args.case, args.note or "")
-                d = store.decision(args.case)
+    project = Project.open(args.project)
+    with Store(project.db_path, reviewer=args.reviewer) as store:
+        if args.decision == "reopen":
+            d = store.reopen(args.case)
+        elif args.decision == "note":
+            store.set_note(args.case, args.note or "")
+            d = store.decision(args.case)
+        else:
+            decision = {"accept": Decision.ACCEPTED, "keep": Decision.KEPT, "exclude": Decision.EXCLUDED,
+                        "flag": Decision.FLAGGED}[args.decision]
+            regions = [int(r) for r in args.regions.split(",")] if args.regions else None
+            if decision is Decision.ACCEPTED:
+                d = _accept_from_cli(project, store, args.case, regions, args.note)
             else:
-                decision = {"accept": "accepted", "keep": "kept", "exclude": "excluded", "flag": "flagged"}[args.decision]
-                regions = [int(r) for r in args.regions.split(",")] if args.regions else None
-                if decision == "accepted":
-                    d = _accept_from_cli(project, store, args.case, regions, args.note)
-                else:
-                    d = store.decide(args.case, decision, note=args.note, pixels=(0, 0) if decision == "kept" else None)
-    except (ProjectError, StoreError) as exc:
-        raise CliError(str(exc)) from exc
+                d = store.decide(args.case, decision, note=args.note, pixels=(0, 0) if decision is Decision.KEPT else None)
     print(f"{args.case}: {d['decision']}{' (locked)' if d['locked'] else ''}")
     return 0
 
@@ -367,7 +353,8 @@ def cmd_decide(args) -> int:
 def _accept_from_cli(project, store, case_id: str, regions, note):
     """Accept a proposal the way the app does (the accepted mask is kept as the decision's file)."""
     from curator.core.io.types import ReadError
-    from curator.core.project.review import DecisionError, accept, load_case_view
+    from curator.core.curation.decisions import DecisionError
+    from curator.core.project.review import accept, load_case_view
 
     p = store.proposal(case_id)
     if p is None:
@@ -391,13 +378,10 @@ def _accept_from_cli(project, store, case_id: str, regions, note):
 
 
 def cmd_queue(args) -> int:
-    from curator.core.project.folder import Project, ProjectError
+    from curator.core.project.folder import Project
     from curator.core.project.store import Store
 
-    try:
-        project = Project.open(args.project)
-    except ProjectError as exc:
-        raise CliError(str(exc)) from exc
+    project = Project.open(args.project)
     with Store(project.db_path) as store:
         rows = store.queue(args.status)
         rounds = store.review_rounds(args.rounds) if args.rounds else []
@@ -448,7 +432,6 @@ def _add_train_options(s) -> None:
 
 
 def cmd_bench_table1(args) -> int:
-    from curator.core.data.cases import DatasetError
     from curator.core.data.discover import open_dataset
     from curator.lab.experiments import iter_noise_experiment, summarise
     from curator.lab.report import table1_report
@@ -465,7 +448,7 @@ def cmd_bench_table1(args) -> int:
                                         max_cases=args.max_cases, monitor=True)
             results[noise] = _progress_runner(args.quiet)(job, f"table1 {noise}")
             (out / "table1.json").write_text(json.dumps(results, indent=1))
-    except (DatasetError, ValueError) as exc:
+    except ValueError as exc:
         raise CliError(str(exc)) from exc
     report = table1_report(results, out / "table1.html")
     for noise, res in results.items():
@@ -478,10 +461,8 @@ def cmd_bench_table1(args) -> int:
 
 
 def cmd_bench_detect(args) -> int:
-    from curator.lab.corrupt import CorruptError
-    from curator.core.data.cases import DatasetError
     from curator.lab.experiments import iter_detect_experiment
-    from curator.core.project.pipeline import PipelineError, UncertaintyConfig
+    from curator.core.project.pipeline import UncertaintyConfig
     from curator.lab.report import detect_report
 
     out = Path(args.out)
@@ -492,7 +473,7 @@ def cmd_bench_detect(args) -> int:
                                                                threads=args.threads),
                                      single_model=args.single_model)
         res = _progress_runner(args.quiet)(job, "detect")
-    except (DatasetError, CorruptError, PipelineError, ValueError) as exc:
+    except ValueError as exc:
         raise CliError(str(exc)) from exc
     (out / "detect.json").write_text(json.dumps(res, indent=1))
     from curator.core.project.folder import Project
@@ -513,12 +494,8 @@ def cmd_bench_detect(args) -> int:
 
 
 def cmd_bench_suite(args) -> int:
-    from curator.lab.corrupt import CorruptError
-    from curator.core.data.cases import DatasetError
-    from curator.core.project.pipeline import PipelineError
     from curator.lab.report import suite_report
     from curator.lab.suite import iter_suite
-    from curator.core.engine.training import TrainError
 
     profile = "quick" if args.quick else ("full" if args.full else "default")
 
@@ -536,7 +513,7 @@ def cmd_bench_suite(args) -> int:
                          seeds=[int(v) for v in split(args.seeds)] if args.seeds else None, cases=args.cases,
                          relabel_baseline=not args.no_baseline)
         res = _progress_runner(args.quiet)(job, "suite")
-    except (DatasetError, CorruptError, PipelineError, TrainError, ValueError) as exc:
+    except ValueError as exc:
         raise CliError(str(exc)) from exc
     report = suite_report(res, out / "suite.html")
     ov = res["summary"]
@@ -585,13 +562,10 @@ def cmd_selftest(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from curator.core.project.folder import Project, ProjectError
+    from curator.core.project.folder import Project
     from curator.lab.report import project_report
 
-    try:
-        path = project_report(Project.open(args.project), args.out, top=args.top)
-    except ProjectError as exc:
-        raise CliError(str(exc)) from exc
+    path = project_report(Project.open(args.project), args.out, top=args.top)
     print(f"report: {path}")
     return 0
 
@@ -771,7 +745,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("queue", help="the review queue: cases by score with their decisions")
     s.add_argument("--project", required=True)
-    s.add_argument("--status", choices=["unreviewed", "accepted", "kept", "edited", "excluded", "flagged", "failed"])
+    s.add_argument("--status", choices=[*DECISIONS, "failed"])
     s.add_argument("--limit", type=int, default=0)
     s.add_argument("--json", action="store_true")
     s.add_argument("--rounds", type=int, default=0, metavar="N",
@@ -876,7 +850,7 @@ def main(argv: list[str] | None = None) -> int:
     _apply_limits(args)
     try:
         return int(args.func(args) or 0)
-    except CliError as exc:
+    except CuratorError as exc:  # every error the core expects (unreadable file, not a dataset, ...)
         print(f"curator {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

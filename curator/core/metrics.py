@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["dice", "dice_per_label", "changed_pixels", "equivalent_radius"]
+__all__ = ["dice", "dice_per_label", "foreground_dice", "changed_pixels", "equivalent_radius"]
 
 
 def dice_per_label(a: np.ndarray, b: np.ndarray, labels=None) -> dict[int, float]:
@@ -28,6 +28,13 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     mean of the per-label Dice over labels present in either. Two empty maps score 1.0."""
     per = dice_per_label(a, b)
     return float(np.mean(list(per.values()))) if per else 1.0
+
+
+def foreground_dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice of the two maps' foregrounds (any non-zero label), 1.0 when both are empty."""
+    fa, fb = np.asarray(a) > 0, np.asarray(b) > 0
+    s = int(np.count_nonzero(fa)) + int(np.count_nonzero(fb))
+    return 1.0 if s == 0 else 2.0 * int(np.count_nonzero(fa & fb)) / s
 
 
 def equivalent_radius(binary: np.ndarray) -> float:

@@ -282,8 +282,7 @@ class CaseLayers:
         data = np.asarray(maps.maps[self.measure], np.float32)
         if self.measure == "p_given":
             data = 1.0 - data  # show where the given label is improbable
-        orig = np.asarray(maps.meta.get("orig_shape", data.shape), float)
-        ratio = orig / np.asarray(data.shape, float)
+        ratio = maps.grid.ratio
         ratio_shown = np.asarray([ratio[p] for p in self._amap.perm], float)
         heat_scale = tuple(np.asarray(scale, float) * ratio_shown)
         translate = tuple(np.asarray(scale, float) * (0.5 * ratio_shown - 0.5))  # align voxel centres

@@ -30,7 +30,7 @@ log = logging.getLogger("mask_curator")
 
 
 def _setup_log() -> None:
-    from curator.gui.controller import user_dir
+    from curator.gui.settings import user_dir
 
     if log.handlers:
         return

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from curator.core.data.names import name_says_mask
+
 __all__ = ["get_reader", "write_labels", "sample_dermoscopy", "sample_ct"]
 
 _SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm")
@@ -55,11 +57,6 @@ def _labels_layer(mask, name: str) -> tuple:
     return (np.asarray(arr), kw, "labels")
 
 
-def _name_says_mask(path: Path) -> bool:
-    low = path.name.lower()
-    return any(w in low for w in ("seg", "mask", "label", "lesion", "gt"))
-
-
 def _is_label_volume(image, path: Path) -> bool:
     """A volume that holds labels, not intensities: small non-negative integers (a mask's name
     allows up to 255 of them, any other name 32)."""
@@ -67,7 +64,7 @@ def _is_label_volume(image, path: Path) -> bool:
     if arr.ndim != image.ndim or not np.issubdtype(arr.dtype, np.integer) or (arr.size and arr.min() < 0):
         return False
     values = np.unique(arr[:: max(1, arr.shape[0] // 16)])  # a few slices are enough to tell
-    limit = 255 if _name_says_mask(path) else 32
+    limit = 255 if name_says_mask(path.name) else 32
     return len(values) <= limit and int(values.max(initial=0)) <= limit
 
 
@@ -90,7 +87,7 @@ def _read_pair(paths: list[Path]) -> list:
     from curator.core.io.readers import read_image, read_mask
 
     def is_mask(p: Path) -> bool:
-        return (p.name.lower().endswith(".dcm") and dicom.is_seg_file(p)) or _name_says_mask(p)
+        return (p.name.lower().endswith(".dcm") and dicom.is_seg_file(p)) or name_says_mask(p.name)
 
     img_p, mask_p = sorted(paths, key=is_mask)
     if is_mask(img_p) == is_mask(mask_p):  # the names do not say: the one holding labels is the mask

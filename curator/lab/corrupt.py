@@ -19,6 +19,7 @@ import numpy as np
 
 from curator import __version__
 from curator.core.data.discover import open_dataset
+from curator.core.errors import CuratorError
 from curator.core.io.files import atomic_write, write_csv
 from curator.core.io.types import ReadError
 from curator.core.jobs import Progress
@@ -28,7 +29,7 @@ from curator.lab.noise import NOISE_KINDS, corrupt_mask
 __all__ = ["iter_corrupt_dataset", "case_rng", "CorruptError"]
 
 
-class CorruptError(Exception):
+class CorruptError(CuratorError):
     """The corruption job cannot start (bad arguments, output in the way, unreadable source)."""
 
 

@@ -30,6 +30,7 @@ from typing import Sequence
 
 import numpy as np
 
+from curator.core.metrics import equivalent_radius
 from curator.lab import annotation_errors as ae
 from curator.lab.annotation_errors import ANNOTATOR_KINDS
 
@@ -171,16 +172,6 @@ def _replace_components(binary: np.ndarray, curve, min_area: int, *, exclusive: 
 # Morphological deteriorations (2D or 3D)
 
 
-def _equivalent_radius(binary: np.ndarray, spacing: Sequence[float] | None) -> float:
-    """Radius (in voxels of the finest axis) of a disc/ball with the mask's area/volume."""
-    n = int(binary.sum())
-    if n == 0:
-        return 0.0
-    if binary.ndim == 2:
-        return float(np.sqrt(n / np.pi))
-    return float((3 * n / (4 * np.pi)) ** (1 / 3))
-
-
 def _ball(radius: float, ndim: int, scale: Sequence[float] | None = None) -> np.ndarray:
     """Boolean ball of ``radius`` voxels (anisotropic when ``scale`` gives voxel sizes)."""
     scale = np.asarray(scale if scale is not None else (1.0,) * ndim, float)
@@ -315,12 +306,12 @@ def corrupt_mask(
         binary = labels == lab
         if per_slice:
             noisy = np.zeros_like(binary)
-            size_ref = _equivalent_radius(binary.max(axis=0), None)  # in-plane size of the object
+            size_ref = equivalent_radius(binary.max(axis=0))  # in-plane size of the object
             for z in range(binary.shape[0]):
                 if binary[z].any():
                     noisy[z] = _apply(binary[z], kind, frac, direction, size_ref, None, rng)
         else:
-            size_ref = _equivalent_radius(binary, scale)
+            size_ref = equivalent_radius(binary)
             noisy = _apply(binary, kind, frac, direction, size_ref, scale, rng)
         out[noisy] = lab
     return out, kind
@@ -373,7 +364,7 @@ def _smooth_3d(binary: np.ndarray, scale) -> np.ndarray:
     inside = ndimage.distance_transform_edt(binary, sampling=sampling)
     outside = ndimage.distance_transform_edt(~binary, sampling=sampling)
     sdf = inside - outside
-    r = _equivalent_radius(binary, scale)
+    r = equivalent_radius(binary)
     sigma = np.maximum(0.35 * r / np.asarray(sampling or (1, 1, 1)), 1.0)
     out = ndimage.gaussian_filter(sdf, sigma) > 0
     return out if out.any() else binary

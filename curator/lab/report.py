@@ -21,7 +21,8 @@ from curator import __version__
 from curator.core.curation.calibration import Calibration
 from curator.core.engine.uncertainty import load_maps
 from curator.core.io.files import atomic_write
-from curator.core.project.pipeline import load_proposal_arrays, relabel_notes
+from curator.core.project.artifacts import load_proposal_arrays
+from curator.core.project.pipeline import relabel_notes
 from curator.core.project.store import Store
 from curator.lab.experiments import summarise
 

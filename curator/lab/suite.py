@@ -37,8 +37,9 @@ from curator.core.engine.uncertainty import load_maps
 from curator.core.io.files import read_csv
 from curator.core.jobs import Progress, run
 from curator.core.metrics import detection_metrics, dice
+from curator.core.project.artifacts import load_proposal_arrays
 from curator.core.project.folder import Project
-from curator.core.project.pipeline import UncertaintyConfig, iter_batch, load_proposal_arrays
+from curator.core.project.pipeline import UncertaintyConfig, iter_batch
 from curator.core.project.store import Store
 from curator.lab.corrupt import iter_corrupt_dataset
 from curator.lab.noise import NOISE_KINDS

@@ -16,10 +16,9 @@ every region its size, direction (added, removed, relabelled) and mean uncertain
    smaller than ``min_region`` are dropped, and so are regions where the out-of-fold models' mean
    confidence (their highest class probability) is below ``min_confidence`` (by default
    ``1 - (1 - tau) / 5``: 0.96 at ``tau = 0.8``; a region must leave a fifth of the doubt a single
-   pixel may have). The proposal acts only where the models are near-certain: on PH2 with 30 % of
-   the masks corrupted, clean masks keep all but about 1 % of their pixels while the proposals close
-   about 60 % of the gap on the corrupted ones (docs/method.md, docs/results.md). Regions the
-   models are less sure of still show in the uncertainty heatmap.
+   pixel may have). The proposal acts only where the models are near-certain (how that holds on
+   real data: docs/results.md, "Proposals on clean and corrupted masks"). Regions the models are
+   less sure of still show in the uncertainty heatmap.
 
 Masks are label maps ``(Y, X)`` / ``(Z, Y, X)``; sizes are in pixels of that grid unless given
 as fractions (``< 1``: of the object's equivalent radius for widths, of the mask's area for
@@ -34,7 +33,7 @@ import numpy as np
 
 from curator.core.engine.preprocess import labels_to_index
 from curator.core.engine.relabel import apply_flips, flip_candidates
-from curator.core.metrics import changed_pixels
+from curator.core.metrics import changed_pixels, equivalent_radius
 
 __all__ = ["ProposalConfig", "Region", "Proposal", "propose", "apply_regions", "gate_regions"]
 
@@ -118,13 +117,6 @@ class Proposal:
 
     def added_removed(self) -> tuple[int, int]:
         return changed_pixels(self.given, self.mask)
-
-
-def _radius(mask: np.ndarray) -> float:
-    n = int(np.count_nonzero(mask))
-    if n == 0:
-        return 0.0
-    return float(np.sqrt(n / np.pi)) if mask.ndim == 2 else float((3 * n / (4 * np.pi)) ** (1 / 3))
 
 
 def _abs(value: float, ref: float, floor: float = 0.0) -> float:
@@ -315,7 +307,7 @@ def propose(given: np.ndarray, mean_prob: np.ndarray, uncertainty: np.ndarray | 
                                 band=cfg.band, spacing=spacing)
         proposed = apply_flips(proposed, flips)
     # clean-up per label, higher labels painted last (a lesion stays inside its organ)
-    radius = _radius(index > 0) or _radius(proposed > 0)
+    radius = equivalent_radius(index > 0) or equivalent_radius(proposed > 0)
     area = int(np.count_nonzero(index > 0)) or int(np.count_nonzero(proposed > 0))
     cleaned = np.zeros_like(proposed)
     for cls in range(1, len(labels)):
@@ -371,7 +363,7 @@ def _work_box(given: np.ndarray, mean_prob: np.ndarray, cfg: ProposalConfig):
     cand = (given > 0) | (mean_prob[0] < max(0.5, 1 - cfg.tau) + 0.01) if mean_prob.shape[0] > 1 else given > 0
     if cfg.rules != ("confident",):
         return None  # the uncertainty rule may act anywhere
-    r = _radius(given > 0) or 1.0
+    r = equivalent_radius(given > 0) or 1.0
     box = _box(cand, int(np.ceil(max(8.0, 0.5 * r))))
     if box is None:
         return None

@@ -35,6 +35,7 @@ import numpy as np
 
 from curator.core.engine.evidence import edge_alignment, edge_preference, gradient_magnitude
 from curator.core.io.files import read_csv, write_csv
+from curator.core.metrics import equivalent_radius, foreground_dice
 
 __all__ = ["COMPONENTS", "DEFAULT_WEIGHTS", "softmin_quality", "case_scores", "edge_scores", "shape_descriptors",
            "reference_agreement", "adaptive_weights", "combine",
@@ -54,11 +55,6 @@ def softmin_quality(p_given: np.ndarray, temperature: float = 0.1) -> float:
     return float((s * w).sum() / w.sum())
 
 
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    s = int(np.count_nonzero(a)) + int(np.count_nonzero(b))
-    return 1.0 if s == 0 else 2.0 * int(np.count_nonzero(a & b)) / s
-
-
 def case_scores(given_index: np.ndarray, mean_prob: np.ndarray, p_given: np.ndarray | None = None,
                 proposal_change: float | None = None) -> dict:
     """Model-based scores of one case (numpy in, numpy out). ``given_index``: class-index map
@@ -72,7 +68,7 @@ def case_scores(given_index: np.ndarray, mean_prob: np.ndarray, p_given: np.ndar
     for c in range(1, mean_prob.shape[0]):
         a, b = consensus == c, given_index == c
         if a.any() or b.any():
-            per_label.append(_dice(a, b))
+            per_label.append(foreground_dice(a, b))
     disagree = consensus != given_index
     out = {
         "boundary": boundary_distance(consensus > 0, given_index > 0),
@@ -112,9 +108,7 @@ def boundary_distance(a: np.ndarray, b: np.ndarray, spacing=None) -> float:
     da = ndimage.distance_transform_edt(~edge_a, sampling=spacing)
     db = ndimage.distance_transform_edt(~edge_b, sampling=spacing)
     mean = 0.5 * (da[edge_b].mean() + db[edge_a].mean())
-    n = int(b.sum())
-    r = np.sqrt(n / np.pi) if b.ndim == 2 else (3 * n / (4 * np.pi)) ** (1 / 3)
-    return float(mean / max(r, 1.0))
+    return float(mean / max(equivalent_radius(b), 1.0))
 
 
 def shape_descriptors(mask: np.ndarray, image: np.ndarray | None = None) -> dict:

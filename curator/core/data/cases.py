@@ -14,6 +14,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from curator.core.errors import CuratorError
 from curator.core.io.dicom import read_dicom_image
 from curator.core.io.dicom_seg import write_seg
 from curator.core.io.formats import format_of
@@ -23,7 +24,7 @@ from curator.core.io.types import ImageData, ImageInfo, ReadError, check_size
 from curator.core.io.writers import write_mask
 
 
-class DatasetError(Exception):
+class DatasetError(CuratorError):
     """The folder cannot be opened as a dataset at all (missing, empty, no layout recognised)."""
 
 

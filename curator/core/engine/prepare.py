@@ -17,6 +17,7 @@ from typing import Generator, Sequence
 
 import numpy as np
 
+from curator.core.data.memo import ReadMemo
 from curator.core.engine.preprocess import Preprocessor, PreprocessSpec, labels_to_index
 from curator.core.io.files import atomic_path, safe_name
 from curator.core.io.types import ReadError
@@ -54,15 +55,16 @@ def _stamp(case) -> list:
     return out
 
 
-def prepare_case(case, spec: PreprocessSpec, label_values: Sequence[int]) -> PreparedCase:
-    """Read and preprocess one case (raises ``ReadError`` for unreadable files)."""
+def prepare_case(case, spec: PreprocessSpec, label_values: Sequence[int], *, mask=None) -> PreparedCase:
+    """Read and preprocess one case (raises ``ReadError`` for unreadable files); ``mask``: the
+    case's mask already decoded on its image grid (:meth:`Case.read_mask`), else it is read."""
     image = case.read_image()
     spacing = image.geometry.spacing if image.ndim == 3 else None
     pre = Preprocessor(spec, image.spatial_shape, spacing)
     x = pre.image_forward(image.array).numpy().astype(np.float16)
     labels = None
     if case.mask is not None:
-        mask = case.read_mask(image)
+        mask = mask if mask is not None else case.read_mask(image)
         unknown = sorted({int(v) for v in np.unique(mask.array)} - {int(v) for v in label_values})
         if unknown:  # they would silently become background
 
@@ -73,9 +75,10 @@ def prepare_case(case, spec: PreprocessSpec, label_values: Sequence[int]) -> Pre
     return PreparedCase(case.id, x, labels, tuple(image.spatial_shape), tuple(spacing) if spacing else None)
 
 
-def iter_prepare(cases, spec: PreprocessSpec, label_values: Sequence[int], cache_dir: Path | None = None
-                 ) -> Generator[Progress, None, tuple[dict[str, PreparedCase], dict[str, str]]]:
-    """Prepare ``cases``; returns ``(prepared by id, failures by id with the reason)``."""
+def iter_prepare(cases, spec: PreprocessSpec, label_values: Sequence[int], cache_dir: Path | None = None, *,
+                 memo: ReadMemo | None = None) -> Generator[Progress, None, tuple[dict[str, PreparedCase], dict[str, str]]]:
+    """Prepare ``cases``; returns ``(prepared by id, failures by id with the reason)``. Masks
+    already decoded in this step come from ``memo`` (see :func:`scan_labels`)."""
     folder = Path(cache_dir) / _cache_key(spec, label_values) if cache_dir is not None else None
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -97,7 +100,7 @@ def iter_prepare(cases, spec: PreprocessSpec, label_values: Sequence[int], cache
             except Exception:
                 pass  # stale or damaged cache entry: prepare again
         try:
-            pc = prepare_case(case, spec, label_values)
+            pc = prepare_case(case, spec, label_values, mask=memo.take(case.id) if memo is not None else None)
         except (ReadError, ValueError, OSError, RuntimeError) as exc:
             failed[case.id] = str(exc)
             yield Progress(i, len(cases), f"{case.id}: skipped ({exc})")
@@ -112,9 +115,10 @@ def iter_prepare(cases, spec: PreprocessSpec, label_values: Sequence[int], cache
     return out, failed
 
 
-def scan_labels(cases, known: dict[int, str] | None = None) -> list[int]:
+def scan_labels(cases, known: dict[int, str] | None = None, *, memo: ReadMemo | None = None) -> list[int]:
     """Label values used by a dataset's masks: the dataset's declared names when it has them
-    (MSD ``dataset.json``), else the union of the values found in the masks (reads them)."""
+    (MSD ``dataset.json``), else the union of the values found in the masks (reads them, and keeps
+    them in ``memo`` for the preprocessing that follows)."""
     if known:
         return [0] + sorted(int(k) for k in known if int(k) != 0)
     values = {0}
@@ -122,7 +126,10 @@ def scan_labels(cases, known: dict[int, str] | None = None) -> list[int]:
         if case.mask is None or not case.ok:
             continue
         try:
-            values |= {int(v) for v in np.unique(case.read_mask().array)}
+            mask = case.read_mask()
+            values |= {int(v) for v in np.unique(mask.array)}
+            if memo is not None:
+                memo.keep(case.id, mask)
         except Exception:
             continue
     return sorted(values) if len(values) > 1 else [0, 1]

@@ -19,6 +19,8 @@ from typing import Sequence
 
 import numpy as np
 
+from curator.core.engine.working_grid import WorkingGrid
+
 __all__ = ["PreprocessSpec", "Preprocessor", "working_shape", "labels_to_index"]
 
 
@@ -132,9 +134,12 @@ class Preprocessor:
         t = probs if isinstance(probs, torch.Tensor) else torch.from_numpy(np.asarray(probs, np.float32))
         if tuple(t.shape[1:]) == self.orig_shape:
             return t
-        mode = "bilinear" if len(self.orig_shape) == 2 else "trilinear"
-        out = _resize(t.float(), self.orig_shape, mode).clamp(0, 1)
-        return out / out.sum(0, keepdim=True).clamp(min=1e-8)
+        return self.grid.to_original(t.float(), probabilities=True)
+
+    @property
+    def grid(self) -> WorkingGrid:
+        """The working grid over this image's grid."""
+        return WorkingGrid.of(self.orig_shape, self.work_shape)
 
 
 def _resize(t, size: Sequence[int], mode: str, antialias: bool = False):

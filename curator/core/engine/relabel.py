@@ -27,6 +27,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from curator.core.engine.evidence import boundary
+from curator.core.metrics import equivalent_radius
+
 __all__ = ["RULES", "flip_candidates", "boundary_band", "apply_flips", "resolve_uncertain", "suspect_cases"]
 
 RULES = ("confident", "uncertainty", "both", "trimap")
@@ -44,21 +47,13 @@ def boundary_band(index: np.ndarray, width: float, *, spacing=None) -> np.ndarra
     if not fg.any():
         return np.zeros(index.shape, bool)
     if width < 1:
-        n = fg.sum()
-        r = np.sqrt(n / np.pi) if index.ndim == 2 else (3 * n / (4 * np.pi)) ** (1 / 3)
-        width = max(2.0, width * r)
+        width = max(2.0, width * equivalent_radius(fg))
     sampling = None
     if spacing is not None:
         s = np.asarray(spacing, float)
         sampling = tuple(s / s.min())
     # distance to the nearest pixel of a different class, for both sides of every boundary
-    edge = np.zeros(index.shape, bool)
-    for axis in range(index.ndim):
-        a = np.moveaxis(index, axis, 0)
-        e = np.moveaxis(edge, axis, 0)
-        diff = a[1:] != a[:-1]
-        e[1:] |= diff
-        e[:-1] |= diff
+    edge = boundary(index)
     if not edge.any():
         return np.zeros(index.shape, bool)
     dist = ndimage.distance_transform_edt(~edge, sampling=sampling)

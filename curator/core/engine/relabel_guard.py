@@ -35,7 +35,7 @@ from curator.core.engine.evidence import EdgeEvidence, edge_preference, gradient
 from curator.core.engine.inference import iter_predict
 from curator.core.engine.relabel import apply_flips, flip_candidates
 from curator.core.jobs import run
-from curator.core.metrics import dice
+from curator.core.metrics import foreground_dice
 
 __all__ = ["RelabelGuard", "DISAGREE_DICE"]
 
@@ -45,10 +45,6 @@ DISAGREE_DICE = 0.95  # candidate labels closer than this (Dice) to the mask are
 # blobs find the strong edges of the lumen or the vignette); such a case counts against the network
 SAME_OBJECT_DICE = 0.4
 ANOTHER_OBJECT = -10.0
-
-
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    return dice(a > 0, b > 0)
 
 
 class RelabelGuard:
@@ -120,7 +116,7 @@ class RelabelGuard:
     def _preference(self, item, cand: np.ndarray) -> float | None:
         """Edge preference of the candidate over the given mask; None when they agree,
         ``ANOTHER_OBJECT`` when the candidate is not a correction of the same object."""
-        d = _dice(cand, item.labels)
+        d = foreground_dice(cand, item.labels)
         if d >= DISAGREE_DICE:
             return None
         if d < SAME_OBJECT_DICE:
@@ -189,7 +185,7 @@ class RelabelGuard:
         for it in self.items:
             given = original[it.case_id]
             cand = self._candidate(given, preds[it.case_id])
-            agree.append(_dice(cand, given))
+            agree.append(foreground_dice(cand, given))
             pref = self._preference(it, cand)
             new = cand if pref is not None and pref > 0.1 else given
             chosen += new is cand
@@ -198,3 +194,31 @@ class RelabelGuard:
         # the drift brake watches what relabelling would make of every mask, chosen or not
         return {"flipped_pixels": flipped, "relabelled_cases": int(chosen),
                 "labels_dice_to_given": float(np.mean(agree)) if agree else 1.0}
+
+
+def drifted(history: list[dict], max_drift: float | None) -> bool:
+    """True when the relabelled labels' agreement with the given masks (mean Dice) has fallen more
+    than ``max_drift`` below its value at the first relabelling: the network is training on its own
+    errors (confirmation bias), not correcting the masks."""
+    if max_drift is None:
+        return False
+    a = [h["labels_dice_to_given"] for h in history if h.get("labels_dice_to_given") is not None]
+    return len(a) >= 2 and a[0] - a[-1] > max_drift
+
+
+def auto_start(history: list[dict], epochs: int, max_fraction: float) -> int | None:
+    """The poster's start epoch: where the relative change of the mean cumulative uncertainty
+    is smallest. Online: once the relative change rises again after falling, the epoch of its
+    minimum is the start; at the latest ``max_fraction`` of the epochs."""
+    u = [h.get("mean_uncertainty") for h in history if h.get("mean_uncertainty") is not None]
+    n = len(u)
+    latest = max(2, int(round(max_fraction * epochs)))
+    if n >= 3:
+        # rel[j]: relative change from epoch j+1 to epoch j+2 (1-based), attributed to epoch j+2
+        rel = [abs(u[i] - u[i - 1]) / max(abs(u[i - 1]), 1e-12) for i in range(1, n)]
+        for j in range(1, len(rel)):
+            if rel[j] > rel[j - 1]:
+                return min(j + 1, latest)  # epoch of the minimum (relabelling starts now)
+    if n >= latest:
+        return latest
+    return None

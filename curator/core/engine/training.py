@@ -18,13 +18,13 @@ from __future__ import annotations
 import json
 import math
 import time
-import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Generator, Sequence
 
 import numpy as np
 
+from curator.core.data.memo import ReadMemo
 from curator.core.engine.augment import random_augment
 from curator.core.engine.device import autocast, resolve_device, set_threads
 from curator.core.engine.inference import forward_probs, iter_predict
@@ -32,16 +32,24 @@ from curator.core.engine.models import ModelSpec, build_network, save_member
 from curator.core.engine.prepare import PreparedCase, choose_spec, iter_prepare, scan_labels
 from curator.core.engine.preprocess import PreprocessSpec
 from curator.core.engine.relabel import apply_flips, flip_candidates, suspect_cases
-from curator.core.engine.relabel_guard import RelabelGuard
+from curator.core.engine.relabel_guard import RelabelGuard, auto_start, drifted
+from curator.core.engine.training_data import (
+    TrainError,
+    batches_2d,
+    batches_3d,
+    make_folds,
+    member_seed,
+    pad_to,
+    save_checkpoint,
+    save_relabelled,
+    seg_loss,
+)
 from curator.core.io.files import atomic_write
 from curator.core.jobs import Progress, run
+from curator.core.metrics import foreground_dice
 
 __all__ = ["RelabelConfig", "TrainConfig", "MemberResult", "seg_loss", "make_folds", "iter_train_member",
            "iter_train", "TrainError"]
-
-
-class TrainError(Exception):
-    """Training cannot start or go on (no usable cases, bad settings); the message says why."""
 
 
 @dataclass
@@ -61,16 +69,14 @@ class RelabelConfig:
     where uncertainty exceeds ``delta``) is ``rule="uncertainty"``.
 
     Relabelling with the consensus pays only when the network at the start epoch is already
-    better than the masks. When it is not (mild noise: PH2 with 7-vertex polygons or smooth
-    outlines, masks at Dice ~0.9, network at 0.8 at the automatic start), the network trains on
-    its own mistakes, reproduces them more confidently and the labels run away from the given
-    masks epoch after epoch (mean Dice to them 0.63, 0.44, 0.32, 0.26, ...; Dice to the clean
-    masks fell from 89.3 without relabelling to 53.0). The drift brake catches this: once the
+    better than the masks. When it is not (mild noise, masks better than the network at the
+    automatic start), the network trains on its own mistakes, reproduces them more confidently and
+    the labels run away from the given masks epoch after epoch (figures: docs/results.md, "The drift
+    brake"). The drift brake catches this: once the
     relabelled labels' agreement with the given masks (mean Dice) falls more than ``max_drift``
     below its value at the first relabelling, relabelling stops for good and the given masks come
     back (``relabel_stopped`` in the history). Relabelling that corrects coarse masks moves the labels
-    away from the masks once and then holds them (3-vertex polygons: 0.56, 0.47, 0.47, 0.45, ...).
-    ``max_drift=None`` turns the brake off.
+    away from the masks once and then holds them. ``max_drift=None`` turns the brake off.
     """
 
     rule: str = "confident"  # confident | uncertainty (the poster's) | both | trimap
@@ -157,119 +163,7 @@ class MemberResult:
 
 
 # ----------------------------------------------------------------------------------------------
-# Loss
-
-
-def seg_loss(logits, target, *, kind: str = "dicece", weights=None, q: float = 0.7):
-    """Segmentation loss for ``logits`` ``(B, K, *S)`` and class indices ``target`` ``(B, *S)``.
-
-    ``dicece``: cross-entropy + soft Dice (batch Dice over foreground classes); ``ce``; ``dice``;
-    ``gce``: generalised cross-entropy ``(1 - p_y^q) / q`` (Zhang & Sabuncu 2018), robust to label
-    noise. ``weights`` ``(B, *S)`` scale every pixel's contribution (reweighting).
-    """
-    import torch
-    import torch.nn.functional as F
-
-    k = logits.shape[1]
-    w = weights if weights is not None else None
-    terms = []
-    if kind in ("ce", "dicece"):
-        ce = F.cross_entropy(logits, target, reduction="none")
-        terms.append((ce * w).sum() / w.sum().clamp(min=1e-6) if w is not None else ce.mean())
-    if kind == "gce":
-        p = torch.softmax(logits, 1)
-        py = p.gather(1, target[:, None]).squeeze(1).clamp(min=1e-6)
-        g = (1 - py ** q) / q
-        terms.append((g * w).sum() / w.sum().clamp(min=1e-6) if w is not None else g.mean())
-    if kind in ("dice", "dicece"):
-        p = torch.softmax(logits, 1)
-        onehot = F.one_hot(target, k).movedim(-1, 1).to(p.dtype)
-        dims = (0,) + tuple(range(2, p.ndim))
-        if w is not None:
-            ww = w[:, None]
-            inter = (p * onehot * ww).sum(dims)
-            denom = ((p + onehot) * ww).sum(dims)
-        else:
-            inter = (p * onehot).sum(dims)
-            denom = (p + onehot).sum(dims)
-        dice = (2 * inter + 1e-5) / (denom + 1e-5)
-        terms.append(1 - dice[1:].mean() if k > 1 else 1 - dice.mean())
-    if not terms:
-        raise ValueError(f"unknown loss '{kind}' (choose dicece, ce, dice or gce)")
-    return sum(terms)
-
-
-# ----------------------------------------------------------------------------------------------
-# Folds
-
-
-def make_folds(case_ids: Sequence[str], folds: int, repeats: int = 1, seed: int = 0) -> list[list[list[str]]]:
-    """``repeats`` independent splits of ``case_ids`` into ``folds`` held-out groups.
-
-    Deterministic for a seed and a set of ids (their order does not matter).
-    """
-    ids = sorted(case_ids)
-    if folds < 1:
-        raise TrainError("--folds must be at least 1")
-    if folds > 1 and len(ids) < folds:
-        raise TrainError(f"{len(ids)} usable cases cannot be split into {folds} folds; use fewer folds")
-    out = []
-    for r in range(repeats):
-        rng = np.random.default_rng([seed, r, 7919])
-        order = [ids[i] for i in rng.permutation(len(ids))]
-        if folds == 1:
-            out.append([[]])  # one member trained on everything (no held-out cases)
-            continue
-        out.append([sorted(order[f::folds]) for f in range(folds)])
-    return out
-
-
-# ----------------------------------------------------------------------------------------------
 # One member
-
-
-def _member_seed(seed: int, name: str) -> int:
-    return int(zlib.crc32(f"{seed}:{name}".encode()) & 0x7FFFFFFF)
-
-
-def _batches_2d(items: list[PreparedCase], batch: int, rng: np.random.Generator):
-    """Shuffled mini-batches of case indices (no batch of one: BatchNorm needs two samples)."""
-    order = rng.permutation(len(items))
-    for i in range(0, len(order), batch):
-        idx = order[i:i + batch]
-        if len(idx) < 2 and len(order) >= 2:
-            idx = np.concatenate([idx, order[:1]])
-        yield [(int(j), None) for j in idx]
-
-
-def _patch_slices(shape: Sequence[int], labels: np.ndarray, patch: Sequence[int], rng: np.random.Generator,
-                  foreground_p: float = 0.67) -> tuple[slice, ...]:
-    """A random ``patch`` window in a volume of ``shape`` (zero-padded beforehand when smaller),
-    centred on foreground with probability ``foreground_p``."""
-    fg = np.argwhere(labels > 0) if rng.random() < foreground_p else np.zeros((0, len(shape)))
-    if len(fg):
-        centre = fg[rng.integers(len(fg))]
-        start = [int(np.clip(c - p // 2, 0, s - p)) for c, p, s in zip(centre, patch, shape)]
-    else:
-        start = [int(rng.integers(0, s - p + 1)) for p, s in zip(patch, shape)]
-    return tuple(slice(a, a + p) for a, p in zip(start, patch))
-
-
-def _pad_to(arr: np.ndarray, patch: Sequence[int], lead: int = 0) -> np.ndarray:
-    pad = [max(0, p - s) for p, s in zip(patch, arr.shape[lead:])]
-    return np.pad(arr, [(0, 0)] * lead + [(0, p) for p in pad]) if any(pad) else arr
-
-
-def _batches_3d(items: list[PreparedCase], labels: dict, batch: int, per_volume: int, patch, rng):
-    """Mini-batches of (case index, patch window): ``per_volume`` random patches per volume."""
-    order = np.repeat(np.arange(len(items)), per_volume)
-    order = order[rng.permutation(len(order))]
-    for i in range(0, len(order), batch):
-        out = []
-        for j in order[i:i + batch]:
-            lab = _pad_to(labels[items[j].case_id], patch)
-            out.append((int(j), _patch_slices(lab.shape, lab, patch, rng)))
-        yield out
 
 
 def _predict_training_items(net, items: list[PreparedCase], spec: ModelSpec, rc: RelabelConfig, device, amp):
@@ -285,12 +179,6 @@ def _predict_training_items(net, items: list[PreparedCase], spec: ModelSpec, rc:
         out[it.case_id] = (res["mean_prob"].numpy(), res[rc.measure].numpy())
     net.train()
     return out
-
-
-def _dice_index(a: np.ndarray, b: np.ndarray) -> float:
-    fa, fb = a > 0, b > 0
-    s = fa.sum() + fb.sum()
-    return 1.0 if s == 0 else float(2 * np.count_nonzero(fa & fb) / s)
 
 
 def iter_train_member(
@@ -317,7 +205,7 @@ def iter_train_member(
     if not items:
         raise TrainError(f"{name}: no training cases")
     device = device or resolve_device(cfg.device)
-    seed = _member_seed(cfg.seed, name)
+    seed = member_seed(cfg.seed, name)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -372,9 +260,9 @@ def iter_train_member(
         t0 = time.perf_counter()
         losses = []
         if is3d:
-            batches = _batches_3d(items, labels, cfg.batch_size, cfg.patches_per_volume, spec.preprocess.patch, rng)
+            batches = batches_3d(items, labels, cfg.batch_size, cfg.patches_per_volume, spec.preprocess.patch, rng)
         else:
-            batches = _batches_2d(items, cfg.batch_size, rng)
+            batches = batches_2d(items, cfg.batch_size, rng)
         for bi, picks in enumerate(batches):
             xs, ys, ws = [], [], []
             for j, window in picks:
@@ -382,7 +270,7 @@ def iter_train_member(
                 parts = [items[j].image, labels[cid], reweight_maps.get(cid)]
                 if window is not None:
                     patch = spec.preprocess.patch
-                    parts = [None if a is None else _pad_to(a, patch, lead=1 if k == 0 else 0)[
+                    parts = [None if a is None else pad_to(a, patch, lead=1 if k == 0 else 0)[
                         ((slice(None),) if k == 0 else ()) + window] for k, a in enumerate(parts)]
                 xs.append(parts[0])
                 ys.append(parts[1])
@@ -434,7 +322,7 @@ def iter_train_member(
         if guard is not None:
             was_active = guard.active
             record.update(guard.epoch_end(net, labels, original, epoch + 1))
-            if guard.active and _drifted(history + [record], rc.max_drift):
+            if guard.active and drifted(history + [record], rc.max_drift):
                 guard.stop(labels, original, epoch + 1, "the relabelled labels drifted away from the given masks")
                 record["relabel_stopped"] = True
             if was_active and not guard.active or (guard.started == epoch + 1 and not was_active):
@@ -443,7 +331,7 @@ def iter_train_member(
             preds = _predict_training_items(net, items, spec, rcp, device, amp)
             record["mean_uncertainty"] = float(np.mean([u.sum() for _, u in preds.values()]))
             if relabel_start is None:
-                relabel_start = _auto_start(history + [record], cfg.epochs, rcp.max_auto_start)
+                relabel_start = auto_start(history + [record], cfg.epochs, rcp.max_auto_start)
             active = relabel_start is not None and epoch + 1 >= relabel_start and not stopped
             if active and rc is not None:
                 candidates = {}
@@ -453,7 +341,7 @@ def iter_train_member(
                     flips = flip_candidates(base, mean_p, u, rule=rc.rule, tau=rc.tau, delta=rc.delta, band=rc.band,
                                             image=it.image.astype(np.float32) if rc.rule == "trimap" else None)
                     candidates[it.case_id] = apply_flips(base, flips).astype(np.uint8)
-                agree = {cid: _dice_index(new, original[cid]) for cid, new in candidates.items()}
+                agree = {cid: foreground_dice(new, original[cid]) for cid, new in candidates.items()}
                 chosen = set(agree) if rc.select == "all" else suspect_cases(agree)
                 flipped = 0
                 for cid, new in candidates.items():
@@ -464,7 +352,7 @@ def iter_train_member(
                 record["relabelled_cases"] = len(chosen)
                 # the drift brake watches what relabelling would make of every mask, chosen or not
                 record["labels_dice_to_given"] = float(np.mean(list(agree.values())))
-                if _drifted(history + [record], rc.max_drift):
+                if drifted(history + [record], rc.max_drift):
                     stopped = True
                     record["relabel_stopped"] = True
                     labels = dict(original)
@@ -479,7 +367,7 @@ def iter_train_member(
             record["monitor_dice"] = _monitor_dice(net, monitor, spec, device, amp)
         history.append(record)
         if ckpt is not None:
-            _save_checkpoint(ckpt, net, opt, sched, epoch + 1, history, relabel_start, labels, original, gen,
+            save_checkpoint(ckpt, net, opt, sched, epoch + 1, history, relabel_start, labels, original, gen,
                              guard.state() if guard is not None else {})
         yield Progress((epoch + 1) * batches_per_epoch, total_steps,
                        f"{name}: epoch {epoch + 1}/{cfg.epochs} done (loss {record['loss']:.3f})")
@@ -495,38 +383,10 @@ def iter_train_member(
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
         result.json_path = save_member(out_stem, net, spec, trained_on=[it.case_id for it in items], info=info)
         if rc is not None:
-            _save_relabelled(out_stem, labels, original)
+            save_relabelled(out_stem, labels, original)
         if ckpt is not None and ckpt.exists():
             ckpt.unlink()
     return result
-
-
-def _drifted(history: list[dict], max_drift: float | None) -> bool:
-    """True when the relabelled labels' agreement with the given masks (mean Dice) has fallen more
-    than ``max_drift`` below its value at the first relabelling: the network is training on its own
-    errors (confirmation bias), not correcting the masks."""
-    if max_drift is None:
-        return False
-    a = [h["labels_dice_to_given"] for h in history if h.get("labels_dice_to_given") is not None]
-    return len(a) >= 2 and a[0] - a[-1] > max_drift
-
-
-def _auto_start(history: list[dict], epochs: int, max_fraction: float) -> int | None:
-    """The poster's start epoch: where the relative change of the mean cumulative uncertainty
-    is smallest. Online: once the relative change rises again after falling, the epoch of its
-    minimum is the start; at the latest ``max_fraction`` of the epochs."""
-    u = [h.get("mean_uncertainty") for h in history if h.get("mean_uncertainty") is not None]
-    n = len(u)
-    latest = max(2, int(round(max_fraction * epochs)))
-    if n >= 3:
-        # rel[j]: relative change from epoch j+1 to epoch j+2 (1-based), attributed to epoch j+2
-        rel = [abs(u[i] - u[i - 1]) / max(abs(u[i - 1]), 1e-12) for i in range(1, n)]
-        for j in range(1, len(rel)):
-            if rel[j] > rel[j - 1]:
-                return min(j + 1, latest)  # epoch of the minimum (relabelling starts now)
-    if n >= latest:
-        return latest
-    return None
 
 
 def _monitor_dice(net, monitor, spec: ModelSpec, device, amp) -> float:
@@ -539,38 +399,9 @@ def _monitor_dice(net, monitor, spec: ModelSpec, device, amp) -> float:
         x = torch.from_numpy(it.image.astype(np.float32))[None]
         p = forward_probs(net, x, patch=patch, device=device, amp=amp)[0].cpu().numpy()
         pred = p.argmax(0)
-        scores.append(_dice_index(pred, clean))
+        scores.append(foreground_dice(pred, clean))
     net.train()
     return float(np.mean(scores))
-
-
-def _save_checkpoint(path: Path, net, opt, sched, epoch, history, relabel_start, labels, original, gen,
-                     guard: dict) -> None:
-    import io as _io
-
-    import torch
-
-    changed = {cid: torch.from_numpy(np.ascontiguousarray(v)) for cid, v in labels.items()
-               if v is not original.get(cid)}
-    state = {"model": net.state_dict(), "optim": opt.state_dict(), "sched": sched.state_dict(), "epoch": epoch,
-             "history": json.dumps(history), "relabel_start": -1 if relabel_start is None else int(relabel_start),
-             "labels": changed, "gen": gen.get_state(), "guard": json.dumps(guard)}
-    buf = _io.BytesIO()
-    torch.save(state, buf)
-    atomic_write(path, buf.getvalue())
-
-
-def _save_relabelled(out_stem: Path, labels: dict, original: dict) -> None:
-    """Record what relabelling changed: final training labels and per-case flip counts."""
-    import io as _io
-
-    changed = {cid: v for cid, v in labels.items() if not np.array_equal(v, original[cid])}
-    buf = _io.BytesIO()
-    np.savez_compressed(buf, **{cid: v for cid, v in changed.items()})
-    atomic_write(out_stem.parent / f"{out_stem.name}.relabelled.npz", buf.getvalue())
-    summary = {cid: {"flipped": int(np.count_nonzero(v != original[cid])), "pixels": int(v.size)}
-               for cid, v in changed.items()}
-    atomic_write(out_stem.parent / f"{out_stem.name}.relabelled.json", json.dumps(summary, indent=1))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -621,15 +452,16 @@ def iter_train(dataset, models_dir, cfg: TrainConfig, *, cache_dir=None, cases: 
     if plan is not None and _comparable(plan.get("config", {})) != _comparable(cfg.to_json()):
         raise TrainError(f"{models_dir} holds a training run with other settings; use a new project or "
                          "delete its models folder")
+    memo = ReadMemo()  # the masks the label scan decodes, for the preprocessing below
     if plan is None:
-        label_values = scan_labels(usable, dataset.label_names)
+        label_values = scan_labels(usable, dataset.label_names, memo=memo)
         pre = choose_spec(dataset, size=cfg.size, spacing=cfg.spacing, window=cfg.window, patch=cfg.patch)
         plan = {"config": cfg.to_json(), "labels": label_values, "preprocess": pre.to_json(),
                 "dataset": str(dataset.root), "layout": dataset.layout}
 
     pre = PreprocessSpec.from_json(plan["preprocess"])
     label_values = plan["labels"]
-    prepared, failed = yield from iter_prepare(usable, pre, label_values, cache_dir)
+    prepared, failed = yield from iter_prepare(usable, pre, label_values, cache_dir, memo=memo)
     ids = sorted(prepared)
     if "folds" not in plan:
         plan["folds"] = make_folds(ids, cfg.folds, cfg.repeats, cfg.seed)

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from curator.core.engine.preprocess import labels_to_index
+from curator.core.engine.working_grid import WorkingGrid
 from curator.core.io.files import atomic_write
 
 __all__ = [
@@ -162,32 +164,18 @@ class UncertaintyMaps:
         return list(self.meta.get("labels", list(range(self.maps["mean_prob"].shape[0]))))
 
     def at_original(self, name: str) -> np.ndarray:
-        import torch
-        import torch.nn.functional as F
+        return self.grid.map_to_original(self.maps[name], probabilities=name == "mean_prob")
 
-        arr = np.asarray(self.maps[name], np.float32)
-        shape = tuple(self.meta["orig_shape"])
-        if arr.shape[-len(shape):] == shape:
-            return arr
-        t = torch.from_numpy(arr)
-        t = t[None] if name == "mean_prob" else t[None, None]
-        mode = "bilinear" if len(shape) == 2 else "trilinear"
-        out = F.interpolate(t, size=shape, mode=mode, align_corners=False)[0]
-        out = out.numpy()
-        if name == "mean_prob":
-            out = np.clip(out, 0, 1)
-            out /= np.clip(out.sum(0, keepdims=True), _EPS, None)
-            return out
-        return out[0]
+    @property
+    def grid(self) -> WorkingGrid:
+        """The working grid the maps were computed on, over the image's own grid."""
+        work = np.shape(self.maps["mean_prob"])[1:] if "mean_prob" in self.maps else np.shape(next(iter(self.maps.values())))
+        return WorkingGrid.of(self.meta.get("orig_shape", work), work)
 
     def p_given(self, mask: np.ndarray) -> np.ndarray:
         """Probability of the given mask's label at every pixel, on the original grid."""
         mean = self.at_original("mean_prob")
-        labels = self.labels
-        lut = np.zeros(int(max(max(labels), int(mask.max()) if mask.size else 0)) + 1, np.int64)
-        for i, lab in enumerate(labels):
-            lut[lab] = i
-        idx = lut[np.asarray(mask, np.int64)]
+        idx = labels_to_index(np.asarray(mask), self.labels)
         return np.take_along_axis(mean, idx[None], axis=0)[0]
 
 

@@ -21,12 +21,14 @@ from typing import Sequence
 
 import numpy as np
 
+from curator.core.errors import CuratorError
+
 IMAGE_2D_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 LOSSY_2D = ("jpeg",)
 
 
-class ReadError(Exception):
+class ReadError(CuratorError):
     """A file could not be read as an image or mask; the message says why, for a user.
 
     ``code`` (optional) names the kind of problem for reports (``too_large``, ``stray_labels``, ...);

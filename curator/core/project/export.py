@@ -28,18 +28,19 @@ from typing import Generator
 import numpy as np
 
 from curator import __version__
+from curator.core.curation.decisions import Decision, DecisionError
+from curator.core.errors import CuratorError
 from curator.core.io.files import atomic_write, explain_os_error, pid_alive, write_csv
 from curator.core.io.types import ReadError
 from curator.core.jobs import Progress
 from curator.core.metrics import changed_pixels, dice
-from curator.core.project.review import DecisionError
-from curator.core.project.review import final_mask as decided
+from curator.core.project.artifacts import final_mask as decided
 from curator.core.project.store import Store
 
 __all__ = ["ExportError", "ExportResult", "iter_export", "final_mask"]
 
 
-class ExportError(Exception):
+class ExportError(CuratorError):
     """The export cannot be written; the message says why and what was left untouched."""
 
 
@@ -141,7 +142,7 @@ def _remove_stale(parent: Path, name: str) -> None:
 
 def final_mask(project, store, case, given, *, take_proposal: bool = False) -> tuple[str, np.ndarray | None]:
     """The case's decision and the mask it leads to (``None`` = the original, unchanged): the
-    review's own rule (:func:`curator.core.project.review.final_mask`), so the export writes what the
+    review's own rule (:func:`curator.core.project.artifacts.final_mask`), so the export writes what the
     reviewer was shown."""
     try:
         return decided(store, case.id, given.array, take_proposal=take_proposal)
@@ -200,11 +201,11 @@ def iter_export(project, out, *, take_proposals_above: float | None = None, take
                     or (take_top is not None and info.get("rank") is not None and info["rank"] <= take_top))
                 if case.mask is None or not case.ok:
                     plan[case.id] = (d, None)
-                    if d in ("accepted", "edited") or take:
+                    if Decision(d).changes_mask or take:
                         why = "; ".join(p.message for p in case.problems if p.severity == "error") or "no mask"
                         result.failed_corrections[case.id] = f"{d}, but the case cannot be read now: {why}"
                     continue
-                if d in ("accepted", "edited") or take:
+                if Decision(d).changes_mask or take:
                     plan[case.id] = ("pending", take)
                 else:
                     plan[case.id] = (d, None)

@@ -37,6 +37,7 @@ from pathlib import Path
 from curator import __version__
 from curator.core.data.cases import DatasetError
 from curator.core.data.discover import open_dataset
+from curator.core.errors import CuratorError
 from curator.core.io.files import atomic_write, explain_os_error, remove_stale_temp, safe_name
 from curator.core.project.store import Store
 
@@ -48,7 +49,7 @@ _WHOLE = 1 << 18  # files up to 256 kB (masks) are hashed whole; larger ones by 
 _PART = 1 << 14
 
 
-class ProjectError(Exception):
+class ProjectError(CuratorError):
     """The folder is not a usable project (missing, another dataset, inside the dataset)."""
 
 

@@ -31,6 +31,7 @@ from curator.core.curation.ranking import (
     write_ranking,
 )
 from curator.core.data.discover import open_dataset
+from curator.core.data.memo import ReadMemo
 from curator.core.engine.device import resolve_device, set_threads
 from curator.core.engine.inference import iter_predict
 from curator.core.engine.models import load_member
@@ -38,16 +39,18 @@ from curator.core.engine.prepare import iter_prepare
 from curator.core.engine.preprocess import labels_to_index
 from curator.core.engine.training import TrainConfig, iter_train
 from curator.core.engine.uncertainty import UncertaintyMaps, load_maps, save_maps
-from curator.core.io.files import atomic_path, atomic_write, safe_name
+from curator.core.errors import CuratorError
+from curator.core.io.files import atomic_path, atomic_write
 from curator.core.io.types import ReadError
 from curator.core.jobs import Progress
+from curator.core.project.artifacts import candidates_path, regions_path, save_proposal, withhold_proposal
 from curator.core.project.folder import Project
 from curator.core.project.store import Store
 
 __all__ = ["UncertaintyConfig", "iter_uncertainty", "PipelineError", "load_members", "training_blocker"]
 
 
-class PipelineError(Exception):
+class PipelineError(CuratorError):
     """A project job cannot run (no models, incompatible models); the message says why."""
 
 
@@ -82,9 +85,10 @@ def _signature(members, cfg: UncertaintyConfig) -> str:
     return hashlib.sha256(doc.encode()).hexdigest()[:16]
 
 
-def iter_uncertainty(project, cfg: UncertaintyConfig | None = None, *, cases: Sequence[str] | None = None
-                     ) -> Generator[Progress, None, dict]:
-    """Compute and store uncertainty maps for the project's cases.
+def iter_uncertainty(project, cfg: UncertaintyConfig | None = None, *, cases: Sequence[str] | None = None,
+                     dataset=None) -> Generator[Progress, None, dict]:
+    """Compute and store uncertainty maps for the project's cases (``dataset``: the project's
+    dataset already opened, else it is opened here).
 
     Returns ``{"done": [...], "skipped": [...], "failed": {case: reason}, "in_fold": [...]}``;
     ``in_fold`` lists cases no held-out member could score (scored by members that saw them).
@@ -109,7 +113,7 @@ def iter_uncertainty(project, cfg: UncertaintyConfig | None = None, *, cases: Se
     if len(label_sets) > 1:
         raise PipelineError(f"the models predict different label sets {sorted(label_sets)}")
     amp = bool(cfg.amp and device.type == "cuda")
-    dataset = project.open_dataset()
+    dataset = dataset if dataset is not None else project.open_dataset()
     dataset.check()
     todo = [c for c in dataset.cases if c.ok and (cases is None or c.id in cases)]
     failed = {c.id: "; ".join(p.message for p in c.problems if p.severity == "error")
@@ -172,24 +176,8 @@ def _config_hash(doc: dict) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def regions_path(project, case_id: str) -> Path:
-    folder = project.proposals_dir / ".regions"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{safe_name(case_id)}.npz"
-
-
-def load_proposal_arrays(path) -> tuple[np.ndarray, np.ndarray]:
-    """``(proposed labels, region map)`` saved by :func:`iter_proposals`."""
-    with np.load(path) as z:
-        return z["mask"], z["regions"]
-
-
-def _candidates_path(project, case_id: str) -> Path:
-    return regions_path(project, case_id).with_suffix(".candidates.npz")
-
-
 def iter_proposals(project, store, cfg=None, *, cases: Sequence[str] | None = None,
-                   write_masks: bool = True) -> Generator[Progress, None, dict]:
+                   write_masks: bool = True, dataset=None) -> Generator[Progress, None, dict]:
     """Proposals and per-case scores for every case with uncertainty maps.
 
     Three steps. (1) Every case's candidate changes, each region with its mean confidence (no
@@ -201,10 +189,12 @@ def iter_proposals(project, store, cfg=None, *, cases: Sequence[str] | None = No
     own name and format under ``proposals/`` (when ``write_masks``), the change regions under
     ``proposals/.regions/``, the proposal and its regions in the store, ``calibration.json`` and
     ``proposals.csv`` in the project. Returns ``{"done", "skipped", "failed", "calibration"}``.
+    ``dataset``: the project's dataset already opened, else it is opened here.
     """
     cfg = cfg or ProposalConfig()
-    dataset = project.open_dataset()
+    dataset = dataset if dataset is not None else project.open_dataset()
     dataset.check()
+    masks = ReadMemo()  # the masks step (1) decodes, for the files step (3) writes
     todo = [c for c in dataset.cases if project.map_path(c.id).exists() and (cases is None or c.id in cases)]
     failed: dict[str, str] = {}
     ungated = replace(cfg, min_confidence=0.0)
@@ -218,12 +208,13 @@ def iter_proposals(project, store, cfg=None, *, cases: Sequence[str] | None = No
             failed[case.id] = f"unreadable uncertainty maps ({exc})"
             continue
         cand_id = f"{maps.meta.get('signature', '')}-{base_id}"
-        cp = _candidates_path(project, case.id)
+        cp = candidates_path(project, case.id)
         rec = _read_candidates(cp, cand_id)
         if rec is None:
             try:
                 image = case.read_image()
                 given = case.read_mask(image)
+                masks.keep(case.id, given)
             except (ReadError, OSError, ValueError) as exc:
                 failed[case.id] = str(exc)
                 store.set_failed(case.id, str(exc))
@@ -282,34 +273,28 @@ def iter_proposals(project, store, cfg=None, *, cases: Sequence[str] | None = No
             continue
         store.set_scores(case.id, {**rec["scores"], "change": 0.0}, run_id)
         if not withheld:
-            with np.load(_candidates_path(project, case.id)) as z:
+            with np.load(candidates_path(project, case.id)) as z:
                 prop = gate_regions(z["given"], z["mask"], z["regions"], rec["regions"], calib.gate)
             added, removed = prop.added_removed()
             if replaces_mask(int(np.count_nonzero(prop.given)), added, removed):
                 withheld = "the proposal would replace the mask rather than correct it: review this case by hand"
         if withheld:
             config["withheld"] = withheld
-            store.set_proposal(case.id, path=None, regions_path=None, regions=[], added=0, removed=0,
-                               change_fraction=0.0, config=config, run_id=run_id)
-            if rp.exists():
-                rp.unlink()
+            withhold_proposal(project, store, case.id, config=config, run_id=run_id)
             rows.append(_proposal_row(case.id, store.proposal(case.id), withheld))
             done.append(case.id)
             continue
         mask_path = None
         if write_masks:
             try:
-                given = case.read_mask()
+                given = masks.take(case.id) or case.read_mask()
                 mask_path = str(case.write_mask(prop.mask, project.proposals_dir, original=given))
             except (ReadError, ValueError, OSError) as exc:
                 yield Progress(len(todo) + i, 2 * len(todo),
                                f"{case.id}: proposal not written in the dataset's format ({exc})")
-        with atomic_path(rp) as tmp:
-            np.savez_compressed(tmp, mask=prop.mask, regions=prop.region_map)
         store.set_scores(case.id, {"change": prop.change_fraction}, run_id)
-        store.set_proposal(case.id, path=mask_path, regions_path=str(rp), regions=[r.to_json() for r in prop.regions],
-                           added=added, removed=removed, change_fraction=prop.change_fraction, config=config,
-                           run_id=run_id)
+        save_proposal(project, store, case.id, prop, path=mask_path, regions=[r.to_json() for r in prop.regions],
+                      config=config, run_id=run_id)
         store.set_failed(case.id, None)
         rows.append(_proposal_row(case.id, store.proposal(case.id), None))
         done.append(case.id)
@@ -452,11 +437,11 @@ def iter_batch(dataset_path, project_dir, *, train_cfg=None, unc_cfg: Uncertaint
             for cid, why in res["failed"].items():
                 store.set_failed(cid, why)
         yield Progress(1, 4, "computing uncertainty")
-        unc = yield from iter_uncertainty(project, unc_cfg)
+        unc = yield from iter_uncertainty(project, unc_cfg, dataset=ds)
         for cid, why in unc["failed"].items():
             store.set_failed(cid, why)
         yield Progress(2, 4, "proposing corrections")
-        props = yield from iter_proposals(project, store, proposal_cfg)
+        props = yield from iter_proposals(project, store, proposal_cfg, dataset=ds)
         for cid, why in props["failed"].items():
             store.set_failed(cid, why)
         yield Progress(3, 4, "ranking")

@@ -32,12 +32,12 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from curator.core.curation.decisions import DECISIONS, Decision
 from curator.core.curation.ranking import review_rounds
+from curator.core.errors import CuratorError
 
-__all__ = ["Store", "StoreError", "LockedError", "DECISIONS", "FINAL_DECISIONS"]
+__all__ = ["Store", "StoreError", "LockedError"]
 
-DECISIONS = ("unreviewed", "accepted", "kept", "edited", "excluded", "flagged")
-FINAL_DECISIONS = ("accepted", "kept", "edited", "excluded")
 SCHEMA_VERSION = 2
 _PROJECT_FOLDERS = ("proposals", "edits", "maps", "models", "cache")
 
@@ -84,7 +84,7 @@ CREATE TRIGGER IF NOT EXISTS audit_append_only_delete BEFORE DELETE ON audit
 """
 
 
-class StoreError(Exception):
+class StoreError(CuratorError):
     """The store cannot do what was asked (unknown case, bad decision)."""
 
 
@@ -284,6 +284,7 @@ class Store:
         the case already has a final decision (unless ``force``)."""
         if decision not in DECISIONS:
             raise StoreError(f"unknown decision '{decision}'; choose from {', '.join(DECISIONS)}")
+        decision = Decision(decision).value
         who = who or self.reviewer
         self._require(case_id)
         with self.transaction() as db:
@@ -294,7 +295,7 @@ class Store:
             version = (cur["version"] + 1) if cur is not None else 1
             mask_path = self._rel(mask_path)
             note = note if note is not None else (cur["note"] if cur is not None else None)
-            locked = 1 if decision in FINAL_DECISIONS else 0
+            locked = 1 if Decision(decision).final else 0
             # a final decision says what the mask is: it supersedes a draft; flagging keeps it
             draft = None if locked or cur is None else cur["draft_path"]
             added, removed = pixels if pixels is not None else (None, None)
@@ -401,8 +402,8 @@ class Store:
     def review_rounds(self, batch: int = 10, **kw):
         """The DataHeroes loop over the review so far: errors found per round of ``batch`` reviews
         (accepted, edited or excluded = an error; kept = the mask was right) and the plateau."""
-        done = [(c, d) for c, d in self.review_order() if d in ("accepted", "edited", "excluded", "kept")]
-        return review_rounds([c for c, _ in done], {c: d != "kept" for c, d in done}, batch, **kw)
+        done = [(c, d) for c, d in self.review_order() if Decision(d).final]
+        return review_rounds([c for c, _ in done], {c: d != Decision.KEPT for c, d in done}, batch, **kw)
 
     # -- small persistent state (the app's position, window settings) ----------------------------
     def get_state(self, key: str, default=None):

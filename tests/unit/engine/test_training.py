@@ -13,7 +13,9 @@ from curator.core.engine.models import ModelSpec, build_network, enable_mc_dropo
 from curator.core.engine.prepare import PreparedCase
 from curator.core.engine.preprocess import PreprocessSpec
 from curator.core.engine.relabel import apply_flips, boundary_band, flip_candidates, suspect_cases
-from curator.core.engine.training import RelabelConfig, TrainConfig, _auto_start, _drifted, iter_train_member, make_folds, seg_loss
+from curator.core.engine.relabel_guard import auto_start, drifted
+from curator.core.engine.training import RelabelConfig, TrainConfig, iter_train_member
+from curator.core.engine.training_data import make_folds, seg_loss
 
 TINY = dict(channels=(4, 8, 16), batch_size=4, size=32, threads=1, augment=True)
 
@@ -361,22 +363,22 @@ def _with_check_steps(init, n):
 
 def test_drift_brake_rule():
     hist = [{"labels_dice_to_given": a} for a in (0.56, 0.47, 0.47, 0.45)]  # moved once, then held
-    assert not _drifted(hist, 0.2)
+    assert not drifted(hist, 0.2)
     hist = [{"labels_dice_to_given": a} for a in (0.63, 0.44)]
-    assert not _drifted(hist, 0.2) and _drifted(hist + [{"labels_dice_to_given": 0.32}], 0.2)
-    assert not _drifted(hist + [{"labels_dice_to_given": 0.1}], None)  # brake off
-    assert not _drifted([{"epoch": 1}, {"labels_dice_to_given": 0.1}], 0.2)  # one relabelling: nothing to compare
+    assert not drifted(hist, 0.2) and drifted(hist + [{"labels_dice_to_given": 0.32}], 0.2)
+    assert not drifted(hist + [{"labels_dice_to_given": 0.1}], None)  # brake off
+    assert not drifted([{"epoch": 1}, {"labels_dice_to_given": 0.1}], 0.2)  # one relabelling: nothing to compare
 
 
 def test_auto_start_is_the_minimum_of_relative_change():
     hist = [{"mean_uncertainty": u} for u in (100, 60, 50, 48, 47.5, 47.4)]
     # relative changes: .4 (e2), .167 (e3), .04 (e4), .0104 (e5), .0021 (e6): still falling -> none yet
-    assert _auto_start(hist, epochs=100, max_fraction=0.3) is None
+    assert auto_start(hist, epochs=100, max_fraction=0.3) is None
     hist.append({"mean_uncertainty": 49.0})  # change rises at epoch 7: minimum was epoch 6
-    assert _auto_start(hist, epochs=100, max_fraction=0.3) == 6
+    assert auto_start(hist, epochs=100, max_fraction=0.3) == 6
     falling = [{"mean_uncertainty": u} for u in (10, 5, 3, 2)]  # relative change .5, .4, .33: no minimum yet
-    assert _auto_start(falling[:2], epochs=10, max_fraction=0.3) is None
-    assert _auto_start(falling, epochs=10, max_fraction=0.3) == 3  # capped at 30 % of 10 epochs
+    assert auto_start(falling[:2], epochs=10, max_fraction=0.3) is None
+    assert auto_start(falling, epochs=10, max_fraction=0.3) == 3  # capped at 30 % of 10 epochs
 
 
 def test_relabel_rules():

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from curator.core.project import review
+from curator.core.curation import editing
+from curator.core.curation.decisions import DecisionError
+from curator.core.project import artifacts, review
 
 
 def test_remove_islands_fill_holes_smooth():
@@ -13,13 +15,13 @@ def test_remove_islands_fill_holes_smooth():
     m[5:30, 5:30] = 1
     m[10:14, 10:14] = 0  # hole
     m[35, 35] = 1  # island
-    out = review.remove_islands(m, 5)
+    out = editing.remove_islands(m, 5)
     assert out[35, 35] == 0 and out[6, 6] == 1
-    out = review.fill_holes(out)
+    out = editing.fill_holes(out)
     assert out[12, 12] == 1
     rough = out.copy()
     rough[29, 5:30:2] = 0  # a comb along one edge
-    sm = review.smooth(rough, 2)
+    sm = editing.smooth(rough, 2)
     assert sm.sum() > 0 and set(np.unique(sm)) <= {0, 1}
 
 
@@ -27,7 +29,7 @@ def test_smooth_keeps_other_labels():
     m = np.zeros((30, 30), np.uint8)
     m[5:25, 5:25] = 1
     m[10:15, 10:15] = 2
-    out = review.smooth(m, 1, label=1)
+    out = editing.smooth(m, 1, label=1)
     assert (out == 2).sum() == 25
 
 
@@ -35,11 +37,11 @@ def test_fill_between_slices_interpolates():
     v = np.zeros((5, 20, 20), np.uint8)
     v[0, 5:15, 5:15] = 1
     v[4, 7:13, 7:13] = 1
-    out = review.fill_between_slices(v)
+    out = editing.fill_between_slices(v)
     assert all(out[z].sum() > 0 for z in range(5))
     assert out[2].sum() < out[0].sum()
     with pytest.raises(ValueError):
-        review.fill_between_slices(v[0])
+        editing.fill_between_slices(v[0])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -75,7 +77,7 @@ def _view(session, case_id="case_1"):
 
 def test_an_accepted_proposal_is_kept_with_its_decision(session):
     """A later batch that replaces the proposal does not change what an accepted case exports."""
-    from curator.core.project.pipeline import regions_path
+    from curator.core.project.artifacts import regions_path
 
     project, store, ds = session
     view = _view(session)
@@ -88,7 +90,7 @@ def test_an_accepted_proposal_is_kept_with_its_decision(session):
     np.savez_compressed(rp, mask=view.given.array, regions=np.zeros_like(view.given.array))
     store.set_proposal("case_1", path=None, regions_path=str(rp), regions=[], added=0, removed=0, change_fraction=0.0,
                        config={}, run_id="rerun")
-    kind, mask = review.final_mask(store, "case_1", view.given.array)
+    kind, mask = artifacts.final_mask(store, "case_1", view.given.array)
     assert kind == "accepted"
     np.testing.assert_array_equal(mask, view.proposal)
     again = _view(session)
@@ -105,7 +107,7 @@ def test_a_partial_accept_is_the_chosen_regions_only(session):
     d = review.accept(project, store, view, [ids[0]])
     want = apply_regions(Proposal(view.given.array, view.proposal, view.regions), {ids[0]})
     assert d["regions"] == [ids[0]]
-    np.testing.assert_array_equal(review.final_mask(store, "case_1", view.given.array)[1], want)
+    np.testing.assert_array_equal(artifacts.final_mask(store, "case_1", view.given.array)[1], want)
     assert not np.array_equal(want, view.proposal)  # it is a part, not the whole
 
 
@@ -114,10 +116,10 @@ def test_an_accepted_decision_from_an_older_project_still_reads(session):
     project, store, ds = session
     view = _view(session)
     store.decide("case_1", "accepted", regions=None)
-    np.testing.assert_array_equal(review.final_mask(store, "case_1", view.given.array)[1], view.proposal)
+    np.testing.assert_array_equal(artifacts.final_mask(store, "case_1", view.given.array)[1], view.proposal)
     store.reopen("case_1")
     store.decide("case_1", "accepted", regions=[])  # the lost correction's record: nothing applied
-    np.testing.assert_array_equal(review.final_mask(store, "case_1", view.given.array)[1], view.given.array)
+    np.testing.assert_array_equal(artifacts.final_mask(store, "case_1", view.given.array)[1], view.given.array)
 
 
 def test_a_missing_mask_file_is_an_error_not_the_original(session):
@@ -127,8 +129,8 @@ def test_a_missing_mask_file_is_an_error_not_the_original(session):
     view = _view(session)
     d = review.save_edit(project, store, view, 1 - view.given.array)
     os.remove(d["mask_path"])
-    with pytest.raises(review.DecisionError, match="missing"):
-        review.final_mask(store, "case_1", view.given.array)
+    with pytest.raises(DecisionError, match="missing"):
+        artifacts.final_mask(store, "case_1", view.given.array)
     assert "missing" in (_view(session).failed or "")
 
 
@@ -142,7 +144,7 @@ def test_drafts_decide_nothing_flags_keep_them_decisions_supersede_them(session)
     d = review.save_draft(project, store, view, painted)
     assert d["decision"] == "unreviewed" and not d["locked"] and d["draft_path"]
     np.testing.assert_array_equal(review.working_mask(_view(session)), painted)  # survives a restart
-    assert review.final_mask(store, "case_1", view.given.array) == ("unreviewed", None)
+    assert artifacts.final_mask(store, "case_1", view.given.array) == ("unreviewed", None)
     d = review.flag(store, view)
     assert d["decision"] == "flagged" and d["draft_path"]  # the flag keeps the work in progress
     np.testing.assert_array_equal(review.working_mask(_view(session)), painted)
