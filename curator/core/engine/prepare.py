@@ -19,7 +19,7 @@ import numpy as np
 
 from curator.core.data.memo import ReadMemo
 from curator.core.engine.preprocess import Preprocessor, PreprocessSpec, labels_to_index
-from curator.core.io.files import atomic_path, safe_name
+from curator.core.io.files import atomic_path, explain_os_error, safe_name
 from curator.core.io.types import ReadError
 from curator.core.jobs import Progress
 
@@ -88,7 +88,13 @@ def iter_prepare(cases, spec: PreprocessSpec, label_values: Sequence[int], cache
     for i, case in enumerate(cases):
         yield Progress(i, len(cases), f"preparing {case.id}")
         path = folder / f"{safe_name(case.id)}.npz" if folder is not None else None
-        stamp = json.dumps(_stamp(case))
+        try:
+            stamp = json.dumps(_stamp(case))
+        except OSError as exc:  # a file removed or made unreadable since the dataset was checked
+            why = f"{exc.filename}: file not found" if isinstance(exc, FileNotFoundError) else explain_os_error(exc)
+            failed[case.id] = why
+            yield Progress(i, len(cases), f"{case.id}: skipped ({why})")
+            continue
         if path is not None and path.exists():
             try:
                 with np.load(path) as z:
