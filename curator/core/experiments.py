@@ -232,7 +232,8 @@ def iter_detect_experiment(
                                         overwrite=True)
     from .io import read_csv
 
-    truth = {r["case_id"]: r["corrupted"] == "1" for r in read_csv(noisy_root / "corruption.csv")}
+    rows = read_csv(noisy_root / "corruption.csv")
+    truth = {r["case_id"]: r["corrupted"] == "1" for r in rows}
     t0 = time.perf_counter()
     batch = yield from iter_batch(noisy_root, work / "project", train_cfg=train_cfg or TrainConfig(),
                                   unc_cfg=unc_cfg, proposal_cfg=proposal_cfg)
