@@ -304,7 +304,8 @@ def cmd_export(args) -> int:
         print(f"curator export: error: the export at {res.out} is incomplete: {n} accepted or edited correction(s) "
               "could not be written (their original masks were copied instead):", file=sys.stderr)
         for cid, why in sorted(res.failed_corrections.items()):
-            print(f"  {cid}: {why}", file=sys.stderr)
+            why = str(why)
+            print(f"  {why}" if why.startswith(f"{cid}:") else f"  {cid}: {why}", file=sys.stderr)
         print(f"exported {res.out} with {n} correction(s) missing: {len(res.changed)} changed, "
               f"{len(res.unchanged)} unchanged, {len(res.excluded)} excluded; see changes.csv and provenance.json")
         return 1
