@@ -278,6 +278,13 @@ def cmd_batch(args) -> int:
         print(calib.describe())
     for line in res.relabel_notes:
         print(line)
+    from .core.ranking import describe_weights
+    from .core.store import Store
+
+    with Store(project / "curator.db") as store:
+        line = describe_weights(store.get_state("ranking"))
+    if line:
+        print(line)
     for cid, score, rank in res.ranked[: min(10, len(res.ranked))]:
         print(f"  {rank:>4}  {cid:<24} score {score:.3f}")
     if res.failed:
