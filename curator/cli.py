@@ -525,7 +525,7 @@ def cmd_bench_suite(args) -> int:
     from .core.suite import iter_suite
     from .core.training import TrainError
 
-    profile = "quick" if args.quick else ("full" if args.full else "default")
+    profile = "quick" if args.quick else ("full" if args.full else ("wide" if args.wide else "default"))
 
     def split(v):
         return [x.strip() for x in v.split(",") if x.strip()]
@@ -825,6 +825,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "or ../shared/data)")
     g = b.add_mutually_exclusive_group()
     g.add_argument("--quick", action="store_true", help="a smoke run: two datasets, tiny models (minutes)")
+    g.add_argument("--wide", action="store_true", help="every real 2D dataset at the default's size (about two "
+                   "hours on 2 cores; the default runs four of them in under an hour)")
     g.add_argument("--full", action="store_true", help="every dataset, more cases, noise settings and seeds (hours)")
     b.add_argument("--datasets", help="comma list (default: the profile's); ph2, kvasir, cvc, msd-liver, ircadb, "
                    "chaos, lits, ham10000, synthetic-ct")

@@ -85,8 +85,12 @@ PROFILES = {
     "quick": {"datasets": ["ph2", "kvasir"], "cases": 16, "noises": ["li:0.3:0.5"], "seeds": [0],
               "train": {"epochs": 2, "size": 48, "channels": (8, 16, 32), "folds": 2, "batch_size": 8},
               "tta": 2},
-    "default": {"datasets": ["ph2", "kvasir", "cvc", "msd-liver", "ircadb", "chaos", "lits"], "cases": 32,
+    # one dermoscopy, one endoscopy and two CT sets: 16 runs, about 40 minutes on 2 cores
+    "default": {"datasets": ["ph2", "cvc", "msd-liver", "chaos"], "cases": 32,
                 "noises": ["li:0.3:0.5", "annotator:0.3"], "seeds": [0, 1], "train": {}, "tta": 8},
+    # every real 2D set (docs/results.md): 28 runs, about two hours on 2 cores
+    "wide": {"datasets": ["ph2", "kvasir", "cvc", "msd-liver", "ircadb", "chaos", "lits"], "cases": 32,
+             "noises": ["li:0.3:0.5", "annotator:0.3"], "seeds": [0, 1], "train": {}, "tta": 8},
     "full": {"datasets": list(DATASETS), "cases": 200,
              "noises": ["li:0.3:0.5", "li:0.5:0.5", "li:0.7:0.5", "annotator:0.3", "annotator:0.5"],
              "seeds": [0, 1, 2], "train": {}, "tta": 8},
