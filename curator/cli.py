@@ -826,7 +826,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = b.add_mutually_exclusive_group()
     g.add_argument("--quick", action="store_true", help="a smoke run: two datasets, tiny models (minutes)")
     g.add_argument("--wide", action="store_true", help="every real 2D dataset at the default's size (about two "
-                   "hours on 2 cores; the default runs four of them in under an hour)")
+                   "hours on 2 cores; the default runs four of them in about an hour)")
     g.add_argument("--full", action="store_true", help="every dataset, more cases, noise settings and seeds (hours)")
     b.add_argument("--datasets", help="comma list (default: the profile's); ph2, kvasir, cvc, msd-liver, ircadb, "
                    "chaos, lits, ham10000, synthetic-ct")

@@ -85,7 +85,7 @@ PROFILES = {
     "quick": {"datasets": ["ph2", "kvasir"], "cases": 16, "noises": ["li:0.3:0.5"], "seeds": [0],
               "train": {"epochs": 2, "size": 48, "channels": (8, 16, 32), "folds": 2, "batch_size": 8},
               "tta": 2},
-    # one dermoscopy, one endoscopy and two CT sets: 16 runs, about 40 minutes on 2 cores
+    # one dermoscopy, one endoscopy and two CT sets: 16 runs, about an hour on 2 cores
     "default": {"datasets": ["ph2", "cvc", "msd-liver", "chaos"], "cases": 32,
                 "noises": ["li:0.3:0.5", "annotator:0.3"], "seeds": [0, 1], "train": {}, "tta": 8},
     # every real 2D set (docs/results.md): 28 runs, about two hours on 2 cores
