@@ -266,7 +266,8 @@ def cmd_batch(args) -> int:
                                 allow_torchscript=args.allow_torchscript)
         job = iter_batch(args.dataset, args.project, train_cfg=train_cfg, unc_cfg=unc,
                          proposal_cfg=_proposal_config(args), layout=args.layout, reviewer=args.reviewer,
-                         models=tuple(args.model or ()))
+                         models=tuple(args.model or ()), executor=args.executor,
+                         executor_options={"address": args.address})
         res = _progress_runner(args.quiet)(job, "batch")
     except (DatasetError, ProjectError, TrainError, PipelineError, ValueError) as exc:
         raise CliError(str(exc)) from exc
@@ -732,6 +733,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--refine", default="none", choices=["none", "contour"],
                    help="pull proposed contours to image edges (2D; geodesic active contour)")
     s.add_argument("--reviewer", help="name recorded in the audit log (default: the login name)")
+    s.add_argument("--executor", default="local", metavar="NAME",
+                   help="where training and scoring run: local (default, this process) or an installed executor "
+                   "plugin, e.g. ray (plugins/mask-curator-ray; the dataset and project must be on storage every "
+                   "worker sees at the same path)")
+    s.add_argument("--address", metavar="auto|HOST:PORT",
+                   help="the cluster a plugin executor joins (ray: 'auto' = the running cluster; default: start a "
+                   "local one sized to this machine)")
     _add_device_options(s)
     _add_limit_options(s)
     s.set_defaults(func=cmd_batch)
