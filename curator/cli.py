@@ -243,6 +243,35 @@ def cmd_bench_speed(args) -> int:
     return 0
 
 
+def cmd_bench_scale(args) -> int:
+    from .core.executors import ExecutorError, executor_class
+
+    try:
+        cls = executor_class(args.executor)
+    except ExecutorError as exc:
+        raise CliError(str(exc)) from exc
+    if not hasattr(cls, "scale_benchmark"):
+        raise CliError(f"the executor '{args.executor}' has no scale benchmark")
+    nodes = args.nodes or (os.cpu_count() or 1) + 1
+    print(f"benchmarking {args.executor}: {nodes} one-CPU node(s) on this machine, {args.tasks} tasks ...",
+          file=sys.stderr)
+    res = cls.scale_benchmark(nodes=nodes, tasks=args.tasks, steps=args.steps,
+                              progress=None if args.quiet else (lambda m: print(f"  {m}", file=sys.stderr)))
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return 0
+    print(f"{res['nodes_alive']} of {res['nodes']} node(s) joined, on a machine with {res['cores']} core(s); "
+          f"started in {res['startup_s']:.1f} s")
+    print(f"empty task: {res['roundtrip_ms']:.1f} ms round trip one after another; "
+          f"{res['throughput_tasks_per_s']:.0f} tasks/s submitted at once")
+    print(f"{res['tasks']} training-like tasks of {res['serial_s'] / res['tasks']:.2f} s each, "
+          f"{res['serial_s']:.1f} s in one process without Ray")
+    for r in res["rows"]:
+        print(f"  {r['workers']} worker(s): {r['wall_s']:6.1f} s  speed-up x{r['speedup']:.2f}  "
+              f"task {r['task_s']:.2f} s  overhead/idle per task {r['overhead_per_task_ms']:.0f} ms")
+    return 0
+
+
 def _proposal_config(args):
     from .core.proposals import ProposalConfig
 
@@ -793,6 +822,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device_options(b)
     b.set_defaults(func=cmd_bench_speed)
 
+    b = bsub.add_parser("scale", help="an executor plugin's scheduling overhead and speed-up against the number "
+                        "of workers (ray: one-CPU nodes started on loopback)")
+    b.add_argument("--executor", default="ray", help="the executor plugin to measure (default ray)")
+    b.add_argument("--nodes", type=int, default=None, help="nodes to start (default: this machine's cores + 1, "
+                   "to show where it stops scaling)")
+    b.add_argument("--tasks", type=int, default=8, help="equal tasks of training-like work (default 8)")
+    b.add_argument("--steps", type=int, default=100, help="forward/backward passes per task (default 100)")
+    b.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    b.set_defaults(func=cmd_bench_scale)
     b = bsub.add_parser("table1", help="the poster's Table 1: train on corrupted masks with and without correction")
     b.add_argument("dataset", help="a dataset with clean masks")
     b.add_argument("--out", required=True, help="folder for table1.json and table1.html")

@@ -24,7 +24,7 @@ from typing import Generator, Sequence
 
 from .jobs import Progress
 
-__all__ = ["ENTRY_POINT_GROUP", "ExecutorError", "LocalExecutor", "make_executor", "executor_names"]
+__all__ = ["ENTRY_POINT_GROUP", "ExecutorError", "LocalExecutor", "make_executor", "executor_class", "executor_names"]
 
 ENTRY_POINT_GROUP = "mask_curator.executors"
 
@@ -99,15 +99,20 @@ def executor_names() -> list[str]:
 
 def make_executor(name: str | None = "local", **options):
     """The executor called ``name`` (``local``, or an installed plugin's), made with ``options``."""
+    return executor_class(name)(**{k: v for k, v in options.items() if v is not None})
+
+
+def executor_class(name: str | None = "local"):
+    """The class of the executor called ``name``; a one-line :class:`ExecutorError` saying how to
+    install it when no installed plugin provides it."""
     if not name or name == "local":
-        return LocalExecutor(**options)
+        return LocalExecutor
     eps = _entry_points()
     if name not in eps:
         hint = _INSTALL_HINTS.get(name, f"install the plugin that provides it (entry point group {ENTRY_POINT_GROUP})")
         raise ExecutorError(f"no executor '{name}' is installed (installed: {', '.join(executor_names())}); {hint}")
     try:
-        cls = eps[name].load()
+        return eps[name].load()
     except ImportError as exc:
         raise ExecutorError(f"the executor '{name}' cannot be loaded ({exc}); "
                             f"{_INSTALL_HINTS.get(name, 'reinstall its plugin')}") from exc
-    return cls(**{k: v for k, v in options.items() if v is not None})

@@ -197,6 +197,13 @@ class RayExecutor:
                 ray.kill(a, no_restart=True)
         return results
 
+    @staticmethod
+    def scale_benchmark(**options) -> dict:
+        """``curator bench scale``: see :func:`mask_curator_ray.bench.scale_benchmark`."""
+        from .bench import scale_benchmark
+
+        return scale_benchmark(**options)
+
     def close(self) -> None:
         if self._started and self._ray.is_initialized():
             self._ray.shutdown()
