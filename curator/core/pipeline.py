@@ -416,10 +416,17 @@ def iter_batch(dataset_path, project_dir, *, train_cfg=None, unc_cfg: Uncertaint
     Writes ``ranking.csv`` and ``proposals/`` in the project; failures are recorded per case.
     """
     from .dataset import open_dataset
-    from .executors import ExecutorError, make_executor
+    from .executors import ExecutorError, LocalExecutor, executor_class
     from .project import Project
     from .store import Store
 
+    options = {k: v for k, v in (executor_options or {}).items() if v is not None}
+    try:  # a wrong executor name or option is said before anything is written
+        executor_cls = executor_class(executor)
+        if executor_cls is LocalExecutor:
+            LocalExecutor(**options)
+    except ExecutorError as exc:
+        raise PipelineError(str(exc)) from exc
     ds = open_dataset(dataset_path, layout=layout)
     project = Project.create(project_dir, ds.root, layout=ds.layout)
     unc_cfg = unc_cfg or UncertaintyConfig()
@@ -433,7 +440,7 @@ def iter_batch(dataset_path, project_dir, *, train_cfg=None, unc_cfg: Uncertaint
         store.log("batch:start", {"train": train_cfg.to_json() if train_cfg else None, "uncertainty": unc_cfg.to_json(),
                                   "proposals": proposal_cfg.to_json() if proposal_cfg else None})
         try:
-            runner = make_executor(executor, **(executor_options or {}))
+            runner = executor_cls(**options)
         except ExecutorError as exc:
             raise PipelineError(str(exc)) from exc
         with runner:

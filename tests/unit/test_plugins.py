@@ -96,3 +96,19 @@ def test_the_core_never_imports_ray():
             "assert not any(m == 'ray' or m.startswith(('ray.', 'mask_curator_ray')) for m in sys.modules), "
             "sorted(m for m in sys.modules if 'ray' in m)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_batch_with_a_missing_executor_fails_in_one_line_before_writing(tmp_path, monkeypatch, capsys):
+    import curator.core.executors as executors
+    from curator import cli
+
+    monkeypatch.setattr(executors, "_entry_points", lambda: {})
+    data = tmp_path / "data"
+    data.mkdir()
+    rc = cli.main(["batch", str(data), "--project", str(tmp_path / "p"), "--executor", "ray", "-q"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and "\n" not in err and "pip install -e plugins/mask-curator-ray" in err
+    assert not (tmp_path / "p").exists()
+    rc = cli.main(["batch", str(data), "--project", str(tmp_path / "p"), "--address", "auto", "-q"])
+    assert rc == 1 and "--address is for a cluster executor" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
