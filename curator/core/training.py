@@ -622,7 +622,7 @@ def iter_train(dataset, models_dir, cfg: TrainConfig, *, cache_dir=None, cases: 
     models_dir.mkdir(parents=True, exist_ok=True)
     set_threads(cfg.threads)
     try:
-        device = resolve_device(cfg.device)
+        resolve_device(cfg.device)  # an unusable device is said before any work (the tasks resolve their own)
     except ValueError as exc:
         raise TrainError(str(exc)) from exc
     yield Progress(0, None, "checking the dataset")
