@@ -243,6 +243,35 @@ def cmd_bench_speed(args) -> int:
     return 0
 
 
+def cmd_bench_scale(args) -> int:
+    from .core.executors import ExecutorError, executor_class
+
+    try:
+        cls = executor_class(args.executor)
+    except ExecutorError as exc:
+        raise CliError(str(exc)) from exc
+    if not hasattr(cls, "scale_benchmark"):
+        raise CliError(f"the executor '{args.executor}' has no scale benchmark")
+    nodes = args.nodes or (os.cpu_count() or 1) + 1
+    print(f"benchmarking {args.executor}: {nodes} one-CPU node(s) on this machine, {args.tasks} tasks ...",
+          file=sys.stderr)
+    res = cls.scale_benchmark(nodes=nodes, tasks=args.tasks, steps=args.steps,
+                              progress=None if args.quiet else (lambda m: print(f"  {m}", file=sys.stderr)))
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return 0
+    print(f"{res['nodes_alive']} of {res['nodes']} node(s) joined, on a machine with {res['cores']} core(s); "
+          f"started in {res['startup_s']:.1f} s")
+    print(f"empty task: {res['roundtrip_ms']:.1f} ms round trip one after another; "
+          f"{res['throughput_tasks_per_s']:.0f} tasks/s submitted at once")
+    print(f"{res['tasks']} training-like tasks of {res['serial_s'] / res['tasks']:.2f} s each, "
+          f"{res['serial_s']:.1f} s in one process without Ray")
+    for r in res["rows"]:
+        print(f"  {r['workers']} worker(s): {r['wall_s']:6.1f} s  speed-up x{r['speedup']:.2f}  "
+              f"task {r['task_s']:.2f} s  overhead/idle per task {r['overhead_per_task_ms']:.0f} ms")
+    return 0
+
+
 def _proposal_config(args):
     from .core.proposals import ProposalConfig
 
@@ -266,7 +295,8 @@ def cmd_batch(args) -> int:
                                 allow_torchscript=args.allow_torchscript)
         job = iter_batch(args.dataset, args.project, train_cfg=train_cfg, unc_cfg=unc,
                          proposal_cfg=_proposal_config(args), layout=args.layout, reviewer=args.reviewer,
-                         models=tuple(args.model or ()))
+                         models=tuple(args.model or ()), executor=args.executor,
+                         executor_options={"address": args.address})
         res = _progress_runner(args.quiet)(job, "batch")
     except (DatasetError, ProjectError, TrainError, PipelineError, ValueError) as exc:
         raise CliError(str(exc)) from exc
@@ -405,7 +435,7 @@ def cmd_queue(args) -> int:
     except ProjectError as exc:
         raise CliError(str(exc)) from exc
     with Store(project.db_path) as store:
-        rows = store.queue(args.status)
+        rows = store.queue(args.status, limit=args.limit or None)
         rounds = store.review_rounds(args.rounds) if args.rounds else []
     if rounds:
         print(f"review rounds of {args.rounds}: errors found per round (the DataHeroes loop)")
@@ -416,11 +446,13 @@ def cmd_queue(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
+    lines = []
     for r in rows[: args.limit or None]:
         score = f"{r['score']:.3f}" if r["score"] is not None else "  -  "
         change = f"{100 * r['change_fraction']:.1f}%" if r["change_fraction"] is not None else "-"
         fail = f"  FAILED: {r['failed']}" if r["failed"] else ""
-        print(f"{r['rank'] or '-':>5}  {r['case_id']:<24} score {score}  change {change:>6}  {r['decision']}{fail}")
+        lines.append(f"{r['rank'] or '-':>5}  {r['case_id']:<24} score {score}  change {change:>6}  {r['decision']}{fail}\n")
+    sys.stdout.writelines(lines)  # one write, not one per case (100,000 cases: 0.1 s instead of 1.4 s)
     return 0
 
 
@@ -740,6 +772,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--refine", default="none", choices=["none", "contour"],
                    help="pull proposed contours to image edges (2D; geodesic active contour)")
     s.add_argument("--reviewer", help="name recorded in the audit log (default: the login name)")
+    s.add_argument("--executor", default="local", metavar="NAME",
+                   help="where training and scoring run: local (default, this process) or an installed executor "
+                   "plugin, e.g. ray (plugins/mask-curator-ray; the dataset and project must be on storage every "
+                   "worker sees at the same path)")
+    s.add_argument("--address", metavar="auto|HOST:PORT",
+                   help="the cluster a plugin executor joins (ray: 'auto' = the running cluster; default: start a "
+                   "local one sized to this machine)")
     _add_device_options(s)
     _add_limit_options(s)
     s.set_defaults(func=cmd_batch)
@@ -793,6 +832,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device_options(b)
     b.set_defaults(func=cmd_bench_speed)
 
+    b = bsub.add_parser("scale", help="an executor plugin's scheduling overhead and speed-up against the number "
+                        "of workers (ray: one-CPU nodes started on loopback)")
+    b.add_argument("--executor", default="ray", help="the executor plugin to measure (default ray)")
+    b.add_argument("--nodes", type=int, default=None, help="nodes to start (default: this machine's cores + 1, "
+                   "to show where it stops scaling)")
+    b.add_argument("--tasks", type=int, default=8, help="equal tasks of training-like work (default 8)")
+    b.add_argument("--steps", type=int, default=100, help="forward/backward passes per task (default 100)")
+    b.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    b.set_defaults(func=cmd_bench_scale)
     b = bsub.add_parser("table1", help="the poster's Table 1: train on corrupted masks with and without correction")
     b.add_argument("dataset", help="a dataset with clean masks")
     b.add_argument("--out", required=True, help="folder for table1.json and table1.html")

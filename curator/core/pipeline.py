@@ -58,19 +58,17 @@ def _signature(members, cfg: UncertaintyConfig) -> str:
     return hashlib.sha256(doc.encode()).hexdigest()[:16]
 
 
-def iter_uncertainty(project, cfg: UncertaintyConfig | None = None, *, cases: Sequence[str] | None = None
-                     ) -> Generator[Progress, None, dict]:
-    """Compute and store uncertainty maps for the project's cases.
+def iter_uncertainty(project, cfg: UncertaintyConfig | None = None, *, cases: Sequence[str] | None = None,
+                     executor=None) -> Generator[Progress, None, dict]:
+    """Compute and store uncertainty maps for the project's cases (scored by ``executor``, default
+    here: :mod:`curator.core.executors`).
 
     Returns ``{"done": [...], "skipped": [...], "failed": {case: reason}, "in_fold": [...]}``;
     ``in_fold`` lists cases no held-out member could score (scored by members that saw them).
     """
-    import torch
-
     from .device import resolve_device, set_threads
-    from .inference import iter_predict
     from .prepare import iter_prepare
-    from .uncertainty import UncertaintyMaps, save_maps, load_maps
+    from .uncertainty import load_maps
 
     cfg = cfg or UncertaintyConfig()
     set_threads(cfg.threads)
@@ -89,7 +87,6 @@ def iter_uncertainty(project, cfg: UncertaintyConfig | None = None, *, cases: Se
     label_sets = {tuple(m.spec.labels) for m in members}
     if len(label_sets) > 1:
         raise PipelineError(f"the models predict different label sets {sorted(label_sets)}")
-    amp = bool(cfg.amp and device.type == "cuda")
     dataset = project.open_dataset()
     dataset.check()
     todo = [c for c in dataset.cases if c.ok and (cases is None or c.id in cases)]
@@ -108,40 +105,30 @@ def iter_uncertainty(project, cfg: UncertaintyConfig | None = None, *, cases: Se
             except Exception:
                 pass  # damaged or old maps: recompute
         pending.append(c)
-    prepared, prep_failed = yield from iter_prepare(pending, spec.preprocess, spec.labels, project.cache_dir)
-    failed.update(prep_failed)
-    patch = tuple(spec.preprocess.patch) if spec.spatial_dims == 3 else None
-    total = len(pending)
-    for i, case in enumerate(pending):
-        pc = prepared.get(case.id)
-        if pc is None:
+    from dataclasses import asdict
+
+    from .executors import LocalExecutor
+    from .tasks import ScoreJob
+
+    executor = executor or LocalExecutor()
+    items = [(c, i) for i, c in enumerate(pending)]  # a case's seed: its place among the cases to score
+    prepared = None
+    if not executor.remote:  # remote scorers read the cases from the project's preparation cache
+        prepared, prep_failed = yield from iter_prepare(pending, spec.preprocess, spec.labels, project.cache_dir)
+        failed.update(prep_failed)
+        items = [(c, i) for c, i in items if c.id in prepared]
+    pending = [c for c, _ in items]
+    job = ScoreJob(project=str(project.root), member_specs=tuple(str(p) for p in specs),
+                   config={**asdict(cfg), "models": list(cfg.models)}, signature=signature)
+    results = yield from executor.iter_score(job, items, members=members, prepared=prepared)
+    for case in pending:
+        res = results.get(case.id, {"failed": "not scored"})
+        if "failed" in res:
+            failed[case.id] = res["failed"]
             continue
-        yield Progress(i, total, f"uncertainty {case.id}")
-        oof = [m for m in members if m.out_of_fold_for(case.id)]
-        if not oof:
-            oof = members
-            in_fold.append(case.id)
-        x = torch.from_numpy(pc.image.astype(np.float32))
-        acc = yield from iter_predict([(m.network, patch) for m in oof], x, tta=cfg.tta, mc=cfg.mc, device=device,
-                                      amp=amp, tta_intensity=cfg.tta_intensity, seed=i)
-        given = pc.labels if pc.labels is not None else None
-        res = acc.result(given=torch.from_numpy(given.astype(np.int64)) if given is not None else None)
-        maps = {k: v.numpy() for k, v in res.items()}
-        meta = {
-            "case_id": case.id,
-            "orig_shape": list(pc.orig_shape),
-            "orig_spacing": list(pc.orig_spacing) if pc.orig_spacing else None,
-            "work_shape": list(pc.image.shape[1:]),
-            "labels": list(spec.labels),
-            "members": [{"name": m.name, "sha256": m.sha256} for m in oof],
-            "in_fold": case.id in in_fold,
-            "predictions": acc.n,
-            "signature": signature,
-            **cfg.to_json(),
-        }
-        save_maps(project.map_path(case.id), UncertaintyMaps(maps, meta))
         done.append(case.id)
-        yield Progress(i + 1, total, f"uncertainty {case.id} done")
+        if res.get("in_fold"):
+            in_fold.append(case.id)
     return {"done": done, "skipped": skipped, "failed": failed, "in_fold": in_fold}
 
 
@@ -419,17 +406,27 @@ def relabel_notes(member_paths) -> list[str]:
 
 def iter_batch(dataset_path, project_dir, *, train_cfg=None, unc_cfg: UncertaintyConfig | None = None,
                proposal_cfg=None, layout: str | None = None, reviewer: str | None = None,
-               models: Sequence[str] = ()) -> Generator[Progress, None, BatchResult]:
+               models: Sequence[str] = (), executor: str | None = None, executor_options: dict | None = None
+               ) -> Generator[Progress, None, BatchResult]:
     """Batch relabel: train (or load) → uncertainty → proposals → ranking, resumable.
 
     With ``models`` (user-supplied specs) and ``train_cfg=None``, no training is done.
+    ``executor`` names where training and scoring run (:func:`curator.core.executors.make_executor`;
+    default ``local``: here), ``executor_options`` its options (e.g. ``{"address": "auto"}``).
     Writes ``ranking.csv`` and ``proposals/`` in the project; failures are recorded per case.
     """
     from .dataset import open_dataset
+    from .executors import ExecutorError, LocalExecutor, executor_class
     from .project import Project
     from .store import Store
-    from .training import TrainConfig, iter_train
 
+    options = {k: v for k, v in (executor_options or {}).items() if v is not None}
+    try:  # a wrong executor name or option is said before anything is written
+        executor_cls = executor_class(executor)
+        if executor_cls is LocalExecutor:
+            LocalExecutor(**options)
+    except ExecutorError as exc:
+        raise PipelineError(str(exc)) from exc
     ds = open_dataset(dataset_path, layout=layout)
     project = Project.create(project_dir, ds.root, layout=ds.layout)
     unc_cfg = unc_cfg or UncertaintyConfig()
@@ -442,28 +439,43 @@ def iter_batch(dataset_path, project_dir, *, train_cfg=None, unc_cfg: Uncertaint
             store.set_failed(c.id, None if c.ok else "; ".join(p.message for p in c.problems if p.severity == "error"))
         store.log("batch:start", {"train": train_cfg.to_json() if train_cfg else None, "uncertainty": unc_cfg.to_json(),
                                   "proposals": proposal_cfg.to_json() if proposal_cfg else None})
-        members = []
-        if train_cfg is not None or not models:
-            train_cfg = train_cfg or TrainConfig()
-            if (why := training_blocker(ds, train_cfg)) is not None:
-                store.log("batch:refused", {"why": why})
-                raise PipelineError(why)
-            yield Progress(0, 4, "training the ensemble")
-            res = yield from iter_train(ds, project.models_dir, train_cfg, cache_dir=project.cache_dir)
-            members = res["members"]
-            for cid, why in res["failed"].items():
-                store.set_failed(cid, why)
-        yield Progress(1, 4, "computing uncertainty")
-        unc = yield from iter_uncertainty(project, unc_cfg)
-        for cid, why in unc["failed"].items():
-            store.set_failed(cid, why)
-        yield Progress(2, 4, "proposing corrections")
-        props = yield from iter_proposals(project, store, proposal_cfg)
-        for cid, why in props["failed"].items():
-            store.set_failed(cid, why)
-        yield Progress(3, 4, "ranking")
-        ranked = rank_cases(project, store)
-        store.log("batch:done", {"ranked": len(ranked), "failed": len(store.failed())})
+        try:
+            runner = executor_cls(**options)
+        except ExecutorError as exc:
+            raise PipelineError(str(exc)) from exc
+        with runner:
+            res = yield from _iter_batch_steps(ds, project, store, runner, train_cfg, unc_cfg, proposal_cfg, models)
+        members, props, ranked = res
         failed = store.failed()
     yield Progress(4, 4, "batch done")
     return BatchResult(members, failed, ranked, props, relabel_notes(members or project.member_specs()))
+
+
+def _iter_batch_steps(ds, project, store, executor, train_cfg, unc_cfg, proposal_cfg, models):
+    """The batch's steps inside its store, with its executor; returns ``(members, proposals, ranking)``."""
+    from .training import TrainConfig, iter_train
+
+    members = []
+    if train_cfg is not None or not models:
+        train_cfg = train_cfg or TrainConfig()
+        if (why := training_blocker(ds, train_cfg)) is not None:
+            store.log("batch:refused", {"why": why})
+            raise PipelineError(why)
+        yield Progress(0, 4, "training the ensemble")
+        res = yield from iter_train(ds, project.models_dir, train_cfg, cache_dir=project.cache_dir,
+                                    executor=executor)
+        members = res["members"]
+        for cid, why in res["failed"].items():
+            store.set_failed(cid, why)
+    yield Progress(1, 4, "computing uncertainty")
+    unc = yield from iter_uncertainty(project, unc_cfg, executor=executor)
+    for cid, why in unc["failed"].items():
+        store.set_failed(cid, why)
+    yield Progress(2, 4, "proposing corrections")
+    props = yield from iter_proposals(project, store, proposal_cfg)
+    for cid, why in props["failed"].items():
+        store.set_failed(cid, why)
+    yield Progress(3, 4, "ranking")
+    ranked = rank_cases(project, store)
+    store.log("batch:done", {"ranked": len(ranked), "failed": len(store.failed()), "executor": executor.name})
+    return members, props, ranked

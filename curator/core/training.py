@@ -605,13 +605,14 @@ def _comparable(config: dict) -> dict:
     return d
 
 
-def iter_train(dataset, models_dir, cfg: TrainConfig, *, cache_dir=None, cases: Sequence[str] | None = None
-               ) -> Generator[Progress, None, dict]:
+def iter_train(dataset, models_dir, cfg: TrainConfig, *, cache_dir=None, cases: Sequence[str] | None = None,
+               executor=None) -> Generator[Progress, None, dict]:
     """Train ``cfg.repeats x cfg.folds`` members on ``dataset``; resumable.
 
     Writes ``models_dir/train.json`` (settings, folds, label values) and ``member-rRfF.{pt,json}``
     per member. A member already saved is skipped; one interrupted mid-way resumes from its last
-    epoch. Returns ``{"members": [json paths], "failed": {case: reason}, "folds": ...}``.
+    epoch. ``executor`` (:mod:`curator.core.executors`; default: here, one after another) runs the
+    members' training tasks. Returns ``{"members": [json paths], "failed": {case: reason}, "folds": ...}``.
     """
     from .device import resolve_device, set_threads
     from .io import atomic_write
@@ -621,7 +622,7 @@ def iter_train(dataset, models_dir, cfg: TrainConfig, *, cache_dir=None, cases: 
     models_dir.mkdir(parents=True, exist_ok=True)
     set_threads(cfg.threads)
     try:
-        device = resolve_device(cfg.device)
+        resolve_device(cfg.device)  # an unusable device is said before any work (the tasks resolve their own)
     except ValueError as exc:
         raise TrainError(str(exc)) from exc
     yield Progress(0, None, "checking the dataset")
@@ -651,9 +652,11 @@ def iter_train(dataset, models_dir, cfg: TrainConfig, *, cache_dir=None, cases: 
     if not prepared:  # every case failed to read: say why instead of failing on an empty list
         why = "; ".join(f"{c}: {r}" for c, r in list(failed.items())[:5])
         raise TrainError(f"none of the {len(usable)} case(s) could be read ({why})")
-    in_channels = next(iter(prepared.values())).image.shape[0]
-    spec = build_spec(cfg, pre, label_values, in_channels)
-    members = []
+    from .executors import LocalExecutor
+    from .tasks import MemberTask
+
+    executor = executor or LocalExecutor()
+    members, tasks = {}, []
     n_members = cfg.repeats * cfg.folds
     for r, split in enumerate(plan["folds"]):
         for f, held_out in enumerate(split):
@@ -661,14 +664,18 @@ def iter_train(dataset, models_dir, cfg: TrainConfig, *, cache_dir=None, cases: 
             stem = models_dir / name
             k = r * cfg.folds + f
             if stem.with_suffix(".json").exists():
-                members.append(stem.with_suffix(".json"))
+                members[k] = stem.with_suffix(".json")
                 yield Progress(k + 1, n_members, f"{name}: already trained")
                 continue
-            train_items = [prepared[c] for c in ids if c not in set(held_out)]
-            probe = [prepared[c] for c in held_out if c in prepared]  # the fold this member will score
-            yield Progress(k, n_members, f"training {name} on {len(train_items)} cases")
-            res = yield from iter_train_member(train_items, spec, cfg, name=name, out_stem=stem, device=device,
-                                               probe=probe)
-            members.append(res.json_path)
+            tasks.append((k, MemberTask(
+                name=name, dataset=str(dataset.root), layout=dataset.layout, models_dir=str(models_dir),
+                cache_dir=str(cache_dir) if cache_dir is not None else None, config=cfg.to_json(),
+                preprocess=pre.to_json(), labels=tuple(label_values),
+                train_ids=tuple(c for c in ids if c not in set(held_out)),
+                probe_ids=tuple(c for c in held_out if c in prepared))))  # the fold this member will score
+    if tasks:
+        paths = yield from executor.iter_train([t for _, t in tasks], prepared=None if executor.remote else prepared)
+        members.update({k: Path(p) for (k, _), p in zip(tasks, paths)})
+    members = [members[k] for k in sorted(members)]
     yield Progress(n_members, n_members, f"{n_members} member(s) trained")
     return {"members": [str(m) for m in members], "failed": failed, "folds": plan["folds"]}

@@ -67,6 +67,8 @@ class Settings:
         self.uncertainty = UncertaintyConfig()
         self.proposal = ProposalConfig()
         self.reviewer: str | None = None
+        self.executor = "local"  # where Batch relabel trains and scores (an executor plugin's name)
+        self.executor_address: str | None = None  # the cluster it joins (ray: auto, HOST:PORT)
 
     def path(self) -> Path:
         return _user_dir("config") / "settings.json"
@@ -84,6 +86,8 @@ class Settings:
                 self.uncertainty = UncertaintyConfig(**{k: v for k, v in u.items() if k in UncertaintyConfig.__dataclass_fields__ and k != "models"})
                 self.proposal = ProposalConfig.from_json(d.get("proposal", {})) if d.get("proposal") else self.proposal
                 self.reviewer = d.get("reviewer")
+                self.executor = str(d.get("executor") or "local")
+                self.executor_address = d.get("executor_address") or None
             except (ValueError, TypeError):
                 pass  # a damaged settings file falls back to the defaults
         return self
@@ -92,7 +96,8 @@ class Settings:
         from ..core.io import atomic_write
 
         doc = {"train": self.train.to_json(), "uncertainty": {**self.uncertainty.to_json(), "device": self.uncertainty.device},
-               "proposal": self.proposal.to_json(), "reviewer": self.reviewer}
+               "proposal": self.proposal.to_json(), "reviewer": self.reviewer, "executor": self.executor,
+               "executor_address": self.executor_address}
         atomic_write(self.path(), json.dumps(doc, indent=2))
 
 
@@ -625,7 +630,9 @@ class ReviewController(QObject):
             self.flush()
         batch = _in_process(iter_batch, ds, project_dir, train_cfg=self.settings.train,
                             unc_cfg=self.settings.uncertainty, proposal_cfg=self.settings.proposal,
-                            reviewer=self.settings.reviewer, keep=("ranked", "failed"))
+                            reviewer=self.settings.reviewer, executor=self.settings.executor,
+                            executor_options={"address": self.settings.executor_address},
+                            keep=("ranked", "failed"))
         self._pending_project = project_dir
         self._batch_first_view = None
         dataset, project = self.dataset, self.project

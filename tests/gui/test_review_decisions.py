@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from qtpy.QtCore import Qt
 
 
 @pytest.fixture(scope="module")
@@ -148,8 +149,8 @@ def test_autosave_keeps_a_draft_and_never_locks_the_case(panel, qtbot):
     assert layer.editable and not c.locked
     layer.paint((37, 2), 1, refresh=True)  # painting goes on
     qtbot.waitUntil(lambda: c.store.decision("case_1")["version"] > d["version"], timeout=3000)
-    row = next(i for i in range(widget.queue.table.rowCount()) if widget.queue.table.item(i, 1).text() == "case_1")
-    assert "✎" in widget.queue.table.item(row, 4).text()
+    row = next(i for i in range(widget.queue.row_count()) if widget.queue.text(i, 1) == "case_1")
+    assert "✎" in widget.queue.text(row, 4)
     assert c.store.decision("case_1")["decision"] == "unreviewed"
 
 
@@ -215,10 +216,10 @@ def test_fixed_counts_accepted_and_edited_not_excluded(panel):
 
 def test_the_change_column_says_what_it_measures(panel):
     viewer, widget, proj = panel
-    header = widget.queue.table.horizontalHeaderItem(3)
-    assert header.text() == "Change" and "share of the given mask" in header.toolTip()
-    row = next(i for i in range(widget.queue.table.rowCount()) if widget.queue.table.item(i, 1).text() == "case_1")
-    assert "pixels" in widget.queue.table.item(row, 3).toolTip()
+    assert widget.queue.model.headerData(3, Qt.Horizontal) == "Change"
+    assert "share of the given mask" in widget.queue.header_tooltip(3)
+    row = next(i for i in range(widget.queue.row_count()) if widget.queue.text(i, 1) == "case_1")
+    assert "pixels" in widget.queue.tooltip(row, 3)
 
 
 def test_label_names_and_colours_are_shown(panel):
