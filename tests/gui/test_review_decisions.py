@@ -4,6 +4,7 @@ a decision, reproduced as a reviewer would meet it."""
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -279,10 +280,19 @@ def test_the_region_list_says_how_far_to_trust_the_proposals(template, tmp_path,
     c.goto("case_1")
     listed = [widget.panel.regions.item(i).text() for i in range(widget.panel.regions.count())]
     assert listed == [f"proposals withheld: {why}; review by ranking only"]
+    # nothing to accept and nothing the threshold could bring: both are off, Keep and Edit are not
+    assert not widget.panel.accept_button.isEnabled() and not widget.panel.tau.isEnabled()
+    assert widget.panel.keep_button.isEnabled() and widget.panel.save_button.isEnabled()
     c.set_threshold(0.5)
     assert c.region_infos() == []  # the slider cannot bring back what the batch withheld
     c.goto("case_2")
     assert c.region_gate == pytest.approx(0.999) and "set from 16 cases" in widget.panel.regions.toolTip()
+    assert widget.panel.tau.isEnabled()
     c.set_threshold(0.6)  # the models here are never surer than 0.98: nothing passes the calibrated gate
     assert c.region_infos() == []
+    assert not widget.panel.accept_button.isEnabled()  # no region to accept at this gate
+    c.set_threshold(0.5)
+    c.settings.proposal = replace(c.settings.proposal, min_confidence=0.5)  # a fixed gate, as in Settings
+    c.set_threshold(0.5)
+    assert c.region_infos() and widget.panel.accept_button.isEnabled()
     c.close()
