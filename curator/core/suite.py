@@ -236,12 +236,13 @@ def _clean_copy(src: Path, out: Path, ids: list[str], binary: bool) -> Generator
     return out
 
 
-def _synthetic(root: Path, seed: int) -> Path:
-    from .synthetic import make_ct_dataset
+def _iter_synthetic(root: Path, seed: int, n: int = 24) -> Generator[Progress, None, Path]:
+    """The synthetic CT set (MSD layout), written once into the suite's folder."""
+    from .synthetic import iter_write_msd
 
     out = root / "synthetic-ct"
-    if not out.exists():
-        make_ct_dataset(out, n=24, seed=seed)
+    if not (out / "dataset.json").exists():
+        yield from iter_write_msd(out, n=n, seed=seed)
     return out
 
 
@@ -285,7 +286,7 @@ def iter_suite(out, *, data_root, profile: str = "default", datasets: Sequence[s
             runs.append(json.loads(result_path.read_text()))
             continue
         yield Progress(k, len(plan), f"{dname} {setting.name} seed {seed}")
-        src = _synthetic(out, 0) if dname == "synthetic-ct" else data_root / spec.path
+        src = (yield from _iter_synthetic(out, 0)) if dname == "synthetic-ct" else data_root / spec.path
         if not src.exists():
             runs.append({"dataset": dname, "noise": setting.name, "seed": seed, "error": f"missing: {src}"})
             continue

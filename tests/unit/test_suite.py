@@ -47,3 +47,16 @@ def test_summary_gives_each_dataset_its_mean_and_worst_run_then_the_mean_and_wor
     assert s["overall"]["relabel:gap_closed:worst"] == pytest.approx(-0.1)
     # a variant that was not run is missing, not zero
     assert math.isnan(b["no-relabel:auroc_combined"])
+
+
+def test_the_synthetic_ct_set_is_written_once_as_a_dataset(tmp_path):
+    """`--full` includes the synthetic CT (it used to call a generator that did not exist)."""
+    from curator.core.dataset import open_dataset
+    from curator.core.jobs import run
+    from curator.core.suite import _iter_synthetic
+
+    root = run(_iter_synthetic(tmp_path, 0, n=2))
+    ds = open_dataset(root)
+    assert len(ds.cases) == 2 and ds.cases[0].read_image().ndim == 3
+    stamp = (root / "dataset.json").stat().st_mtime_ns
+    assert run(_iter_synthetic(tmp_path, 0, n=2)) == root and (root / "dataset.json").stat().st_mtime_ns == stamp
