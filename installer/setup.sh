@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up Mask Curator in this checkout: the system libraries Qt needs (when missing and running as
-# root), a virtual environment at .venv, and the package with its GUI and test extras. Machines
+# root), a virtual environment at .venv, the package with its GUI and test extras, and the plugins under
+# plugins/ (the Ray executor; CURATOR_PLUGINS=none leaves them out). Machines
 # without an NVIDIA GPU get the CPU build of PyTorch through resources/constraints-cpu.txt.
 # Idempotent: a second run with unchanged requirements returns in seconds.
 set -euo pipefail
@@ -74,4 +75,22 @@ else
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c "$CONSTRAINTS" -e ".[$EXTRAS]"
   echo "$stamp_now" > "$stamp_file"
 fi
+
+# -- Plugins (plugins/*): each installed, editable, with its own dependencies (the Ray executor brings
+# Ray), so that the test command runs their tests too. The base install above stays without them.
+# CURATOR_PLUGINS=none skips them; CURATOR_PLUGINS="mask-curator-ray" names the ones to install.
+PLUGINS=${CURATOR_PLUGINS:-all}
+for dir in "$ROOT"/plugins/*/; do
+  name=$(basename "$dir")
+  [ -f "$dir/pyproject.toml" ] || continue
+  case " $PLUGINS " in *" all "*|*" $name "*) ;; *) continue ;; esac
+  pstamp=$( (echo "$dir"; cat "$dir/pyproject.toml" "$CONSTRAINTS") | sha256sum | cut -c1-16)
+  pfile="$VENV/.plugin-$name-installed"
+  if [ -f "$pfile" ] && [ "$(cat "$pfile")" = "$pstamp" ]; then
+    continue
+  fi
+  say "installing plugin $name into .venv"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c "$CONSTRAINTS" -e "$dir"
+  echo "$pstamp" > "$pfile"
+done
 "$VENV/bin/python" -c 'import torch, curator; print(f"[setup] mask-curator {curator.__version__}, torch {torch.__version__}")' >&2

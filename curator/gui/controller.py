@@ -16,7 +16,7 @@ from napari.qt.threading import create_worker
 from qtpy.QtCore import QObject, QTimer, Signal
 
 from curator.core.data.discover import open_dataset
-from curator.core.engine.training import iter_train
+from curator.core.engine.ensemble import iter_train
 from curator.core.jobs import iter_in_process
 from curator.core.project.export import iter_export
 from curator.core.project.pipeline import iter_batch, iter_uncertainty, training_blocker
@@ -117,7 +117,9 @@ class ReviewController(QObject):
             s.flush()
         batch = _in_process(iter_batch, ds, project_dir, train_cfg=s.settings.train,
                             unc_cfg=s.settings.uncertainty, proposal_cfg=s.settings.proposal,
-                            reviewer=s.settings.reviewer, keep=("ranked", "failed"))
+                            reviewer=s.settings.reviewer, executor=s.settings.executor,
+                            executor_options={"address": s.settings.executor_address},
+                            keep=("ranked", "failed"))
         self._pending_project, self._batch_first_view = project_dir, None
         dataset, project = s.dataset, s.project
 

@@ -8,6 +8,8 @@ from qtpy.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDo
                             QLabel, QLineEdit, QMessageBox, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout,
                             QWidget)
 
+from curator.core.project.executors import executor_names
+
 __all__ = ["SHORTCUTS", "SettingsDialog", "ShortcutsDialog", "show_about", "show_error"]
 
 SHORTCUTS = [
@@ -66,6 +68,13 @@ class SettingsDialog(QDialog):
         self.rules.setCurrentText(",".join(p.rules))
         self.reviewer = QLineEdit(settings.reviewer or "")
         self.reviewer.setPlaceholderText("your login name")
+        self.executor = QComboBox()
+        self.executor.addItems(sorted(set(executor_names()) | {settings.executor}, key=lambda n: n != "local"))
+        self.executor.setCurrentText(settings.executor)
+        self.executor.setToolTip("Where Batch relabel trains and scores: local (this computer) or an installed "
+                                 "executor plugin such as ray (plugins/mask-curator-ray); Cancel stops its tasks")
+        self.address = QLineEdit(settings.executor_address or "")
+        self.address.setPlaceholderText("empty: start one on this computer; auto or HOST:PORT: join a cluster")
         tr = QFormLayout()
         tr.addRow("Folds (ensemble members)", self.folds)
         tr.addRow("Epochs per member", self.epochs)
@@ -74,6 +83,8 @@ class SettingsDialog(QDialog):
         tr.addRow("Loss", self.loss)
         tr.addRow("", self.relabel)
         tr.addRow("Device", self.device)
+        tr.addRow("Run on", self.executor)
+        tr.addRow("Cluster address", self.address)
         un = QFormLayout()
         un.addRow("Test-time augmentations", self.tta)
         un.addRow("MC-dropout passes", self.mc)
@@ -107,6 +118,8 @@ class SettingsDialog(QDialog):
                              rules=tuple(self.rules.currentText().split(",")),
                              min_confidence=self.gate.value() or None)
         s.reviewer = self.reviewer.text().strip() or None
+        s.executor = self.executor.currentText() or "local"
+        s.executor_address = (self.address.text().strip() or None) if s.executor != "local" else None
         s.save()
 
 

@@ -45,6 +45,8 @@ class Settings:
         self.uncertainty = UncertaintyConfig()
         self.proposal = ProposalConfig()
         self.reviewer: str | None = None
+        self.executor = "local"  # where Batch relabel trains and scores (an executor plugin's name)
+        self.executor_address: str | None = None  # the cluster it joins (ray: auto, HOST:PORT)
 
     def path(self) -> Path:
         return user_dir("config") / "settings.json"
@@ -59,13 +61,16 @@ class Settings:
                 self.uncertainty = UncertaintyConfig(**{k: v for k, v in u.items() if k in UncertaintyConfig.__dataclass_fields__ and k != "models"})
                 self.proposal = ProposalConfig.from_json(d.get("proposal", {})) if d.get("proposal") else self.proposal
                 self.reviewer = d.get("reviewer")
+                self.executor = str(d.get("executor") or "local")
+                self.executor_address = d.get("executor_address") or None
             except (ValueError, TypeError):
                 pass  # a damaged settings file falls back to the defaults
         return self
 
     def save(self) -> None:
         doc = {"train": self.train.to_json(), "uncertainty": {**self.uncertainty.to_json(), "device": self.uncertainty.device},
-               "proposal": self.proposal.to_json(), "reviewer": self.reviewer}
+               "proposal": self.proposal.to_json(), "reviewer": self.reviewer, "executor": self.executor,
+               "executor_address": self.executor_address}
         atomic_write(self.path(), json.dumps(doc, indent=2))
 
 

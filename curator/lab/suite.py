@@ -14,8 +14,8 @@ without, and measures on every run (:func:`evaluate_project`):
 * models: the Dice of the out-of-fold consensus to the clean masks (how good the models are),
   and how many members relabelled.
 
-Profiles: ``quick`` (a smoke run with tiny models), ``default`` (subsampled, about an hour on two
-CPU cores), ``full`` (every case up to a cap, more noise settings and seeds, plus HAM10000 and the
+Profiles: ``quick`` (a smoke run with tiny models), ``default`` (subsampled, four datasets, about an hour on
+two CPU cores), ``wide`` (every real 2D set, about two hours), ``full`` (every case up to a cap, more noise settings and seeds, plus HAM10000 and the
 synthetic CT). Results: ``suite.json`` (every run, every case's scores, for analyses without
 retraining) and ``suite.html``.
 """
@@ -35,7 +35,7 @@ from curator.core.data.discover import open_dataset
 from curator.core.engine.training import RelabelConfig, TrainConfig
 from curator.core.engine.uncertainty import load_maps
 from curator.core.io.files import read_csv
-from curator.core.jobs import Progress, run
+from curator.core.jobs import Progress
 from curator.core.metrics import detection_metrics, dice
 from curator.core.project.artifacts import load_proposal_arrays
 from curator.core.project.folder import Project
@@ -97,8 +97,12 @@ PROFILES = {
     "quick": {"datasets": ["ph2", "kvasir"], "cases": 16, "noises": ["li:0.3:0.5"], "seeds": [0],
               "train": {"epochs": 2, "size": 48, "channels": (8, 16, 32), "folds": 2, "batch_size": 8},
               "tta": 2},
-    "default": {"datasets": ["ph2", "kvasir", "cvc", "msd-liver", "ircadb", "chaos", "lits"], "cases": 32,
+    # one dermoscopy, one endoscopy and two CT sets: 16 runs, about an hour on 2 cores
+    "default": {"datasets": ["ph2", "cvc", "msd-liver", "chaos"], "cases": 32,
                 "noises": ["li:0.3:0.5", "annotator:0.3"], "seeds": [0, 1], "train": {}, "tta": 8},
+    # every real 2D set (docs/results.md): 28 runs, about two hours on 2 cores
+    "wide": {"datasets": ["ph2", "kvasir", "cvc", "msd-liver", "ircadb", "chaos", "lits"], "cases": 32,
+             "noises": ["li:0.3:0.5", "annotator:0.3"], "seeds": [0, 1], "train": {}, "tta": 8},
     "full": {"datasets": list(DATASETS), "cases": 200,
              "noises": ["li:0.3:0.5", "li:0.5:0.5", "li:0.7:0.5", "annotator:0.3", "annotator:0.5"],
              "seeds": [0, 1, 2], "train": {}, "tta": 8},
@@ -231,10 +235,11 @@ def _clean_copy(src: Path, out: Path, ids: list[str], binary: bool) -> Generator
     return out
 
 
-def _synthetic(root: Path, seed: int) -> Path:
+def _iter_synthetic(root: Path, seed: int, n: int = 24) -> Generator[Progress, None, Path]:
+    """The synthetic CT set (MSD layout), written once into the suite's folder."""
     out = root / "synthetic-ct"
-    if not out.exists():
-        run(iter_write_msd(out, n=24, seed=seed))
+    if not (out / "dataset.json").exists():
+        yield from iter_write_msd(out, n=n, seed=seed)
     return out
 
 
@@ -274,7 +279,7 @@ def iter_suite(out, *, data_root, profile: str = "default", datasets: Sequence[s
             runs.append(json.loads(result_path.read_text()))
             continue
         yield Progress(k, len(plan), f"{dname} {setting.name} seed {seed}")
-        src = _synthetic(out, 0) if dname == "synthetic-ct" else data_root / spec.path
+        src = (yield from _iter_synthetic(out, 0)) if dname == "synthetic-ct" else data_root / spec.path
         if not src.exists():
             runs.append({"dataset": dname, "noise": setting.name, "seed": seed, "error": f"missing: {src}"})
             continue

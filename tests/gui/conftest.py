@@ -21,6 +21,15 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.skip(reason="no display: run GUI tests under xvfb-run"))
 
 
+@pytest.fixture(autouse=True)
+def _own_settings(tmp_path, monkeypatch):
+    """Each GUI test starts from the default user settings: what one test saves through the Settings
+    dialog must not reach the next (a saved tau of 0.6 once did)."""
+    from curator.gui.settings import Settings
+
+    monkeypatch.setattr(Settings, "path", lambda self: tmp_path / "user-settings.json")
+
+
 ARTIFACTS = Path(os.environ.get("CURATOR_ARTIFACTS", Path(__file__).resolve().parents[2] / ".venv" / "artifacts"))
 
 

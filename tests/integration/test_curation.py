@@ -304,9 +304,15 @@ def test_export_exits_non_zero_and_names_every_correction_it_could_not_write(bat
     copy = tmp_path / "proj"
     shutil.copytree(proj, copy)  # paths inside a project are relative: a copy is a working project
     project = Project.open(copy)
-    q = [r for r in json.loads(curator("queue", "--project", copy, "--json").stdout) if r["decision"] == "unreviewed"]
-    accepted, edited, fine = q[0]["case_id"], q[1]["case_id"], q[2]["case_id"]
+    q = [r["case_id"] for r in json.loads(curator("queue", "--project", copy, "--json").stdout)
+         if r["decision"] == "unreviewed"]
     with Store(project.db_path) as store:
+        # accepted ones need a proposal on disk to stand on (withheld and unchanged cases have none)
+        backed = [c for c in q if (store.proposal(c) or {}).get("regions_path")
+                  and Path(store.proposal(c)["regions_path"]).exists()]
+        assert len(backed) >= 2, "the fixture's batch proposed for too few cases"
+        accepted, fine = backed[:2]
+        edited = next(c for c in q if c not in (accepted, fine))
         for cid in (accepted, fine):  # accepted proposals as recorded by earlier versions (no mask file)
             store.decide(cid, "accepted", pixels=(0, 0))
         view = review.load_case_view(project, store, project.open_dataset()[edited])

@@ -38,7 +38,7 @@ from curator.core.io.files import read_csv, write_csv
 from curator.core.metrics import equivalent_radius, foreground_dice
 
 __all__ = ["COMPONENTS", "DEFAULT_WEIGHTS", "softmin_quality", "case_scores", "edge_scores", "shape_descriptors",
-           "reference_agreement", "adaptive_weights", "combine",
+           "reference_agreement", "adaptive_weights", "describe_weights", "combine",
            "rank_order", "write_ranking", "read_ranking", "review_rounds", "RoundStats"]
 
 COMPONENTS = ("softmin", "dice", "disagreement", "boundary", "change", "outlier", "edges", "edge_fit")
@@ -164,6 +164,19 @@ def adaptive_weights(agreement: float, base: dict | None = None, *, trusted: flo
     e = float(np.clip((trusted - agreement) / (trusted - weak), 0.0, 1.0)) if np.isfinite(agreement) else 0.0
     w["edges"] = w["edge_fit"] = e * w.get("softmin", 1.0)
     return w
+
+
+def describe_weights(state: dict | None) -> str | None:
+    """One line saying how the batch weighed the ranking's scores (the store's ``ranking`` state)."""
+    if not state or not state.get("weights"):
+        return None
+    w, q = state["weights"], state.get("agreement")
+    edge = float(w.get("edges", 0.0)) / max(float(w.get("softmin", 1.0)), 1e-9)
+    how = ("image-edge scores not used" if edge <= 0 else
+           f"image-edge scores weigh {edge:.2f} of softmin (they weigh in as the models weaken)")
+    if q is None or not np.isfinite(q):
+        return f"ranking: the models' agreement with the masks could not be measured; {how}"
+    return f"ranking: the models reach Dice {q:.2f} on the cases judged correct; {how}"
 
 
 def _ranks01(values: np.ndarray) -> np.ndarray:

@@ -1,9 +1,9 @@
-"""Training: K-fold ensembles of MONAI networks, with relabelling of noisy masks while training.
+"""Training one member of a K-fold ensemble (a MONAI network), with relabelling of noisy masks
+while training.
 
-:func:`iter_train` trains ``repeats x folds`` members on a dataset; every case is left out by one
-member per repeat, so each case can later be scored by models that never saw its mask.
-:func:`iter_train_member` trains one network and, when asked, relabels its training masks as it
-goes (Redekop & Chernyavskiy, ISBI 2021): from a start epoch (chosen where the relative change of
+The ensemble itself (the folds, one task per member, run here or by an executor) is
+:func:`curator.core.engine.ensemble.iter_train`. :func:`iter_train_member` trains one network
+and, when asked, relabels its training masks as it goes (Redekop & Chernyavskiy, ISBI 2021): from a start epoch (chosen where the relative change of
 the mean cumulative uncertainty on the training set is smallest, or set by the user), the member's
 own test-time-augmented predictions on its training cases decide which pixels' labels flip
 (:mod:`curator.core.engine.relabel`). The original masks are never touched; the flipped labels and their
@@ -24,13 +24,11 @@ from typing import Generator, Sequence
 
 import numpy as np
 
-from curator.core.data.memo import ReadMemo
 from curator.core.engine.augment import random_augment
-from curator.core.engine.device import autocast, resolve_device, set_threads
+from curator.core.engine.device import autocast, resolve_device
 from curator.core.engine.inference import forward_probs, iter_predict
 from curator.core.engine.models import ModelSpec, build_network, save_member
-from curator.core.engine.prepare import PreparedCase, choose_spec, iter_prepare, scan_labels
-from curator.core.engine.preprocess import PreprocessSpec
+from curator.core.engine.prepare import PreparedCase
 from curator.core.engine.relabel import apply_flips, flip_candidates, suspect_cases
 from curator.core.engine.relabel_guard import RelabelGuard, auto_start, drifted
 from curator.core.engine.training_data import (
@@ -44,12 +42,11 @@ from curator.core.engine.training_data import (
     save_relabelled,
     seg_loss,
 )
-from curator.core.io.files import atomic_write
 from curator.core.jobs import Progress, run
 from curator.core.metrics import foreground_dice
 
 __all__ = ["RelabelConfig", "TrainConfig", "MemberResult", "seg_loss", "make_folds", "iter_train_member",
-           "iter_train", "TrainError"]
+           "build_spec", "TrainError"]
 
 
 @dataclass
@@ -405,7 +402,7 @@ def _monitor_dice(net, monitor, spec: ModelSpec, device, amp) -> float:
 
 
 # ----------------------------------------------------------------------------------------------
-# Ensembles
+# The member's network
 
 
 def build_spec(cfg: TrainConfig, preprocess, label_values: Sequence[int], in_channels: int) -> ModelSpec:
@@ -417,76 +414,3 @@ def build_spec(cfg: TrainConfig, preprocess, label_values: Sequence[int], in_cha
         strides=strides, num_res_units=cfg.num_res_units, norm="batch" if ndim == 2 else "instance",
         dropout=cfg.dropout, preprocess=preprocess,
     )
-
-
-def _comparable(config: dict) -> dict:
-    """Settings that change the models (not where or how fast they are computed), JSON-normalised."""
-    d = json.loads(json.dumps(config))
-    for k in ("device", "amp", "threads"):
-        d.pop(k, None)
-    return d
-
-
-def iter_train(dataset, models_dir, cfg: TrainConfig, *, cache_dir=None, cases: Sequence[str] | None = None
-               ) -> Generator[Progress, None, dict]:
-    """Train ``cfg.repeats x cfg.folds`` members on ``dataset``; resumable.
-
-    Writes ``models_dir/train.json`` (settings, folds, label values) and ``member-rRfF.{pt,json}``
-    per member. A member already saved is skipped; one interrupted mid-way resumes from its last
-    epoch. Returns ``{"members": [json paths], "failed": {case: reason}, "folds": ...}``.
-    """
-    models_dir = Path(models_dir)
-    models_dir.mkdir(parents=True, exist_ok=True)
-    set_threads(cfg.threads)
-    try:
-        device = resolve_device(cfg.device)
-    except ValueError as exc:
-        raise TrainError(str(exc)) from exc
-    yield Progress(0, None, "checking the dataset")
-    dataset.check()
-    usable = [c for c in dataset.cases if c.ok and c.mask is not None and (cases is None or c.id in cases)]
-    if not usable:
-        raise TrainError("no usable cases with masks in the dataset (see `curator info`)")
-    plan_path = models_dir / "train.json"
-    plan = json.loads(plan_path.read_text()) if plan_path.exists() else None
-    if plan is not None and _comparable(plan.get("config", {})) != _comparable(cfg.to_json()):
-        raise TrainError(f"{models_dir} holds a training run with other settings; use a new project or "
-                         "delete its models folder")
-    memo = ReadMemo()  # the masks the label scan decodes, for the preprocessing below
-    if plan is None:
-        label_values = scan_labels(usable, dataset.label_names, memo=memo)
-        pre = choose_spec(dataset, size=cfg.size, spacing=cfg.spacing, window=cfg.window, patch=cfg.patch)
-        plan = {"config": cfg.to_json(), "labels": label_values, "preprocess": pre.to_json(),
-                "dataset": str(dataset.root), "layout": dataset.layout}
-
-    pre = PreprocessSpec.from_json(plan["preprocess"])
-    label_values = plan["labels"]
-    prepared, failed = yield from iter_prepare(usable, pre, label_values, cache_dir, memo=memo)
-    ids = sorted(prepared)
-    if "folds" not in plan:
-        plan["folds"] = make_folds(ids, cfg.folds, cfg.repeats, cfg.seed)
-        atomic_write(plan_path, json.dumps(plan, indent=1))
-    if not prepared:  # every case failed to read: say why instead of failing on an empty list
-        why = "; ".join(f"{c}: {r}" for c, r in list(failed.items())[:5])
-        raise TrainError(f"none of the {len(usable)} case(s) could be read ({why})")
-    in_channels = next(iter(prepared.values())).image.shape[0]
-    spec = build_spec(cfg, pre, label_values, in_channels)
-    members = []
-    n_members = cfg.repeats * cfg.folds
-    for r, split in enumerate(plan["folds"]):
-        for f, held_out in enumerate(split):
-            name = f"member-r{r}-f{f}"
-            stem = models_dir / name
-            k = r * cfg.folds + f
-            if stem.with_suffix(".json").exists():
-                members.append(stem.with_suffix(".json"))
-                yield Progress(k + 1, n_members, f"{name}: already trained")
-                continue
-            train_items = [prepared[c] for c in ids if c not in set(held_out)]
-            probe = [prepared[c] for c in held_out if c in prepared]  # the fold this member will score
-            yield Progress(k, n_members, f"training {name} on {len(train_items)} cases")
-            res = yield from iter_train_member(train_items, spec, cfg, name=name, out_stem=stem, device=device,
-                                               probe=probe)
-            members.append(res.json_path)
-    yield Progress(n_members, n_members, f"{n_members} member(s) trained")
-    return {"members": [str(m) for m in members], "failed": failed, "folds": plan["folds"]}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Generator, Sequence
 
@@ -33,25 +33,21 @@ from curator.core.curation.ranking import (
 from curator.core.data.discover import open_dataset
 from curator.core.data.memo import ReadMemo
 from curator.core.engine.device import resolve_device, set_threads
-from curator.core.engine.inference import iter_predict
-from curator.core.engine.models import load_member
+from curator.core.engine.ensemble import iter_train
 from curator.core.engine.prepare import iter_prepare
 from curator.core.engine.preprocess import labels_to_index
-from curator.core.engine.training import TrainConfig, iter_train
-from curator.core.engine.uncertainty import UncertaintyMaps, load_maps, save_maps
-from curator.core.errors import CuratorError
+from curator.core.engine.training import TrainConfig
+from curator.core.engine.uncertainty import load_maps
 from curator.core.io.files import atomic_path, atomic_write
 from curator.core.io.types import ReadError
 from curator.core.jobs import Progress
 from curator.core.project.artifacts import candidates_path, regions_path, save_proposal, withhold_proposal
+from curator.core.project.executors import ExecutorError, LocalExecutor, executor_class
 from curator.core.project.folder import Project
+from curator.core.project.scoring import PipelineError, ScoreJob, load_members
 from curator.core.project.store import Store
 
 __all__ = ["UncertaintyConfig", "iter_uncertainty", "PipelineError", "load_members", "training_blocker"]
-
-
-class PipelineError(CuratorError):
-    """A project job cannot run (no models, incompatible models); the message says why."""
 
 
 @dataclass
@@ -70,31 +66,20 @@ class UncertaintyConfig:
         return {"tta": self.tta, "tta_intensity": self.tta_intensity, "mc": self.mc, "models": list(self.models)}
 
 
-def load_members(paths: Sequence[Path], device, *, allow_torchscript: bool = False) -> list:
-    members = []
-    for p in paths:
-        try:
-            members.append(load_member(p, device, allow_torchscript=allow_torchscript))
-        except (OSError, ValueError, RuntimeError, KeyError) as exc:
-            raise PipelineError(f"cannot load model {p}: {exc}") from exc
-    return members
-
-
 def _signature(members, cfg: UncertaintyConfig) -> str:
     doc = json.dumps({"members": sorted(m.sha256 for m in members), **cfg.to_json()}, sort_keys=True)
     return hashlib.sha256(doc.encode()).hexdigest()[:16]
 
 
 def iter_uncertainty(project, cfg: UncertaintyConfig | None = None, *, cases: Sequence[str] | None = None,
-                     dataset=None) -> Generator[Progress, None, dict]:
+                     dataset=None, executor=None) -> Generator[Progress, None, dict]:
     """Compute and store uncertainty maps for the project's cases (``dataset``: the project's
-    dataset already opened, else it is opened here).
+    dataset already opened, else it is opened here), scored by ``executor`` (default: here, by
+    :class:`curator.core.project.executors.LocalExecutor`).
 
     Returns ``{"done": [...], "skipped": [...], "failed": {case: reason}, "in_fold": [...]}``;
     ``in_fold`` lists cases no held-out member could score (scored by members that saw them).
     """
-    import torch
-
     cfg = cfg or UncertaintyConfig()
     set_threads(cfg.threads)
     try:
@@ -112,7 +97,6 @@ def iter_uncertainty(project, cfg: UncertaintyConfig | None = None, *, cases: Se
     label_sets = {tuple(m.spec.labels) for m in members}
     if len(label_sets) > 1:
         raise PipelineError(f"the models predict different label sets {sorted(label_sets)}")
-    amp = bool(cfg.amp and device.type == "cuda")
     dataset = dataset if dataset is not None else project.open_dataset()
     dataset.check()
     todo = [c for c in dataset.cases if c.ok and (cases is None or c.id in cases)]
@@ -131,40 +115,25 @@ def iter_uncertainty(project, cfg: UncertaintyConfig | None = None, *, cases: Se
             except Exception:
                 pass  # damaged or old maps: recompute
         pending.append(c)
-    prepared, prep_failed = yield from iter_prepare(pending, spec.preprocess, spec.labels, project.cache_dir)
-    failed.update(prep_failed)
-    patch = tuple(spec.preprocess.patch) if spec.spatial_dims == 3 else None
-    total = len(pending)
-    for i, case in enumerate(pending):
-        pc = prepared.get(case.id)
-        if pc is None:
+    executor = executor or LocalExecutor()
+    items = [(c, i) for i, c in enumerate(pending)]  # a case's seed: its place among the cases to score
+    prepared = None
+    if not executor.remote:  # remote scorers read the cases from the project's preparation cache
+        prepared, prep_failed = yield from iter_prepare(pending, spec.preprocess, spec.labels, project.cache_dir)
+        failed.update(prep_failed)
+        items = [(c, i) for c, i in items if c.id in prepared]
+    pending = [c for c, _ in items]
+    job = ScoreJob(project=str(project.root), member_specs=tuple(str(p) for p in specs),
+                   config={**asdict(cfg), "models": list(cfg.models)}, signature=signature)
+    results = yield from executor.iter_score(job, items, members=members, prepared=prepared)
+    for case in pending:
+        res = results.get(case.id, {"failed": "not scored"})
+        if "failed" in res:
+            failed[case.id] = res["failed"]
             continue
-        yield Progress(i, total, f"uncertainty {case.id}")
-        oof = [m for m in members if m.out_of_fold_for(case.id)]
-        if not oof:
-            oof = members
-            in_fold.append(case.id)
-        x = torch.from_numpy(pc.image.astype(np.float32))
-        acc = yield from iter_predict([(m.network, patch) for m in oof], x, tta=cfg.tta, mc=cfg.mc, device=device,
-                                      amp=amp, tta_intensity=cfg.tta_intensity, seed=i)
-        given = pc.labels if pc.labels is not None else None
-        res = acc.result(given=torch.from_numpy(given.astype(np.int64)) if given is not None else None)
-        maps = {k: v.numpy() for k, v in res.items()}
-        meta = {
-            "case_id": case.id,
-            "orig_shape": list(pc.orig_shape),
-            "orig_spacing": list(pc.orig_spacing) if pc.orig_spacing else None,
-            "work_shape": list(pc.image.shape[1:]),
-            "labels": list(spec.labels),
-            "members": [{"name": m.name, "sha256": m.sha256} for m in oof],
-            "in_fold": case.id in in_fold,
-            "predictions": acc.n,
-            "signature": signature,
-            **cfg.to_json(),
-        }
-        save_maps(project.map_path(case.id), UncertaintyMaps(maps, meta))
         done.append(case.id)
-        yield Progress(i + 1, total, f"uncertainty {case.id} done")
+        if res.get("in_fold"):
+            in_fold.append(case.id)
     return {"done": done, "skipped": skipped, "failed": failed, "in_fold": in_fold}
 
 
@@ -407,12 +376,22 @@ def relabel_notes(member_paths) -> list[str]:
 
 def iter_batch(dataset_path, project_dir, *, train_cfg=None, unc_cfg: UncertaintyConfig | None = None,
                proposal_cfg=None, layout: str | None = None, reviewer: str | None = None,
-               models: Sequence[str] = ()) -> Generator[Progress, None, BatchResult]:
+               models: Sequence[str] = (), executor: str | None = None, executor_options: dict | None = None
+               ) -> Generator[Progress, None, BatchResult]:
     """Batch relabel: train (or load) → uncertainty → proposals → ranking, resumable.
 
     With ``models`` (user-supplied specs) and ``train_cfg=None``, no training is done.
+    ``executor`` names where training and scoring run (:func:`curator.core.project.executors.make_executor`;
+    default ``local``: here), ``executor_options`` its options (e.g. ``{"address": "auto"}``).
     Writes ``ranking.csv`` and ``proposals/`` in the project; failures are recorded per case.
     """
+    options = {k: v for k, v in (executor_options or {}).items() if v is not None}
+    try:  # a wrong executor name or option is said before anything is written
+        executor_cls = executor_class(executor)
+        if executor_cls is LocalExecutor:
+            LocalExecutor(**options)
+    except ExecutorError as exc:
+        raise PipelineError(str(exc)) from exc
     ds = open_dataset(dataset_path, layout=layout)
     project = Project.create(project_dir, ds.root, layout=ds.layout)
     unc_cfg = unc_cfg or UncertaintyConfig()
@@ -425,28 +404,42 @@ def iter_batch(dataset_path, project_dir, *, train_cfg=None, unc_cfg: Uncertaint
             store.set_failed(c.id, None if c.ok else "; ".join(p.message for p in c.problems if p.severity == "error"))
         store.log("batch:start", {"train": train_cfg.to_json() if train_cfg else None, "uncertainty": unc_cfg.to_json(),
                                   "proposals": proposal_cfg.to_json() if proposal_cfg else None})
-        members = []
-        if train_cfg is not None or not models:
-            train_cfg = train_cfg or TrainConfig()
-            if (why := training_blocker(ds, train_cfg)) is not None:
-                store.log("batch:refused", {"why": why})
-                raise PipelineError(why)
-            yield Progress(0, 4, "training the ensemble")
-            res = yield from iter_train(ds, project.models_dir, train_cfg, cache_dir=project.cache_dir)
-            members = res["members"]
-            for cid, why in res["failed"].items():
-                store.set_failed(cid, why)
-        yield Progress(1, 4, "computing uncertainty")
-        unc = yield from iter_uncertainty(project, unc_cfg, dataset=ds)
-        for cid, why in unc["failed"].items():
-            store.set_failed(cid, why)
-        yield Progress(2, 4, "proposing corrections")
-        props = yield from iter_proposals(project, store, proposal_cfg, dataset=ds)
-        for cid, why in props["failed"].items():
-            store.set_failed(cid, why)
-        yield Progress(3, 4, "ranking")
-        ranked = rank_cases(project, store)
-        store.log("batch:done", {"ranked": len(ranked), "failed": len(store.failed())})
+        try:
+            runner = executor_cls(**options)
+        except ExecutorError as exc:
+            raise PipelineError(str(exc)) from exc
+        with runner:
+            res = yield from _iter_batch_steps(ds, project, store, runner, train_cfg, unc_cfg, proposal_cfg, models)
+        members, props, ranked = res
         failed = store.failed()
     yield Progress(4, 4, "batch done")
     return BatchResult(members, failed, ranked, props, relabel_notes(members or project.member_specs()))
+
+
+def _iter_batch_steps(ds, project, store, executor, train_cfg, unc_cfg, proposal_cfg, models):
+    """The batch's steps inside its store, with its executor; returns ``(members, proposals, ranking)``
+    (the dataset ``ds`` opened once for all of them)."""
+    members = []
+    if train_cfg is not None or not models:
+        train_cfg = train_cfg or TrainConfig()
+        if (why := training_blocker(ds, train_cfg)) is not None:
+            store.log("batch:refused", {"why": why})
+            raise PipelineError(why)
+        yield Progress(0, 4, "training the ensemble")
+        res = yield from iter_train(ds, project.models_dir, train_cfg, cache_dir=project.cache_dir,
+                                    executor=executor)
+        members = res["members"]
+        for cid, why in res["failed"].items():
+            store.set_failed(cid, why)
+    yield Progress(1, 4, "computing uncertainty")
+    unc = yield from iter_uncertainty(project, unc_cfg, dataset=ds, executor=executor)
+    for cid, why in unc["failed"].items():
+        store.set_failed(cid, why)
+    yield Progress(2, 4, "proposing corrections")
+    props = yield from iter_proposals(project, store, proposal_cfg, dataset=ds)
+    for cid, why in props["failed"].items():
+        store.set_failed(cid, why)
+    yield Progress(3, 4, "ranking")
+    ranked = rank_cases(project, store)
+    store.log("batch:done", {"ranked": len(ranked), "failed": len(store.failed()), "executor": executor.name})
+    return members, props, ranked

@@ -1,11 +1,14 @@
-"""The review queue: cases ordered by how likely their mask is wrong, with their status."""
+"""The review queue: cases ordered by how likely their mask is wrong, with their status.
+
+The table is a view over a lazy model: a cell's text is made when Qt draws it, so a queue of
+100,000 cases shows as fast as one of ten (the rows are the store's, read once per refresh)."""
 
 from __future__ import annotations
 
-from qtpy.QtCore import Qt, Signal
+from qtpy.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from qtpy.QtGui import QColor
-from qtpy.QtWidgets import QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QTableWidget, \
-    QTableWidgetItem, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QTableView, \
+    QVBoxLayout, QWidget
 
 __all__ = ["QueueWidget", "STATUS_COLOURS"]
 
@@ -19,6 +22,72 @@ STATUS_COLOURS = {
 }
 FILTERS = [("All cases", None), ("Unreviewed", "unreviewed"), ("Accepted", "accepted"), ("Kept", "kept"),
            ("Edited", "edited"), ("Excluded", "excluded"), ("Flagged", "flagged"), ("Failed", "failed")]
+
+
+HEADERS = ["#", "Case", "Score", "Change", "Status"]
+TIPS = ["Rank: 1 is the case most likely to have a wrong mask",
+        "Case id",
+        "How likely the mask is wrong (higher = more likely), combined from the models' scores",
+        "Size of the proposed change: pixels the proposal adds or removes, as a share of the given "
+        "mask's area (100 % = as many pixels as the mask has; above 100 % the proposal more than "
+        "redraws the mask, often a mask that misses most of the object). '–': no proposal",
+        "Review status; 🔒 = decided (Reopen to change), ✎ = an edit in progress is saved as a draft"]
+
+
+class QueueModel(QAbstractTableModel):
+    """The queue's rows (dicts from :meth:`curator.core.project.store.Store.queue`) as a table model."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.rows: list[dict] = []
+
+    def set_rows(self, rows: list[dict]) -> None:
+        self.beginResetModel()
+        self.rows = rows
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(HEADERS)
+
+    def headerData(self, section, orientation, role=Qt.DisplayRole):
+        if orientation == Qt.Horizontal and 0 <= section < len(HEADERS):
+            if role == Qt.DisplayRole:
+                return HEADERS[section]
+            if role == Qt.ToolTipRole:
+                return TIPS[section]
+        return None
+
+    def data(self, index, role=Qt.DisplayRole):
+        if not index.isValid():
+            return None
+        r, j = self.rows[index.row()], index.column()
+        status = "failed" if r.get("failed") else r["decision"]
+        change = r.get("change_fraction")
+        if role == Qt.DisplayRole:
+            if j == 0:
+                return str(r["rank"]) if r.get("rank") else "–"
+            if j == 1:
+                return r["case_id"]
+            if j == 2:
+                return f"{r['score']:.3f}" if r.get("score") is not None else "–"
+            if j == 3:
+                return f"{100 * change:.1f} %" if change is not None else "–"
+            return status + (" 🔒" if r.get("locked") else "") + (" ✎" if r.get("draft") else "")
+        if role == Qt.TextAlignmentRole and j in (0, 2, 3):
+            return Qt.AlignRight | Qt.AlignVCenter
+        if role == Qt.ForegroundRole and j == 4:
+            colour = "#c62828" if status == "failed" else STATUS_COLOURS.get(r["decision"])
+            return QColor(colour) if colour else None
+        if role == Qt.ToolTipRole:
+            if status == "failed":
+                return r.get("failed") or ""
+            if j == 3 and change is not None:
+                return (f"the proposal changes {100 * change:.1f} % of the given mask's area "
+                        f"(+{r.get('added') or 0} / −{r.get('removed') or 0} pixels)")
+        return None
 
 
 class QueueWidget(QWidget):
@@ -39,25 +108,22 @@ class QueueWidget(QWidget):
         top.addStretch(1)
         top.addWidget(self.count)
         top.addWidget(self.filter)
-        self.table = QTableWidget(0, 5)
-        self.table.setHorizontalHeaderLabels(["#", "Case", "Score", "Change", "Status"])
-        tips = ["Rank: 1 is the case most likely to have a wrong mask",
-                "Case id",
-                "How likely the mask is wrong (higher = more likely), combined from the models' scores",
-                "Size of the proposed change: pixels the proposal adds or removes, as a share of the given "
-                "mask's area (100 % = as many pixels as the mask has; above 100 % the proposal more than "
-                "redraws the mask, often a mask that misses most of the object). '–': no proposal",
-                "Review status; 🔒 = decided (Reopen to change), ✎ = an edit in progress is saved as a draft"]
-        for j, tip in enumerate(tips):
-            self.table.horizontalHeaderItem(j).setToolTip(tip)
+        self.model = QueueModel(self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.Fixed)  # uniform rows: no measuring
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 6)
         hdr = self.table.horizontalHeader()
-        hdr.setSectionResizeMode(QHeaderView.ResizeToContents)
+        for j, width in enumerate((56, 0, 60, 70, 120)):
+            if width:
+                hdr.setSectionResizeMode(j, QHeaderView.Interactive)
+                hdr.resizeSection(j, width)
         hdr.setSectionResizeMode(1, QHeaderView.Stretch)
-        self.table.itemSelectionChanged.connect(self._selected)
+        self.table.selectionModel().selectionChanged.connect(self._selected)
         self.table.setToolTip("Cases in review order: rank 1 is the most likely to have a wrong mask. "
                               "N / Shift+N move to the next / previous case.")
         lay = QVBoxLayout(self)
@@ -65,36 +131,15 @@ class QueueWidget(QWidget):
         lay.addLayout(top)
         lay.addWidget(self.table)
         self._ids: list[str] = []
+        self._row_of: dict[str, int] | None = None
         self._quiet = False
 
     def set_rows(self, rows: list[dict], current: str | None = None) -> None:
         self._quiet = True
         try:
-            self.table.setRowCount(len(rows))
+            self.model.set_rows(rows)
             self._ids = [r["case_id"] for r in rows]
-            for i, r in enumerate(rows):
-                status = "failed" if r.get("failed") else r["decision"]
-                change = r.get("change_fraction")
-                cells = [
-                    str(r["rank"]) if r.get("rank") else "–",
-                    r["case_id"],
-                    f"{r['score']:.3f}" if r.get("score") is not None else "–",
-                    f"{100 * change:.1f} %" if change is not None else "–",
-                    status + (" 🔒" if r.get("locked") else "") + (" ✎" if r.get("draft") else ""),
-                ]
-                for j, text in enumerate(cells):
-                    item = QTableWidgetItem(text)
-                    if j in (0, 2, 3):
-                        item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
-                    if j == 3 and change is not None:
-                        item.setToolTip(f"the proposal changes {100 * change:.1f} % of the given mask's area "
-                                        f"(+{r.get('added') or 0} / −{r.get('removed') or 0} pixels)")
-                    colour = "#c62828" if status == "failed" else STATUS_COLOURS.get(r["decision"])
-                    if j == 4 and colour:
-                        item.setForeground(QColor(colour))
-                    if status == "failed":
-                        item.setToolTip(r.get("failed") or "")
-                    self.table.setItem(i, j, item)
+            self._row_of = None
             reviewed = sum(1 for r in rows if r["decision"] != "unreviewed")
             self.count.setText(f"{reviewed}/{len(rows)} reviewed")
             if current is not None:
@@ -102,15 +147,33 @@ class QueueWidget(QWidget):
         finally:
             self._quiet = False
 
+    # -- reading the table (tests, and whoever drives the panel) ---------------------------------
+    def row_count(self) -> int:
+        return self.model.rowCount()
+
+    def text(self, row: int, column: int) -> str:
+        return self.model.index(row, column).data(Qt.DisplayRole)
+
+    def tooltip(self, row: int, column: int) -> str | None:
+        return self.model.index(row, column).data(Qt.ToolTipRole)
+
+    def header_tooltip(self, column: int) -> str:
+        return self.model.headerData(column, Qt.Horizontal, Qt.ToolTipRole)
+
+    def row_of(self, case_id: str) -> int | None:
+        if self._row_of is None:
+            self._row_of = {c: i for i, c in enumerate(self._ids)}
+        return self._row_of.get(case_id)
+
     def select(self, case_id: str) -> None:
-        if case_id in self._ids:
-            row = self._ids.index(case_id)
+        row = self.row_of(case_id)
+        if row is not None:
             was, self._quiet = self._quiet, True
             self.table.selectRow(row)
-            self.table.scrollToItem(self.table.item(row, 1))
+            self.table.scrollTo(self.model.index(row, 1))
             self._quiet = was
 
-    def _selected(self) -> None:
+    def _selected(self, *_) -> None:
         if self._quiet:
             return
         rows = self.table.selectionModel().selectedRows()

@@ -160,6 +160,9 @@ class ReviewPanel(QWidget):
         lay.addWidget(editing)
         lay.addStretch(1)
         self._quiet = False
+        self._locked = False  # the case on screen is decided and locked
+        self._proposable = False  # it has proposed regions to accept
+        self._withheld = False  # the batch withheld its proposals
         self._case_controls = [self.accept_button, self.keep_button, self.save_button, self.exclude_button,
                                self.flag_button, self.reopen_button, self.prev_button, self.next_button, self.note,
                                self.tau, self.regions, self.undo_button, self.redo_button, self.islands_button,
@@ -190,13 +193,20 @@ class ReviewPanel(QWidget):
         self.flag_button.setEnabled(not locked)
         self.reopen_button.setEnabled(locked)
         # a locked case shows the proposal its decision was made on; nothing on it changes
-        self.tau.setEnabled(not locked)
+        self._locked = locked
+        self._sync_proposal_controls()
         self.regions.setEnabled(not locked)
         self.undo_button.setEnabled(False)
         self.redo_button.setEnabled(False)
         self.between_button.setVisible(ndim == 3)
         for w in (self.ct_preset, self.ct_label, self.view3d_button):
             w.setVisible(ndim == 3)
+
+    def _sync_proposal_controls(self) -> None:
+        """Accept only when there are regions to accept; the threshold only when it can bring some
+        (never on a locked case, nor where the batch withheld the proposals)."""
+        self.accept_button.setEnabled(not self._locked and self._proposable)
+        self.tau.setEnabled(not self._locked and not self._withheld)
 
     def set_history(self, can_undo: bool, can_redo: bool) -> None:
         """Undo and Redo are on only when there is something to undo or redo (never on a locked case)."""
@@ -236,6 +246,8 @@ class ReviewPanel(QWidget):
         """The change regions as a checklist; ``gate``: the model confidence a region needs (said
         when nothing is proposed, so an empty list is not a mystery); ``withheld``: why the batch
         proposes nothing for this case; ``trust``: how the gate was set (the list's tooltip)."""
+        self._proposable, self._withheld = bool(regions) and not withheld, bool(withheld)
+        self._sync_proposal_controls()
         self._quiet = True
         try:
             self.regions.clear()

@@ -225,6 +225,15 @@ def test_edge_scores_weigh_in_as_the_models_weaken():
     assert weak["edges"] == weak["edge_fit"] == DEFAULT_WEIGHTS["softmin"]
     assert adaptive_weights(float("nan"))["edges"] == 0.0  # no agreement measured: the models' scores alone
     assert all(strong[k] == v for k, v in DEFAULT_WEIGHTS.items())
+    # the batch says which weights it used, and why
+    from curator.core.curation.ranking import describe_weights
+
+    assert describe_weights({"agreement": 0.85, "weights": mid}).endswith("image-edge scores weigh 0.50 of softmin "
+                                                                         "(they weigh in as the models weaken)")
+    assert "Dice 0.96" in describe_weights({"agreement": 0.96, "weights": strong})
+    assert "not used" in describe_weights({"agreement": 0.96, "weights": strong})
+    assert "could not be measured" in describe_weights({"agreement": float("nan"), "weights": strong})
+    assert describe_weights(None) is None
 
 
 def test_edge_scores_of_a_case():

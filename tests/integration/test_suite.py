@@ -1,0 +1,39 @@
+"""`curator bench suite` end to end on a small slice of real data: one table per dataset with its
+mean and worst, as JSON and HTML, and a rerun that reads finished runs back instead of redoing them."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.integration.test_cli import curator
+
+pytestmark = pytest.mark.data
+
+
+def test_bench_suite_quick_writes_the_table_and_resumes(shared_data, tmp_path):
+    out = tmp_path / "suite"
+    args = ["bench", "suite", "--quick", "--data", shared_data, "--datasets", "ph2,chaos", "--cases", "10",
+            "--seeds", "0", "--out", out, "-q"]
+    first = curator(*args, timeout=1200)
+    res = json.loads((out / "suite.json").read_text())
+    assert res["profile"] == "quick" and [r["dataset"] for r in res["runs"]] == ["ph2", "chaos"]
+    for run in res["runs"]:
+        assert run["cases"] == 10 and 0 < run["wrong"] < 10
+        rel = run["relabel"]
+        assert 0.0 <= rel["detection"]["combined"]["auroc"] <= 1.0
+        assert {c["case_id"] for c in rel["cases"]} and len(rel["cases"]) == 10
+        assert run["no-relabel"]  # the baseline: trained, or reused because nothing was relabelled
+    for d in ("ph2", "chaos"):
+        row = res["summary"]["datasets"][d]
+        assert row["runs"] == 1 and "relabel:auroc_combined:worst" in row
+    assert "relabel:gap_closed:worst" in res["summary"]["overall"]
+    html = (out / "suite.html").read_text()
+    assert "ph2" in html and "chaos" in html
+    assert "MEAN" in first.stdout and "WORST" in first.stdout
+    t0 = time.perf_counter()
+    curator(*args)
+    assert time.perf_counter() - t0 < 60, "finished runs are read back, not trained again"
+    assert json.loads((out / "suite.json").read_text())["runs"] == res["runs"]
