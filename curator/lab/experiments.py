@@ -31,7 +31,7 @@ from curator.lab.suite import evaluate_project
 
 __all__ = ["METHODS", "method_config", "iter_noise_experiment", "summarise"]
 
-METHODS = ("clean", "none", "relabel", "reweight", "gce", "mixup", "relabel-poster")
+METHODS = ("clean", "none", "relabel", "reweight", "gce", "sce", "ce", "dice", "mixup", "relabel-poster")
 
 
 def method_config(method: str, base: TrainConfig) -> TrainConfig:
@@ -41,8 +41,8 @@ def method_config(method: str, base: TrainConfig) -> TrainConfig:
         return replace(base, relabel=None, reweight=False)
     if method == "reweight":
         return replace(base, relabel=None, reweight=True)
-    if method == "gce":
-        return replace(base, relabel=None, loss="gce")
+    if method in ("gce", "sce", "ce", "dice"):  # a loss instead of the default Dice + cross-entropy
+        return replace(base, relabel=None, reweight=False, loss=method)
     if method == "mixup":
         return replace(base, relabel=None, mixup=0.4)
     if method == "relabel-poster":

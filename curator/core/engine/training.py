@@ -111,7 +111,7 @@ class TrainConfig:
     batch_size: int = 16
     lr: float = 2e-3
     weight_decay: float = 1e-4
-    loss: str = "dicece"  # dicece | ce | dice | gce
+    loss: str = "dicece"  # dicece | ce | dice | gce | sce (training_data.LOSSES)
     gce_q: float = 0.7
     arch: str = "unet"
     channels: tuple[int, ...] = (16, 32, 64, 128, 256)

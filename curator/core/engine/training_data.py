@@ -27,12 +27,19 @@ class TrainError(CuratorError):
 # Loss
 
 
+LOSSES = ("dicece", "ce", "dice", "gce", "sce")
+_RCE_A = 9.2103  # -log(1e-4): the reverse cross-entropy's clamp of log 0 (Wang et al. 2019)
+
+
 def seg_loss(logits, target, *, kind: str = "dicece", weights=None, q: float = 0.7):
     """Segmentation loss for ``logits`` ``(B, K, *S)`` and class indices ``target`` ``(B, *S)``.
 
     ``dicece``: cross-entropy + soft Dice (batch Dice over foreground classes); ``ce``; ``dice``;
     ``gce``: generalised cross-entropy ``(1 - p_y^q) / q`` (Zhang & Sabuncu 2018), robust to label
-    noise. ``weights`` ``(B, *S)`` scale every pixel's contribution (reweighting).
+    noise; ``sce``: symmetric cross-entropy (Wang et al. 2019), cross-entropy plus the reverse
+    cross-entropy ``-A (1 - p_y)`` with ``A = log 1e-4`` (the one-hot label's zeros clamped as in
+    the authors' code), both weighted 1. For two-class masks ``ce`` is the binary cross-entropy.
+    ``weights`` ``(B, *S)`` scale every pixel's contribution (reweighting).
     """
     import torch
     import torch.nn.functional as F
@@ -48,6 +55,11 @@ def seg_loss(logits, target, *, kind: str = "dicece", weights=None, q: float = 0
         py = p.gather(1, target[:, None]).squeeze(1).clamp(min=1e-6)
         g = (1 - py ** q) / q
         terms.append((g * w).sum() / w.sum().clamp(min=1e-6) if w is not None else g.mean())
+    if kind == "sce":
+        ce = F.cross_entropy(logits, target, reduction="none")
+        py = torch.softmax(logits, 1).gather(1, target[:, None]).squeeze(1)
+        s = ce + _RCE_A * (1 - py)
+        terms.append((s * w).sum() / w.sum().clamp(min=1e-6) if w is not None else s.mean())
     if kind in ("dice", "dicece"):
         p = torch.softmax(logits, 1)
         onehot = F.one_hot(target, k).movedim(-1, 1).to(p.dtype)
@@ -62,7 +74,7 @@ def seg_loss(logits, target, *, kind: str = "dicece", weights=None, q: float = 0
         dice = (2 * inter + 1e-5) / (denom + 1e-5)
         terms.append(1 - dice[1:].mean() if k > 1 else 1 - dice.mean())
     if not terms:
-        raise ValueError(f"unknown loss '{kind}' (choose dicece, ce, dice or gce)")
+        raise ValueError(f"unknown loss '{kind}' (choose {', '.join(LOSSES)})")
     return sum(terms)
 
 

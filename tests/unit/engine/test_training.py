@@ -15,7 +15,7 @@ from curator.core.engine.preprocess import PreprocessSpec
 from curator.core.engine.relabel import apply_flips, boundary_band, flip_candidates, suspect_cases
 from curator.core.engine.relabel_guard import auto_start, drifted
 from curator.core.engine.training import RelabelConfig, TrainConfig, iter_train_member
-from curator.core.engine.training_data import make_folds, seg_loss
+from curator.core.engine.training_data import LOSSES, make_folds, seg_loss
 
 TINY = dict(channels=(4, 8, 16), batch_size=4, size=32, threads=1, augment=True)
 
@@ -54,7 +54,7 @@ def test_folds_are_disjoint_complete_and_deterministic():
 def test_losses_are_finite_and_weights_matter():
     logits = torch.randn(2, 2, 8, 8, requires_grad=True)
     y = torch.randint(0, 2, (2, 8, 8))
-    for kind in ("dicece", "ce", "dice", "gce"):
+    for kind in LOSSES:
         loss = seg_loss(logits, y, kind=kind)
         assert torch.isfinite(loss)
         loss.backward()
@@ -63,6 +63,21 @@ def test_losses_are_finite_and_weights_matter():
     assert not torch.isclose(seg_loss(logits, y, kind="ce", weights=w), seg_loss(logits, y, kind="ce"))
     with pytest.raises(ValueError):
         seg_loss(logits, y, kind="nope")
+
+
+def test_symmetric_cross_entropy_is_ce_plus_bounded_reverse_term():
+    # the reverse term -A (1 - p_y) is bounded: a confidently wrong label costs at most A more than
+    # cross-entropy alone, which is what makes SCE robust to wrong masks (Wang et al. 2019)
+    y = torch.zeros(1, 4, 4, dtype=torch.long)
+    right = torch.zeros(1, 2, 4, 4)
+    right[:, 0] = 8.0
+    wrong = torch.zeros(1, 2, 4, 4)
+    wrong[:, 1] = 8.0
+    ce_r, ce_w = seg_loss(right, y, kind="ce"), seg_loss(wrong, y, kind="ce")
+    sce_r, sce_w = seg_loss(right, y, kind="sce"), seg_loss(wrong, y, kind="sce")
+    assert torch.isclose(sce_r, ce_r, atol=1e-2)
+    p_y = torch.softmax(wrong, 1)[0, 0, 0, 0]
+    assert torch.isclose(sce_w - ce_w, 9.2103 * (1 - p_y), atol=1e-3)
 
 
 def test_member_save_load_weights_only_and_hash(tmp_path):
