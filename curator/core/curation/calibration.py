@@ -7,7 +7,8 @@ of each batch from the batch's own cases:
 
 * the **reference cases** are those the ranking puts among the most likely correct (the lower half
   by cleanlab's softmin score, which does not depend on the proposals): whatever the proposals
-  change there is, to a first approximation, a false change;
+  change there is, to a first approximation, a false change. Masks reviewers vouched for (trusted,
+  or kept in review) come first, masks they found wrong never;
 * for each candidate gate, the mean share of the reference masks' pixels that regions at least
   that confident would change is an empirical estimate of the false-change rate on correct masks;
 * the gate is one level above the lowest one whose estimate stays under ``target`` (0.5 % of a
@@ -30,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from curator.core.curation.ranking import reference_agreement
+from curator.core.curation.ranking import reference_agreement, reference_cases
 
 __all__ = ["GATES", "Calibration", "calibrate_gate", "false_change"]
 
@@ -91,7 +92,8 @@ def calibrate_gate(records: list[dict], *, target: float = 0.005, reference_frac
 
     ``records``: one per case scored out of fold: ``{"softmin": score (higher = more likely wrong),
     "agreement": Dice of consensus to mask, "area": mask pixels, "regions": [(confidence, size,
-    kind)]}``. ``margin``: how many levels of ``gates`` above the lowest one that meets the target
+    kind)], "known": 1 / -1 / 0}`` (``known``: a reviewer vouched for the given mask / found it wrong /
+    not reviewed; vouched-for masks are reference cases first, wrong ones never). ``margin``: how many levels of ``gates`` above the lowest one that meets the target
     the gate is set (the reference cases are the ones the models agree with most, so their false
     changes understate those of the correct masks ranked higher).
     """
@@ -102,9 +104,11 @@ def calibrate_gate(records: list[dict], *, target: float = 0.005, reference_frac
                                  f"{int(np.ceil(min_reference / reference_fraction))} needed)", n_ref, float("nan"),
                            target=target)
 
-    ref = sorted(usable, key=lambda r: r["softmin"])[:n_ref]
-    agreement = reference_agreement([r["softmin"] for r in usable], [r["agreement"] for r in usable],
-                                    reference_fraction)
+    softmin = [r["softmin"] for r in usable]
+    known = [r.get("known", 0) for r in usable]
+    ref = [usable[i] for i in reference_cases(softmin, known, reference_fraction)]
+    n_ref = len(ref)
+    agreement = reference_agreement(softmin, [r["agreement"] for r in usable], reference_fraction, known)
     rates = {g: float(np.mean([false_change(r["regions"], r["area"], g) for r in ref])) for g in gates}
     if agreement < min_agreement:
         return Calibration(None, f"the models reach only Dice {agreement:.2f} on the cases judged correct "

@@ -141,16 +141,24 @@ def shape_descriptors(mask: np.ndarray, image: np.ndarray | None = None) -> dict
     return d
 
 
-def reference_agreement(softmin, agreement, fraction: float = 0.5) -> float:
-    """How well the models reproduce the masks judged correct: the median of ``agreement`` (Dice
-    of the consensus to the mask) over the ``fraction`` of cases with the lowest softmin score.
-    Label-free; NaN without cases."""
+def reference_cases(softmin, known=None, fraction: float = 0.5) -> np.ndarray:
+    """Indices of the cases taken as correct: the ``fraction`` of cases with the lowest softmin
+    score, where reviewers have vouched for masks (``known`` 1: the given mask is right; -1: it was
+    wrong; 0: not reviewed) those first, as many as there are, and never a mask found wrong."""
     sm = np.asarray(softmin, float)
-    ag = np.asarray(agreement, float)
-    n = int(np.floor(fraction * sm.size))
-    if n < 1:
+    k = np.zeros(sm.size) if known is None else np.asarray(known, float)
+    n = max(int(np.floor(fraction * sm.size)), int(np.count_nonzero(k > 0)))
+    order = np.lexsort((sm, -k))  # vouched for first, then by softmin; found wrong last
+    return order[k[order] >= 0][:n]
+
+
+def reference_agreement(softmin, agreement, fraction: float = 0.5, known=None) -> float:
+    """How well the models reproduce the masks judged correct: the median of ``agreement`` (Dice
+    of the consensus to the mask) over the :func:`reference_cases`. NaN without cases."""
+    idx = reference_cases(softmin, known, fraction)
+    if idx.size < 1:
         return float("nan")
-    return float(np.median(ag[np.argsort(sm, kind="stable")[:n]]))
+    return float(np.median(np.asarray(agreement, float)[idx]))
 
 
 def adaptive_weights(agreement: float, base: dict | None = None, *, trusted: float = 0.95,

@@ -16,7 +16,7 @@ the dataset and the project must be seen at the same paths (one machine, or shar
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Generator, Sequence
 
@@ -24,10 +24,11 @@ from curator.core.data.discover import open_dataset
 from curator.core.data.memo import ReadMemo
 from curator.core.engine.device import resolve_device, set_threads
 from curator.core.engine.prepare import choose_spec, iter_prepare, scan_labels
-from curator.core.engine.preprocess import PreprocessSpec
+from curator.core.engine.preprocess import PreprocessSpec, labels_to_index
 from curator.core.engine.training import TrainConfig, build_spec, iter_train_member
 from curator.core.engine.training_data import TrainError, make_folds
 from curator.core.io.files import atomic_write
+from curator.core.io.masks import read_labels
 from curator.core.jobs import Progress
 
 __all__ = ["iter_train", "MemberTask", "iter_member_task", "iter_member_tasks"]
@@ -47,6 +48,9 @@ class MemberTask:
     labels: tuple[int, ...]
     train_ids: tuple[str, ...]
     probe_ids: tuple[str, ...] = ()
+    trusted_ids: tuple[str, ...] = ()  # labels a reviewer vouched for: never relabelled
+    label_files: tuple[tuple[str, str], ...] = ()  # (case id, reviewed mask .npz) replacing its given mask
+    init: str | None = None  # a member .json to start from (fine-tuning in a review round)
 
     @property
     def json_path(self) -> Path:
@@ -83,13 +87,36 @@ def iter_member_task(task: MemberTask, *, prepared: dict | None = None, device=N
         prepared = yield from _prepare(task.train_ids + task.probe_ids, task.dataset, task.layout, task.preprocess,
                                        task.labels, task.cache_dir)
     device = device or resolve_device(cfg.device)
+    prepared = _reviewed_labels(prepared, task)
     train_items = [prepared[c] for c in task.train_ids]
     probe = [prepared[c] for c in task.probe_ids if c in prepared]
     in_channels = train_items[0].image.shape[0]
     spec = build_spec(cfg, PreprocessSpec.from_json(task.preprocess), list(task.labels), in_channels)
     res = yield from iter_train_member(train_items, spec, cfg, name=task.name,
-                                       out_stem=Path(task.models_dir) / task.name, device=device, probe=probe)
+                                       out_stem=Path(task.models_dir) / task.name, device=device, probe=probe,
+                                       trusted=task.trusted_ids, init=Path(task.init) if task.init else None)
     return str(res.json_path)
+
+
+def _reviewed_labels(prepared: dict, task: MemberTask) -> dict:
+    """``prepared`` with the reviewed masks of ``task.label_files`` as the cases' labels (working grid)."""
+    if not task.label_files:
+        return prepared
+    out = dict(prepared)
+    pre = PreprocessSpec.from_json(task.preprocess)
+    for cid, path in task.label_files:
+        if cid not in out:
+            continue
+        pc = out[cid]
+        try:
+            labels = read_labels(path)
+        except (OSError, ValueError, KeyError) as exc:
+            raise TrainError(f"{cid}: the reviewed mask {path} cannot be read ({exc})") from exc
+        if tuple(labels.shape) != tuple(pc.orig_shape):
+            raise TrainError(f"{cid}: the reviewed mask {path} has shape {labels.shape}, the case {tuple(pc.orig_shape)}")
+        index = labels_to_index(labels, list(task.labels))
+        out[cid] = replace(pc, labels=pc.preprocessor(pre).labels_forward(index, len(task.labels)))
+    return out
 
 
 def iter_member_tasks(tasks: Sequence[MemberTask], *, prepared: dict | None = None
@@ -106,6 +133,15 @@ def iter_member_tasks(tasks: Sequence[MemberTask], *, prepared: dict | None = No
     return paths
 
 
+def _init_member(init_dir, name: str) -> str | None:
+    if init_dir is None:
+        return None
+    path = Path(init_dir) / f"{name}.json"
+    if not path.exists():
+        raise TrainError(f"{path} is missing: a review round fine-tunes each member of the previous round")
+    return str(path)
+
+
 def _comparable(config: dict) -> dict:
     """Settings that change the models (not where or how fast they are computed), JSON-normalised."""
     d = json.loads(json.dumps(config))
@@ -115,13 +151,20 @@ def _comparable(config: dict) -> dict:
 
 
 def iter_train(dataset, models_dir, cfg: TrainConfig, *, cache_dir=None, cases: Sequence[str] | None = None,
-               executor=None) -> Generator[Progress, None, dict]:
+               executor=None, evidence: dict[str, str | None] | None = None, base_plan: dict | None = None,
+               init_dir=None) -> Generator[Progress, None, dict]:
     """Train ``cfg.repeats x cfg.folds`` members on ``dataset``; resumable.
 
     Writes ``models_dir/train.json`` (settings, folds, label values) and ``member-rRfF.{pt,json}``
     per member. A member already saved is skipped; one interrupted mid-way resumes from its last
     epoch. ``executor`` (:mod:`curator.core.project.executors`, or a plugin's; default: here, one
-    after another, :func:`iter_member_tasks`) runs the members' training tasks. Returns ``{"members": [json paths], "failed": {case: reason}, "folds": ...}``.
+    after another, :func:`iter_member_tasks`) runs the members' training tasks.
+
+    A review round (``curator rescore``): ``evidence`` (case id -> reviewed mask file, or None where
+    the given mask is right) marks those cases trusted and trains on their reviewed masks;
+    ``base_plan`` (the batch's ``train.json``) gives the label values, preprocessing and folds, so
+    every case stays scored by the members that never trained on it; ``init_dir`` holds the
+    members each new one starts from (same names). Returns ``{"members": [json paths], "failed": {case: reason}, "folds": ...}``.
     """
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
@@ -141,6 +184,8 @@ def iter_train(dataset, models_dir, cfg: TrainConfig, *, cache_dir=None, cases: 
         raise TrainError(f"{models_dir} holds a training run with other settings; use a new project or "
                          "delete its models folder")
     memo = ReadMemo()  # the masks the label scan decodes, for the preprocessing below
+    if plan is None and base_plan is not None:
+        plan = {**base_plan, "config": cfg.to_json()}
     if plan is None:
         label_values = scan_labels(usable, dataset.label_names, memo=memo)
         pre = choose_spec(dataset, size=cfg.size, spacing=cfg.spacing, window=cfg.window, patch=cfg.patch)
@@ -153,10 +198,14 @@ def iter_train(dataset, models_dir, cfg: TrainConfig, *, cache_dir=None, cases: 
     ids = sorted(prepared)
     if "folds" not in plan:
         plan["folds"] = make_folds(ids, cfg.folds, cfg.repeats, cfg.seed)
+    if not plan_path.exists():
         atomic_write(plan_path, json.dumps(plan, indent=1))
     if not prepared:  # every case failed to read: say why instead of failing on an empty list
         why = "; ".join(f"{c}: {r}" for c, r in list(failed.items())[:5])
         raise TrainError(f"none of the {len(usable)} case(s) could be read ({why})")
+    evidence = {c: p for c, p in (evidence or {}).items() if c in prepared}
+    trusted = tuple(sorted(evidence))
+    label_files = tuple(sorted((c, str(p)) for c, p in evidence.items() if p))
     members, tasks = {}, []
     n_members = cfg.repeats * cfg.folds
     for r, split in enumerate(plan["folds"]):
@@ -173,7 +222,9 @@ def iter_train(dataset, models_dir, cfg: TrainConfig, *, cache_dir=None, cases: 
                 cache_dir=str(cache_dir) if cache_dir is not None else None, config=cfg.to_json(),
                 preprocess=pre.to_json(), labels=tuple(label_values),
                 train_ids=tuple(c for c in ids if c not in set(held_out)),
-                probe_ids=tuple(c for c in held_out if c in prepared))))  # the fold this member will score
+                probe_ids=tuple(c for c in held_out if c in prepared),  # the fold this member will score
+                trusted_ids=trusted, label_files=label_files,
+                init=_init_member(init_dir, name))))
     if tasks:
         todo = [t for _, t in tasks]
         if executor is None:

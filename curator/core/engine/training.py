@@ -27,7 +27,7 @@ import numpy as np
 from curator.core.engine.augment import random_augment
 from curator.core.engine.device import autocast, resolve_device
 from curator.core.engine.inference import forward_probs, iter_predict
-from curator.core.engine.models import ModelSpec, build_network, save_member
+from curator.core.engine.models import ModelSpec, build_network, load_member, save_member
 from curator.core.engine.prepare import PreparedCase
 from curator.core.engine.relabel import apply_flips, flip_candidates, suspect_cases
 from curator.core.engine.relabel_guard import RelabelGuard, auto_start, drifted
@@ -130,6 +130,8 @@ class TrainConfig:
     relabel: RelabelConfig | None = None
     reweight: bool = False  # down-weight uncertain pixels in the loss (Mirikharaji et al. 2019)
     mixup: float = 0.0  # MixUp strength (Beta(a, a)); 0 = off
+    trusted_weight: float = 1.0  # loss weight of the cases a reviewer vouched for (see iter_train_member)
+    pretrain_epochs: int = 0  # first train on the trusted cases alone for this many epochs, then on all
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -188,6 +190,8 @@ def iter_train_member(
     device=None,
     monitor: list[tuple[PreparedCase, np.ndarray]] | None = None,
     probe: list[PreparedCase] | None = None,
+    trusted: Sequence[str] = (),
+    init: Path | None = None,
 ) -> Generator[Progress, None, MemberResult]:
     """Train one network on ``items`` (their ``labels`` are the given masks, as class indices).
 
@@ -196,6 +200,10 @@ def iter_train_member(
     pairs scored (foreground Dice of the argmax) after every epoch, for experiments. ``probe``:
     held-out cases with their given masks, never trained on: the evidence relabelling needs
     (:mod:`curator.core.engine.relabel_guard`); without them the member does not relabel.
+    ``trusted``: cases whose labels a reviewer vouched for (their given or decided mask): never
+    relabelled, weighted ``cfg.trusted_weight`` in the loss, and the only cases of the first
+    ``cfg.pretrain_epochs`` epochs (pretrain on the small clean set, fine-tune on all). ``init``: a
+    member's ``.json`` whose weights this one starts from (fine-tuning between review rounds).
     """
     import torch
 
@@ -207,6 +215,10 @@ def iter_train_member(
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
     net = build_network(spec).to(device)
+    if init is not None:
+        net.load_state_dict(load_member(init, device="cpu").network.state_dict())
+    trusted = {it.case_id for it in items} & set(trusted)
+    trusted_idx = [j for j, it in enumerate(items) if it.case_id in trusted]
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     is3d = spec.spatial_dims == 3
     n_items = len(items)
@@ -246,25 +258,31 @@ def iter_train_member(
     reweight_maps: dict[str, np.ndarray] = {}
     guard = None
     if rc is not None and rc.evidence == "edges":
-        guard = RelabelGuard(items, probe, spec, rc, device, amp, epochs=cfg.epochs,
+        guard = RelabelGuard([it for it in items if it.case_id not in trusted], probe, spec, rc, device, amp, epochs=cfg.epochs,
                              batches_per_epoch=batches_per_epoch, seed=seed)
         if guard_state:
             guard.restore(guard_state)
 
+    trusted_weight_on = bool(trusted) and cfg.trusted_weight != 1.0
     mid_epoch = None
     for epoch in range(start_epoch, cfg.epochs):
         net.train()
         t0 = time.perf_counter()
         losses = []
+        pool = trusted_idx if epoch < cfg.pretrain_epochs and len(trusted_idx) >= 2 else range(n_items)
+        sub = [items[j] for j in pool]
         if is3d:
-            batches = batches_3d(items, labels, cfg.batch_size, cfg.patches_per_volume, spec.preprocess.patch, rng)
+            batches = batches_3d(sub, labels, cfg.batch_size, cfg.patches_per_volume, spec.preprocess.patch, rng)
         else:
-            batches = batches_2d(items, cfg.batch_size, rng)
+            batches = batches_2d(sub, cfg.batch_size, rng)
         for bi, picks in enumerate(batches):
             xs, ys, ws = [], [], []
             for j, window in picks:
+                j = pool[j]
                 cid = items[j].case_id
-                parts = [items[j].image, labels[cid], reweight_maps.get(cid)]
+                parts = [items[j].image, labels[cid], _pixel_weights(None if cid in trusted else reweight_maps.get(cid), labels[cid],
+                                                                      cfg.trusted_weight if cid in trusted else 1.0,
+                                                                      bool(reweight_maps) or trusted_weight_on)]
                 if window is not None:
                     patch = spec.preprocess.patch
                     parts = [None if a is None else pad_to(a, patch, lead=1 if k == 0 else 0)[
@@ -275,7 +293,7 @@ def iter_train_member(
             x = torch.from_numpy(np.stack(xs).astype(np.float32)).to(device)
             y = torch.from_numpy(np.stack(ys).astype(np.int64)).to(device)
             w = None
-            if reweight_maps and all(v is not None for v in ws):
+            if all(v is not None for v in ws):
                 w = torch.from_numpy(np.stack(ws).astype(np.float32)).to(device)
             if cfg.augment:
                 x, y, w = random_augment(x, y, gen, rotate=not is3d, weights=w)
@@ -333,6 +351,8 @@ def iter_train_member(
             if active and rc is not None:
                 candidates = {}
                 for it in items:
+                    if it.case_id in trusted:
+                        continue
                     mean_p, u = preds[it.case_id]
                     base = original[it.case_id] if rc.update == "original" else labels[it.case_id]
                     flips = flip_candidates(base, mean_p, u, rule=rc.rule, tau=rc.tau, delta=rc.delta, band=rc.band,
@@ -377,6 +397,7 @@ def iter_train_member(
     if out_stem is not None:
         info = {"config": cfg.to_json(), "history": history, "relabel_start": relabel_start,
                 "relabel_stopped": stop_epoch, "relabel_decision": result.decision,
+                "initialised_from": Path(init).name if init is not None else None, "trusted": len(trusted),
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
         result.json_path = save_member(out_stem, net, spec, trained_on=[it.case_id for it in items], info=info)
         if rc is not None:
@@ -384,6 +405,15 @@ def iter_train_member(
         if ckpt is not None and ckpt.exists():
             ckpt.unlink()
     return result
+
+
+def _pixel_weights(reweight: np.ndarray | None, labels: np.ndarray, case_weight: float, on: bool) -> np.ndarray | None:
+    """A training case's loss weights: the reweighting map (or ones) times the case's weight; None
+    when no weighting is on."""
+    if not on:
+        return None
+    w = reweight if reweight is not None else np.ones(labels.shape, np.float32)
+    return w * np.float32(case_weight) if case_weight != 1.0 else w
 
 
 def _monitor_dice(net, monitor, spec: ModelSpec, device, amp) -> float:

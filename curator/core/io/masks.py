@@ -13,6 +13,12 @@ from curator.core.io.formats import nifti_nonfinite, open_pil
 from curator.core.io.types import LOSSY_2D, Geometry, ImageData, MaskEncoding, ReadError
 
 
+def read_labels(path) -> np.ndarray:
+    """A label map saved by the project (an ``.npz`` with ``labels``: accepted, edited, draft masks)."""
+    with np.load(path) as z:
+        return z["labels"]
+
+
 def stray_values(labels: np.ndarray, *, max_count: int = 16, ratio: float = 0.01) -> list[tuple[int, int]]:
     """``(label, pixels)`` of the labels that look like slips of the brush: at most ``max_count``
     pixels each and under ``ratio`` of the largest label."""

@@ -22,6 +22,7 @@ import numpy as np
 
 from curator.core.curation.decisions import Decision, DecisionError, decided_mask
 from curator.core.io.files import atomic_path, safe_name
+from curator.core.io.masks import read_labels
 
 __all__ = ["regions_path", "candidates_path", "load_proposal_arrays", "save_proposal", "withhold_proposal",
            "read_labels", "save_mask_version", "decision_files", "final_mask"]
@@ -72,11 +73,6 @@ def withhold_proposal(project, store, case_id: str, *, config: dict, run_id: str
 
 # ----------------------------------------------------------------------------------------------
 # Edits
-
-
-def read_labels(path) -> np.ndarray:
-    with np.load(path) as z:
-        return z["labels"]
 
 
 def save_mask_version(project, case_id: str, version: int, kind: str, labels: np.ndarray) -> Path:

@@ -359,7 +359,7 @@ def _provenance(project, store, dataset, version, inputs, outputs, result, optio
             models.append({"name": doc.get("name"), "sha256": doc.get("sha256"), "trained_on": len(doc.get("trained_on", []))})
         except (OSError, ValueError):
             continue
-    train_plan = project.models_dir / "train.json"
+    train_plan = project.current_models_dir / "train.json"
     settings = {}
     if train_plan.exists():
         plan = json.loads(train_plan.read_text())

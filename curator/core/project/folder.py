@@ -6,6 +6,8 @@ DIR/project.json     which dataset (its path relative to the project, and where 
 DIR/dataset-files.json  the fingerprint's per-file digests (to tell what changed on a relink)
 DIR/curator.db       the review store: cases, scores, proposals, decisions, audit log (SQLite, WAL)
 DIR/models/          trained ensemble members (train.json, member-*.pt/.json, checkpoints)
+DIR/models/round-N/  the members of review round N (fine-tuned on the reviewed masks, `curator
+                     rescore`); DIR/models/rounds.json names the round that scores the project
 DIR/maps/            per-case uncertainty maps (float16 .npz)
 DIR/proposals/       proposed masks, in the dataset's own names and formats
 DIR/edits/           masks edited by reviewers (written atomically)
@@ -344,7 +346,28 @@ class Project:
 
     @property
     def models_dir(self) -> Path:
+        """The batch's ensemble (round 0)."""
         return self._dir("models")
+
+    @property
+    def rounds_path(self) -> Path:
+        return self.models_dir / "rounds.json"
+
+    def rounds(self) -> list[dict]:
+        """The review rounds re-scored so far (``curator rescore``), oldest first."""
+        try:
+            return list(json.loads(self.rounds_path.read_text()).get("rounds", []))
+        except (OSError, ValueError):
+            return []
+
+    def round_dir(self, n: int) -> Path:
+        return self.models_dir if n == 0 else self.models_dir / f"round-{n}"
+
+    @property
+    def current_models_dir(self) -> Path:
+        """The ensemble that scores the project now: the last finished review round's, else the batch's."""
+        done = self.rounds()
+        return self.round_dir(int(done[-1]["round"])) if done else self.models_dir
 
     @property
     def maps_dir(self) -> Path:
@@ -380,5 +403,5 @@ class Project:
 
     def member_specs(self) -> list[Path]:
         """JSON specs of the trained (and imported) members, in a stable order."""
-        return sorted(p for p in self.models_dir.glob("*.json") if p.name != "train.json"
+        return sorted(p for p in self.current_models_dir.glob("*.json") if p.name not in ("train.json", "rounds.json")
                       and not p.name.endswith(".relabelled.json"))

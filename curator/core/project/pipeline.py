@@ -213,22 +213,27 @@ def iter_proposals(project, store, cfg=None, *, cases: Sequence[str] | None = No
     if cfg.min_confidence is not None:
         calib = Calibration(float(cfg.min_confidence), None, 0, float("nan"), target=cfg.calibration_target)
     else:
+        known = known_masks(store)
         calib = calibrate_gate([{"softmin": r["scores"]["softmin"], "agreement": 1.0 - r["scores"]["dice"],
-                                 "area": r["area"], "regions": [(g["mean_confidence"], g["size"], g["kind"]) for g in r["regions"]]}
-                                for r in records.values() if not r["in_fold"]], target=cfg.calibration_target)
+                                 "area": r["area"], "known": known.get(cid, 0),
+                                 "regions": [(g["mean_confidence"], g["size"], g["kind"]) for g in r["regions"]]}
+                                for cid, r in records.items() if not r["in_fold"]], target=cfg.calibration_target)
     store.set_state("calibration", calib.to_json())
     atomic_write(project.root / "calibration.json", json.dumps(calib.to_json(), indent=1))
     # -- the gated proposals ------------------------------------------------------------------
     done, skipped = [], []
     gate_tag = f"g{calib.gate:.4f}" if calib.gate is not None else "withheld"
     rows = []
+    trusted = store.trusted()
     for i, case in enumerate(todo):
         rec = records.get(case.id)
         if rec is None:
             continue
         yield Progress(len(todo) + i, 2 * len(todo), f"proposal {case.id}")
         withheld = calib.withheld
-        if withheld is None and rec["in_fold"]:
+        if case.id in trusted:
+            withheld = "a reviewer trusts this mask: no change is proposed"
+        elif withheld is None and rec["in_fold"]:
             withheld = "no model held this case out: the models that scored it trained on its mask"
         run_id = f"{rec['run_id']}-{gate_tag}" + ("-w" if withheld else "")
         prev = store.proposal(case.id)
@@ -305,6 +310,11 @@ def _write_proposals_csv(path: Path, rows: list[list]) -> None:
     atomic_write(path, buf.getvalue())
 
 
+def known_masks(store) -> dict[str, int]:
+    """What reviewers said of the given masks: 1 right (trusted, kept), -1 wrong (accepted, edited)."""
+    return {c: 1 if p is None else -1 for c, p in store.evidence().items()}
+
+
 def rank_cases(project, store, weights: dict | None = None) -> list[tuple[str, float, int]]:
     """Combine the stored scores (with an isolation-forest outlier score) into the review order;
     writes ``ranking.csv`` and the store's ranking. Without ``weights``, the weights follow the
@@ -324,7 +334,9 @@ def rank_cases(project, store, weights: dict | None = None) -> list[tuple[str, f
     for c, o in zip(ids, out):
         scores[c]["outlier"] = float(o)
         store.set_scores(c, {"outlier": float(o)})
-    agreement = reference_agreement([scores[c]["softmin"] for c in ids], [1.0 - scores[c].get("dice", np.nan) for c in ids])
+    known = known_masks(store)
+    agreement = reference_agreement([scores[c]["softmin"] for c in ids], [1.0 - scores[c].get("dice", np.nan) for c in ids],
+                                    known=[known.get(c, 0) for c in ids])
     weights = weights or adaptive_weights(agreement)
     store.set_state("ranking", {"agreement": agreement, "weights": weights})
     combined = combine({c: {k: scores[c][k] for k in COMPONENTS if k in scores[c]} for c in ids}, weights)

@@ -18,6 +18,12 @@ an expert). Accepted, kept, edited and excluded cases are locked until reopened.
 edited decision points at the mask file it stands for (``mask_path``), so what export writes is
 exactly what the reviewer was shown, whatever later runs do to the proposals.
 
+A *trusted* case is one whose given mask a reviewer vouches for (``curator decide CASE trust``,
+the app's Trust action, or a list file): training never relabels it, the proposals never change
+it, and calibration takes it as a correct mask. Trusting is no decision: it locks nothing; it is
+audited (``trust`` / ``untrust``). Reviewed decisions count as evidence too
+(:meth:`Store.evidence`).
+
 A *draft* (``draft_path``) is a mask being edited, saved while the reviewer works (autosave) or
 when a flagged case is left: it is no decision, it locks nothing, and it is what the review shows
 when the case is opened again. A final decision supersedes it; flagging keeps it.
@@ -77,6 +83,7 @@ CREATE TABLE IF NOT EXISTS audit (
     pixels_added INTEGER, pixels_removed INTEGER, model_run TEXT
 );
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS trusted (case_id TEXT PRIMARY KEY, who TEXT, ts TEXT NOT NULL);
 CREATE TRIGGER IF NOT EXISTS audit_append_only_update BEFORE UPDATE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_append_only_delete BEFORE DELETE ON audit
@@ -354,6 +361,32 @@ class Store:
             else:
                 db.execute("UPDATE decisions SET note = ?, updated = ? WHERE case_id = ?", (note, _now(), case_id))
             self._audit(db, who or self.reviewer, case_id, "note", {"note": note}, None, None, None)
+
+    def set_trusted(self, case_id: str, trusted: bool = True, *, who: str | None = None) -> None:
+        """Mark (or unmark) a case's given mask as trusted, with its audit row."""
+        self._require(case_id)
+        who = who or self.reviewer
+        with self.transaction() as db:
+            if trusted:
+                db.execute("INSERT OR REPLACE INTO trusted (case_id, who, ts) VALUES (?, ?, ?)", (case_id, who, _now()))
+            else:
+                db.execute("DELETE FROM trusted WHERE case_id = ?", (case_id,))
+            self._audit(db, who, case_id, "trust" if trusted else "untrust", {}, None, None, None)
+
+    def trusted(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT case_id FROM trusted")}
+
+    def evidence(self) -> dict[str, str | None]:
+        """What the reviewers vouch for: case id -> the path of the mask that is right for it
+        (accepted or edited: the decided mask file), or None where the given mask is right
+        (trusted, or kept). Excluded, flagged and unreviewed cases are not evidence."""
+        out: dict[str, str | None] = {c: None for c in self.trusted()}
+        for r in self.db.execute("SELECT case_id, decision, mask_path FROM decisions WHERE locked = 1"):
+            if r["decision"] == Decision.KEPT:
+                out[r["case_id"]] = None
+            elif r["decision"] in (Decision.ACCEPTED, Decision.EDITED) and r["mask_path"]:
+                out[r["case_id"]] = self._abs(r["mask_path"])
+        return out
 
     def log(self, action: str, detail: dict | None = None, *, case_id: str | None = None, who: str | None = None,
             model_run: str | None = None) -> None:

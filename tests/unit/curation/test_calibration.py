@@ -44,6 +44,26 @@ def test_withheld_when_too_few_cases_weak_models_or_no_safe_level():
     assert hopeless.gate is None and "no confidence level" in hopeless.withheld
 
 
+def test_masks_reviewers_vouched_for_are_the_reference_first_and_masks_found_wrong_never():
+    from curator.core.curation.ranking import reference_cases
+
+    softmin = [0.1, 0.2, 0.3, 0.9, 0.8, 0.7]
+    # unreviewed: the lower half by softmin
+    assert sorted(reference_cases(softmin)) == [0, 1, 2]
+    # a kept mask ranked as likely wrong joins (first), a mask found wrong leaves, however low its score
+    assert list(reference_cases(softmin, [0, -1, 0, 1, 0, 0])) == [3, 0, 2]
+    # more vouched-for masks than half the batch: all of them, and only them
+    assert sorted(reference_cases(softmin, [1, 1, 1, 1, 0, 0])) == [0, 1, 2, 3]
+
+    recs = _records()
+    # the reference half looks clean, but reviewers kept masks whose false regions are confident at 0.97
+    for r in recs[:10]:
+        r["known"] = 1
+        r["regions"] = [(0.97, 80)]
+    assert calibrate_gate(_records()).gate == 0.95
+    assert calibrate_gate(recs).gate > 0.97
+
+
 def test_false_change_counts_regions_at_or_above_the_gate():
     assert false_change([(0.9, 10), (0.97, 20)], 100, 0.95) == 0.2
     assert false_change([], 0, 0.5) == 0.0

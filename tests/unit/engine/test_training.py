@@ -433,3 +433,71 @@ def test_3d_training_with_patches_and_sliding_window_prediction():
     out = acc.result()
     assert tuple(out["mean_prob"].shape) == (2, 12, 24, 24) and acc.n == 2
     assert any(e.message == "patches" for e in events)  # cancellable between patches
+
+
+# -- cases a reviewer vouched for (issue 18) ---------------------------------------------------
+
+
+def _to(target, index):
+    """Flips (-1: none) that turn ``index`` into ``target``."""
+    return np.where(target != index, target.astype(np.int64), -1)
+
+
+@pytest.mark.parametrize("evidence", ["edges", "none"])
+def test_trusted_cases_are_never_relabelled(monkeypatch, evidence):
+    """Whatever the relabelling rule decides about the other masks, a trusted case trains on its
+    own labels to the end: the evidence-guarded rule and the earlier one alike."""
+    import curator.core.engine.training as training
+
+    items = _items(18, seed=1)
+    truth = {it.case_id: it.labels for it in items}
+    train = _noisy(items[:12], "shift")  # every training mask off its object
+    probe = _noisy(items[12:], "shift")
+    trusted = {train[0].case_id, train[1].case_id}
+    _oracle(monkeypatch, truth)
+    monkeypatch.setattr(training, "flip_candidates",  # the earlier rule: flip every pixel to the truth
+                        lambda index, mean_prob, u=None, **kw: _to(truth[keys[np.asarray(index, np.uint8).tobytes()]],
+                                                                   index))
+    keys = {t.labels.tobytes(): t.case_id for t in train}
+    rc = RelabelConfig(start=1, select="all", evidence=evidence)
+    res = run(iter_train_member(train, _spec(), TrainConfig(epochs=2, relabel=rc, **TINY), name="m",
+                                probe=probe, trusted=trusted))
+    changed = {t.case_id for t in train if not np.array_equal(res.labels[t.case_id], t.labels)}
+    assert changed == {t.case_id for t in train} - trusted
+
+
+def test_pretraining_uses_only_the_trusted_cases_and_trusted_cases_weigh_more(monkeypatch):
+    import curator.core.engine.training as training
+
+    items = _items(8, seed=5)
+    trusted = {"c0", "c1", "c2"}
+    seen, seen_w = [], []
+    real = training.seg_loss
+
+    def spy(logits, target, *, weights=None, **kw):
+        seen.append(target.shape[0])
+        seen_w.append(None if weights is None else sorted({round(float(v), 3) for v in weights.unique()}))
+        return real(logits, target, weights=weights, **kw)
+
+    monkeypatch.setattr(training, "seg_loss", spy)
+    cfg = TrainConfig(epochs=2, pretrain_epochs=1, trusted_weight=3.0, augment=False,
+                      **{k: v for k, v in TINY.items() if k != "augment"})
+    res = run(iter_train_member(items, _spec(), cfg, name="m", trusted=trusted))
+    assert len(res.history) == 2
+    # epoch 1: only the three trusted cases (one batch of 3 under batch size 4); epoch 2: all 8
+    assert seen[0] == 3 and sum(seen[1:]) == 8
+    assert seen_w[0] == [3.0]  # every case of the pretraining batch is trusted
+    assert any(w is not None and 1.0 in w and 3.0 in w for w in seen_w[1:])
+
+
+def test_a_member_can_start_from_another_members_weights(tmp_path):
+    items = _items(6, seed=2)
+    cfg = TrainConfig(epochs=1, **TINY)
+    first = run(iter_train_member(items, _spec(), cfg, name="a", out_stem=tmp_path / "a"))
+    zero = TrainConfig(epochs=1, lr=0.0, **TINY)  # no learning: the weights stay the ones it started from
+    second = run(iter_train_member(items, _spec(), zero, name="b", init=first.json_path))
+    a, b = first.network.state_dict(), second.network.state_dict()
+    for k in a:
+        if "running" in k or "num_batches" in k:  # BatchNorm statistics still move in train mode
+            continue
+        torch.testing.assert_close(a[k].cpu(), b[k].cpu())

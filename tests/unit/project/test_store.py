@@ -97,3 +97,24 @@ def test_review_rounds_follow_the_order_of_decisions(tmp_path):
         assert [c for c, _ in s.review_order()] == ["c3", "c1", "c0", "c5"]
         rounds = s.review_rounds(2)
         assert [(r.errors_found, r.reviewed) for r in rounds] == [(1, 2), (1, 2)]
+
+
+def test_trusted_cases_and_reviewed_decisions_are_the_evidence(tmp_path):
+    with _store(tmp_path) as s:
+        assert s.evidence() == {} and s.trusted() == set()
+        s.set_trusted("a")
+        s.decide("b", "edited", mask_path=str(tmp_path / "edits" / "b.v1.npz"))
+        s.decide("c", "flagged")  # no decision on the mask yet: no evidence
+        ev = s.evidence()
+        assert ev["a"] is None and Path(ev["b"]).name == "b.v1.npz" and "c" not in ev
+        assert s.decision("a")["decision"] == "unreviewed" and not s.decision("a")["locked"]  # trust decides nothing
+        s.decide("c", "kept", force=True)
+        assert s.evidence()["c"] is None
+        s.set_trusted("a", False)
+        assert "a" not in s.evidence()
+        assert [e["action"] for e in s.audit_log("a")] == ["trust", "untrust"]
+    with Store(tmp_path / "curator.db") as again:  # persisted
+        assert set(again.evidence()) == {"b", "c"}
+    with pytest.raises(StoreError):
+        with _store(tmp_path) as s:
+            s.set_trusted("nope")
