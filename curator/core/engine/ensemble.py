@@ -20,13 +20,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Generator, Sequence
 
+import numpy as np
+
 from curator.core.data.discover import open_dataset
 from curator.core.data.memo import ReadMemo
 from curator.core.engine.device import resolve_device, set_threads
 from curator.core.engine.prepare import choose_spec, iter_prepare, scan_labels
 from curator.core.engine.preprocess import PreprocessSpec, labels_to_index
 from curator.core.engine.training import TrainConfig, build_spec, iter_train_member
-from curator.core.engine.training_data import TrainError, make_folds
+from curator.core.engine.training_data import TrainError, make_folds, save_relabelled
 from curator.core.io.files import atomic_write
 from curator.core.io.masks import read_labels
 from curator.core.jobs import Progress
@@ -87,7 +89,9 @@ def iter_member_task(task: MemberTask, *, prepared: dict | None = None, device=N
         prepared = yield from _prepare(task.train_ids + task.probe_ids, task.dataset, task.layout, task.preprocess,
                                        task.labels, task.cache_dir)
     device = device or resolve_device(cfg.device)
-    prepared = _reviewed_labels(prepared, task)
+    given = prepared
+    carried = _carried_labels(task, prepared)
+    prepared = _reviewed_labels({**prepared, **{c: replace(prepared[c], labels=v) for c, v in carried.items()}}, task)
     train_items = [prepared[c] for c in task.train_ids]
     probe = [prepared[c] for c in task.probe_ids if c in prepared]
     in_channels = train_items[0].image.shape[0]
@@ -95,7 +99,23 @@ def iter_member_task(task: MemberTask, *, prepared: dict | None = None, device=N
     res = yield from iter_train_member(train_items, spec, cfg, name=task.name,
                                        out_stem=Path(task.models_dir) / task.name, device=device, probe=probe,
                                        trusted=task.trusted_ids, init=Path(task.init) if task.init else None)
+    if carried and cfg.relabel is None:  # the next round carries them on in turn
+        save_relabelled(Path(task.models_dir) / task.name, carried, {c: given[c].labels for c in carried})
     return str(res.json_path)
+
+
+def _carried_labels(task: MemberTask, prepared: dict) -> dict:
+    """The labels the member ``task.init`` ended its training with where relabelling changed them
+    (its ``.relabelled.npz``), for the training cases no reviewer vouched for: a review round goes
+    on from the labels the previous round reached, not from the masks it had corrected."""
+    if not task.init:
+        return {}
+    path = Path(task.init).with_suffix("").with_suffix(".relabelled.npz")
+    if not path.exists():
+        return {}
+    keep = set(task.train_ids) - set(task.trusted_ids)
+    with np.load(path) as z:
+        return {c: z[c] for c in z.files if c in keep and c in prepared and z[c].shape == prepared[c].labels.shape}
 
 
 def _reviewed_labels(prepared: dict, task: MemberTask) -> dict:

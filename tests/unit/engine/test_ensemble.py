@@ -29,3 +29,19 @@ def test_a_reviewed_mask_replaces_the_given_one_on_the_working_grid(tmp_path):
     np.savez_compressed(tmp_path / "bad.npz", labels=np.zeros((5, 5), np.uint8))
     with pytest.raises(TrainError, match="shape"):
         _reviewed_labels(prepared, _task(tmp_path, [("a", str(tmp_path / "bad.npz"))]))
+
+
+def test_a_round_goes_on_from_the_labels_the_previous_round_relabelled_except_trusted_ones(tmp_path):
+    from curator.core.engine.ensemble import _carried_labels
+
+    lab = np.zeros((16, 16), np.uint8)
+    prepared = {c: PreparedCase(c, np.zeros((3, 16, 16), np.float16), lab, (16, 16), None) for c in "abc"}
+    ones = np.ones((16, 16), np.uint8)
+    np.savez_compressed(tmp_path / "m.relabelled.npz", a=ones, b=ones, c=ones, d=ones)
+    (tmp_path / "m.json").write_text("{}")
+    task = MemberTask(name="m2", dataset=str(tmp_path), layout=None, models_dir=str(tmp_path), cache_dir=None,
+                      config={}, preprocess={}, labels=(0, 1), train_ids=("a", "b"), probe_ids=("c",),
+                      trusted_ids=("b",), init=str(tmp_path / "m.json"))
+    carried = _carried_labels(task, prepared)
+    assert set(carried) == {"a"}  # b is trusted, c is held out, d is not a case here
+    assert _carried_labels(MemberTask(**{**task.__dict__, "init": None}), prepared) == {}
