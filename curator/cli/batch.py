@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from curator.cli.rounds import read_case_list
 from curator.cli.common import (CliError, add_device_options, add_limit_options, add_train_options,
                                  progress_runner, train_config)
 
@@ -71,7 +72,8 @@ def cmd_batch(args) -> int:
         job = iter_batch(args.dataset, args.project, train_cfg=train_cfg, unc_cfg=unc,
                          proposal_cfg=_proposal_config(args), layout=args.layout, reviewer=args.reviewer,
                          models=tuple(args.model or ()), executor=args.executor,
-                         executor_options={"address": args.address})
+                         executor_options={"address": args.address},
+                         trusted=read_case_list(args.trusted) if args.trusted else ())
         res = progress_runner(args.quiet)(job, "batch")
     except ValueError as exc:
         raise CliError(str(exc)) from exc
@@ -158,6 +160,8 @@ def add_batch(sub) -> None:
     s.add_argument("--refine", default="none", choices=["none", "contour"],
                    help="pull proposed contours to image edges (2D; geodesic active contour)")
     s.add_argument("--reviewer", help="name recorded in the audit log (default: the login name)")
+    s.add_argument("--trusted", metavar="LIST", help="a file of case ids whose masks are known to be right (one per "
+                   "line, or a CSV's first column): never relabelled or proposed for change")
     s.add_argument("--executor", default="local", metavar="NAME",
                    help="where training and scoring run: local (default, this process) or an installed executor "
                    "plugin, e.g. ray (plugins/mask-curator-ray; the dataset and project must be on storage every "

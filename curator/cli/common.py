@@ -70,8 +70,18 @@ def add_train_options(s) -> None:
     s.add_argument("--patch", default="32,96,96", help="3D patch D,H,W in voxels (default 32,96,96)")
     s.add_argument("--batch-size", type=int, default=16)
     s.add_argument("--lr", type=float, default=2e-3, help="learning rate (AdamW, cosine schedule)")
-    s.add_argument("--loss", default="dicece", choices=["dicece", "ce", "dice", "gce"],
-                   help="dicece (default) or gce, a noise-robust generalised cross-entropy")
+    s.add_argument("--loss", default="dicece", choices=["dicece", "ce", "dice", "gce", "sce"],
+                   help="dicece: Dice + cross-entropy (default); ce: cross-entropy (BCE for one object class); "
+                   "dice; gce: generalised cross-entropy; sce: symmetric cross-entropy (gce and sce are robust to "
+                   "wrong masks; docs/results.md compares them)")
+    s.add_argument("--reweight", action="store_true", help="down-weight the pixels the network is unsure of in "
+                   "the loss, from the relabel start on (Mirikharaji et al. 2019)")
+    s.add_argument("--mixup", type=float, default=0.0, metavar="A", help="MixUp of training images, Beta(A, A) "
+                   "(0 = off, the default; 0.4 is usual)")
+    s.add_argument("--trusted-weight", type=float, default=1.0, metavar="W", help="loss weight of the cases a "
+                   "reviewer trusted or decided (default 1)")
+    s.add_argument("--pretrain-epochs", type=int, default=0, metavar="N", help="first train N epochs on the "
+                   "trusted and reviewed cases alone, then on all (default 0)")
     s.add_argument("--channels", default="16,32,64,128,256", help="U-Net channels per level")
     s.add_argument("--dropout", type=float, default=0.1, help="dropout (needed for MC dropout; default 0.1)")
     s.add_argument("--seed", type=int, default=0)
@@ -107,9 +117,17 @@ def train_config(args):
         relabel=relabel, channels=tuple(int(c) for c in args.channels.split(",")), dropout=args.dropout,
         spacing=tuple(float(v) for v in args.spacing.split(",")) if args.spacing else None,
         patch=tuple(int(v) for v in args.patch.split(",")),
+        reweight=args.reweight, mixup=args.mixup, trusted_weight=args.trusted_weight,
+        pretrain_epochs=args.pretrain_epochs,
     )
     _check_sizes(cfg)
+    _check_options(cfg)
     return cfg
+
+
+def _check_options(cfg) -> None:
+    if cfg.mixup < 0 or cfg.trusted_weight <= 0 or cfg.pretrain_epochs < 0 or cfg.pretrain_epochs >= cfg.epochs > 0:
+        raise CliError("--mixup must be >= 0, --trusted-weight > 0, and --pretrain-epochs between 0 and --epochs - 1")
 
 
 def _check_sizes(cfg) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 
 from curator import __version__
-from curator.cli import app, batch, bench, data, review
+from curator.cli import app, batch, bench, data, review, rounds
 
 # the order ``curator --help`` lists them in
 SUBCOMMANDS = (
     data.add_info, data.add_corrupt, batch.add_train, batch.add_uncertainty, batch.add_batch,
-    review.add_export, review.add_relink, review.add_decide, review.add_queue, bench.add_bench,
+    review.add_export, review.add_relink, review.add_decide, rounds.add_trust, review.add_queue, rounds.add_rescore,
+    bench.add_bench,
     app.add_selftest, app.add_report, app.add_gui, app.add_demo,
 )
 

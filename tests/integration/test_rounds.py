@@ -91,3 +91,24 @@ def test_an_interrupted_round_resumes_without_training_again(project):
     assert res.round == 1
     assert {s.name: s.stat().st_mtime_ns for s in p.member_specs()} == stamp
     assert json.loads(p.rounds_path.read_text())["rounds"][-1]["status"] == "scored"
+
+
+def test_trust_and_rescore_from_the_command_line(project, tmp_path):
+    from tests.integration.test_cli import curator
+
+    with Store(Project.open(project).db_path) as s:
+        ids = s.case_ids()
+    listing = tmp_path / "trusted.csv"
+    listing.write_text(f"case_id,note\n{ids[3]},checked by Dr A\n# a comment\n{ids[4]}\n")
+    bad = curator("trust", "--project", project, "nope", check=False)
+    assert bad.returncode == 1 and "not in the project: nope" in bad.stderr
+    out = curator("trust", "--project", project, "--file", listing)
+    assert "trusted 2 case(s); 3 trusted in the project" in out.stdout
+    out = curator("rescore", "--project", project, "--epochs", "1", "--threads", "2", "-q")
+    assert out.stdout.startswith("round 2: fine-tuned 3 member(s) on 5 reviewed case(s) (1 with a corrected mask)")
+    with Store(Project.open(project).db_path) as s:
+        assert {ids[3], ids[4]} <= s.trusted()
+        assert all("trusts this mask" in s.proposal(c)["config"]["withheld"] for c in (ids[2], ids[3], ids[4]))
+    assert Project.open(project).current_models_dir.name == "round-2"
+    out = curator("trust", "--project", project, ids[4], "--remove")
+    assert "untrusted 1 case(s); 2 trusted" in out.stdout

@@ -388,14 +388,17 @@ def relabel_notes(member_paths) -> list[str]:
 
 def iter_batch(dataset_path, project_dir, *, train_cfg=None, unc_cfg: UncertaintyConfig | None = None,
                proposal_cfg=None, layout: str | None = None, reviewer: str | None = None,
-               models: Sequence[str] = (), executor: str | None = None, executor_options: dict | None = None
-               ) -> Generator[Progress, None, BatchResult]:
+               models: Sequence[str] = (), executor: str | None = None, executor_options: dict | None = None,
+               trusted: Sequence[str] = ()) -> Generator[Progress, None, BatchResult]:
     """Batch relabel: train (or load) → uncertainty → proposals → ranking, resumable.
 
     With ``models`` (user-supplied specs) and ``train_cfg=None``, no training is done.
     ``executor`` names where training and scoring run (:func:`curator.core.project.executors.make_executor`;
     default ``local``: here), ``executor_options`` its options (e.g. ``{"address": "auto"}``).
     Writes ``ranking.csv`` and ``proposals/`` in the project; failures are recorded per case.
+    ``trusted``: case ids whose masks a reviewer vouches for (marked in the store; see
+    :meth:`curator.core.project.store.Store.set_trusted`); training and proposals respect them and
+    the earlier reviews' evidence.
     """
     options = {k: v for k, v in (executor_options or {}).items() if v is not None}
     try:  # a wrong executor name or option is said before anything is written
@@ -412,6 +415,11 @@ def iter_batch(dataset_path, project_dir, *, train_cfg=None, unc_cfg: Uncertaint
     with Store(project.db_path, reviewer=reviewer) as store:
         ds.check()
         store.sync_cases(ds.cases)
+        unknown = sorted(set(trusted) - set(store.case_ids()))
+        if unknown:
+            raise PipelineError(f"trusted case(s) not in the dataset: {', '.join(unknown[:5])}")
+        for cid in sorted(set(trusted) - store.trusted()):
+            store.set_trusted(cid)
         for c in ds.cases:
             store.set_failed(c.id, None if c.ok else "; ".join(p.message for p in c.problems if p.severity == "error"))
         store.log("batch:start", {"train": train_cfg.to_json() if train_cfg else None, "uncertainty": unc_cfg.to_json(),
@@ -439,7 +447,7 @@ def _iter_batch_steps(ds, project, store, executor, train_cfg, unc_cfg, proposal
             raise PipelineError(why)
         yield Progress(0, 4, "training the ensemble")
         res = yield from iter_train(ds, project.models_dir, train_cfg, cache_dir=project.cache_dir,
-                                    executor=executor)
+                                    executor=executor, evidence=store.evidence())
         members = res["members"]
         for cid, why in res["failed"].items():
             store.set_failed(cid, why)
