@@ -145,7 +145,7 @@ def cmd_bench_suite(args) -> int:
     out = Path(args.out)
     try:
         job = iter_suite(out, data_root=data_root, profile=profile,
-                         datasets=split(args.datasets) if args.datasets else None,
+                         datasets=[d.strip() for d in args.datasets.split(",") if d.strip()] if args.datasets else None,
                          noises=split(args.noises) if args.noises else None,
                          seeds=[int(v) for v in split(args.seeds)] if args.seeds else None, cases=args.cases,
                          relabel_baseline=not args.no_baseline)
@@ -166,6 +166,26 @@ def cmd_bench_suite(args) -> int:
               f"{g('no-relabel', 'auroc_combined'):6.3f} {100 * g('no-relabel', 'gap_closed'):5.0f}% "
               f"{g('no-relabel', 'model_dice'):6.3f}")
     print(f"results: {out / 'suite.json'}; report: {report}")
+    return 0
+
+
+def cmd_bench_rounds(args) -> int:
+    from curator.lab.review_rounds import METRICS, iter_rounds_on_suite
+
+    try:
+        job = iter_rounds_on_suite(args.suite, args.out, datasets=[d.strip() for d in args.datasets.split(",") if d.strip()] if args.datasets else None,
+                                   first=args.first, epochs=args.epochs, threads=args.threads)
+        res = progress_runner(args.quiet)(job, "rounds")
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    if not res["runs"]:
+        raise CliError(f"{args.suite}: no finished suite runs (run `curator bench suite --out {args.suite}` first)")
+    print(f"review the first {100 * args.first:g} % of the queue, then go on with (+) or without (-) a re-scoring round")
+    print(f"{'dataset':<12} {'runs':>4} " + " ".join(f"{m:>16}" for m in METRICS))
+    for row in res["summary"]:
+        print(f"{row['dataset']:<12} {row['runs']:>4} " + " ".join(
+            f"{row[f'{m} with']:7.3f}/{row[f'{m} without']:<8.3f}" for m in METRICS))
+    print(f"results: {Path(args.out) / 'rounds.json'}")
     return 0
 
 
@@ -200,6 +220,7 @@ def add_bench(sub) -> None:
     _add_bench_table1(bsub)
     _add_bench_detect(bsub)
     _add_bench_suite(bsub)
+    _add_bench_rounds(bsub)
     _add_bench_gui(bsub)
 
 
@@ -231,9 +252,9 @@ def _add_bench_table1(bsub) -> None:
     b.add_argument("dataset", help="a dataset with clean masks")
     b.add_argument("--out", required=True, help="folder for table1.json and table1.html")
     b.add_argument("--noises", default="polygon3,polygon7,smooth", help="noise kinds (comma list)")
-    b.add_argument("--methods", default="clean;none;reweight;relabel;gce;mixup",
-                   help="methods (semicolon list): clean, none, reweight, relabel, relabel-poster, gce, mixup, "
-                        "or relabel:key=value,...")
+    b.add_argument("--methods", default="clean;none;reweight;relabel;gce;sce;mixup",
+                   help="methods (semicolon list): clean, none, reweight, relabel, relabel-poster, gce, sce, ce, "
+                        "dice, mixup, or relabel:key=value,...")
     b.add_argument("--seeds", default="0,1,2", help="training seeds (comma list)")
     b.add_argument("--max-cases", type=int, default=None, help="use only the first N cases (quick runs)")
     add_train_options(b)
@@ -274,6 +295,19 @@ def _add_bench_suite(bsub) -> None:
     b.add_argument("--no-baseline", action="store_true", help="do not also run each setting with relabelling off")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_bench_suite)
+
+
+def _add_bench_rounds(bsub) -> None:
+    b = bsub.add_parser("rounds", help="review rounds that learn: on a finished suite, simulate reviewing the top "
+                        "of the queue, re-score, and compare the rest of the queue with and without the round")
+    b.add_argument("suite", help="a folder `curator bench suite` finished runs in")
+    b.add_argument("--out", required=True, help="work folder (copies of the projects; resumable); rounds.json")
+    b.add_argument("--datasets", help="comma list (default: every dataset of the suite folder)")
+    b.add_argument("--first", type=float, default=0.2, help="share of the queue reviewed before the round (default 0.2)")
+    b.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs (default: a quarter of the batch's)")
+    b.add_argument("--threads", type=int, default=None, help="torch threads")
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    b.set_defaults(func=cmd_bench_rounds)
 
 
 def _add_bench_gui(bsub) -> None:

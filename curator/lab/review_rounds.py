@@ -12,6 +12,7 @@ The batch's project is copied first; the original stays as it was.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Generator
 import numpy as np
 
 from curator.core.data.discover import open_dataset
+from curator.core.io.files import atomic_write, read_csv
 from curator.core.jobs import Progress
 from curator.core.metrics import detection_metrics
 from curator.core.project.artifacts import save_mask_version
@@ -27,7 +29,7 @@ from curator.core.project.folder import Project
 from curator.core.project.rounds import iter_rescore
 from curator.core.project.store import Store
 
-__all__ = ["iter_rounds_experiment", "found_share"]
+__all__ = ["iter_rounds_experiment", "iter_rounds_on_suite", "summarise_rounds", "found_share"]
 
 
 def found_share(order: list[str], truth: dict[str, bool], reviewed: int) -> float:
@@ -93,3 +95,53 @@ def iter_rounds_experiment(project_dir, clean_root, truth: dict[str, bool], work
                                    if 0 < sum(y) < len(y) else float("nan"))
         out[name] = res
     return out
+
+
+def iter_rounds_on_suite(suite_dir, out, *, datasets=None, first: float = 0.2, epochs: int | None = None,
+                         threads: int | None = None) -> Generator[Progress, None, dict]:
+    """:func:`iter_rounds_experiment` on every finished run of a suite folder (``curator bench
+    suite``; its relabelling-on projects), one ``rounds.json`` per run under ``out``; resumable.
+    Returns ``{"runs": [...], "summary": summarise_rounds(runs)}`` and writes ``out/rounds.json``."""
+    suite_dir, out = Path(suite_dir), Path(out)
+    plan = sorted(p for p in suite_dir.glob("*/*/seed*") if (p / "result.json").exists()
+                  and (p / "project-relabel").is_dir() and (datasets is None or p.parts[-3] in datasets))
+    runs = []
+    for k, run_dir in enumerate(plan):
+        ds, noise, seed = run_dir.parts[-3:]
+        path = out / ds / noise / seed / "rounds.json"
+        if path.exists():
+            runs.append(json.loads(path.read_text()))
+            continue
+        yield Progress(k, len(plan), f"{ds} {noise} {seed}")
+        truth = {r["case_id"]: r["corrupted"] == "1" for r in read_csv(run_dir / "noisy" / "corruption.csv")}
+        res = yield from iter_rounds_experiment(run_dir / "project-relabel", suite_dir / ds / "clean", truth,
+                                                path.parent, first=first, epochs=epochs, threads=threads)
+        res.update(dataset=ds, noise=noise, seed=seed)
+        atomic_write(path, json.dumps(res, indent=1))
+        runs.append(res)
+    result = {"first": first, "runs": runs, "summary": summarise_rounds(runs)}
+    atomic_write(out / "rounds.json", json.dumps(result, indent=1))
+    return result
+
+
+METRICS = ("found@10", "found@30", "found@50", "next_share_of_remaining", "auroc_unreviewed")
+
+
+def summarise_rounds(runs: list[dict]) -> list[dict]:
+    """Per dataset and over all runs: the mean of each measure with and without re-scoring, and
+    the worst dataset's difference."""
+    by: dict[str, list[dict]] = {}
+    for r in runs:
+        by.setdefault(r["dataset"], []).append(r)
+    rows = []
+    for name, rs in sorted(by.items()) + [("mean", runs)]:
+        row = {"dataset": name, "runs": len(rs)}
+        for m in METRICS:
+            for v in ("with", "without"):
+                row[f"{m} {v}"] = float(np.nanmean([r[v][m] for r in rs])) if rs else float("nan")
+        rows.append(row)
+    per = [r for r in rows if r["dataset"] != "mean"]
+    if per:
+        rows[-1]["worst dataset: next share, with - without"] = min(
+            r["next_share_of_remaining with"] - r["next_share_of_remaining without"] for r in per)
+    return rows

@@ -37,3 +37,16 @@ def test_bench_suite_quick_writes_the_table_and_resumes(shared_data, tmp_path):
     curator(*args)
     assert time.perf_counter() - t0 < 60, "finished runs are read back, not trained again"
     assert json.loads((out / "suite.json").read_text())["runs"] == res["runs"]
+    # review rounds on the finished runs: the first 30 % reviewed from the clean masks, one round
+    rounds = curator("bench", "rounds", out, "--out", tmp_path / "rounds", "--first", "0.3", "--epochs", "1",
+                     "--threads", "2", "-q", timeout=900)
+    doc = json.loads((tmp_path / "rounds" / "rounds.json").read_text())
+    assert [(r["dataset"], r["reviewed"]) for r in doc["runs"]] == [("chaos", 3), ("ph2", 3)]
+    for r in doc["runs"]:
+        assert r["with"]["found@10"] == r["without"]["found@10"]  # the same reviewed head of the queue
+        assert 0.0 <= r["with"]["next_share_of_remaining"] <= 1.0
+    assert [row["dataset"] for row in doc["summary"]] == ["chaos", "ph2", "mean"]
+    assert "mean" in rounds.stdout and "found@30" in rounds.stdout
+    # the suite's own projects were copied, not changed
+    for d in ("ph2", "chaos"):
+        assert not (out / d / "li-a0.3-b0.5" / "seed0" / "project-relabel" / "models" / "round-1").exists()
