@@ -9,6 +9,7 @@ from qtpy.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDo
                             QWidget)
 
 from curator.core.project.executors import executor_names
+from curator.core.engine.training_data import LOSSES
 
 __all__ = ["SHORTCUTS", "SettingsDialog", "ShortcutsDialog", "show_about", "show_error"]
 
@@ -43,18 +44,7 @@ class SettingsDialog(QDialog):
         self.setWindowTitle("Mask Curator settings")
         self.settings = settings
         t, u, p = settings.train, settings.uncertainty, settings.proposal
-        self.folds = _spin(2, 20, t.folds)
-        self.epochs = _spin(1, 1000, t.epochs)
-        self.size = _spin(32, 1024, t.size, step=16)
-        self.batch = _spin(1, 256, t.batch_size)
-        self.loss = QComboBox()
-        self.loss.addItems(["dicece", "gce", "ce", "dice"])
-        self.loss.setCurrentText(t.loss)
-        self.relabel = QCheckBox("Relabel noisy masks while training")
-        self.relabel.setChecked(t.relabel is not None)
-        self.device = QComboBox()
-        self.device.addItems(["auto", "cpu", "cuda", "mps"])
-        self.device.setCurrentText(t.device)
+        self._training_widgets(t)
         self.tta = _spin(1, 16, u.tta)
         self.mc = _spin(0, 50, u.mc)
         self.tau = _dspin(0.5, 0.99, p.tau)
@@ -75,16 +65,7 @@ class SettingsDialog(QDialog):
                                  "executor plugin such as ray (plugins/mask-curator-ray); Cancel stops its tasks")
         self.address = QLineEdit(settings.executor_address or "")
         self.address.setPlaceholderText("empty: start one on this computer; auto or HOST:PORT: join a cluster")
-        tr = QFormLayout()
-        tr.addRow("Folds (ensemble members)", self.folds)
-        tr.addRow("Epochs per member", self.epochs)
-        tr.addRow("2D working size (px)", self.size)
-        tr.addRow("Batch size", self.batch)
-        tr.addRow("Loss", self.loss)
-        tr.addRow("", self.relabel)
-        tr.addRow("Device", self.device)
-        tr.addRow("Run on", self.executor)
-        tr.addRow("Cluster address", self.address)
+        tr = self._training_form()
         un = QFormLayout()
         un.addRow("Test-time augmentations", self.tta)
         un.addRow("MC-dropout passes", self.mc)
@@ -106,12 +87,57 @@ class SettingsDialog(QDialog):
         buttons.rejected.connect(self.reject)
         lay.addWidget(buttons)
 
+    def _training_widgets(self, t) -> None:
+        self.folds = _spin(2, 20, t.folds)
+        self.epochs = _spin(1, 1000, t.epochs)
+        self.size = _spin(32, 1024, t.size, step=16)
+        self.batch = _spin(1, 256, t.batch_size)
+        self.loss = QComboBox()
+        self.loss.addItems(list(LOSSES))
+        self.loss.setCurrentText(t.loss)
+        self.loss.setToolTip("dicece: Dice + cross-entropy (default); ce: cross-entropy (BCE for one object class); "
+                             "dice; gce and sce: generalised and symmetric cross-entropy, robust to wrong masks")
+        self.reweight = QCheckBox("Down-weight pixels the network is unsure of (reweighting)")
+        self.reweight.setChecked(t.reweight)
+        self.mixup = _dspin(0.0, 2.0, t.mixup)
+        self.mixup.setSpecialValueText("off")
+        self.mixup.setToolTip("MixUp of training images, Beta(a, a); 0.4 is usual")
+        self.trusted_weight = _dspin(0.1, 20.0, t.trusted_weight)
+        self.trusted_weight.setToolTip("Loss weight of the cases you trusted, kept, accepted or edited")
+        self.pretrain = _spin(0, 1000, t.pretrain_epochs)
+        self.pretrain.setToolTip("First train this many epochs on the trusted and reviewed cases alone, then on all")
+        self.relabel = QCheckBox("Relabel noisy masks while training")
+        self.relabel.setChecked(t.relabel is not None)
+        self.device = QComboBox()
+        self.device.addItems(["auto", "cpu", "cuda", "mps"])
+        self.device.setCurrentText(t.device)
+
+    def _training_form(self) -> QFormLayout:
+        tr = QFormLayout()
+        tr.addRow("Folds (ensemble members)", self.folds)
+        tr.addRow("Epochs per member", self.epochs)
+        tr.addRow("2D working size (px)", self.size)
+        tr.addRow("Batch size", self.batch)
+        tr.addRow("Loss", self.loss)
+        tr.addRow("", self.relabel)
+        tr.addRow("", self.reweight)
+        tr.addRow("MixUp", self.mixup)
+        tr.addRow("Weight of reviewed cases", self.trusted_weight)
+        tr.addRow("Pretrain on reviewed cases (epochs)", self.pretrain)
+        tr.addRow("Device", self.device)
+        tr.addRow("Run on", self.executor)
+        tr.addRow("Cluster address", self.address)
+        return tr
+
     def apply(self) -> None:
         from curator.core.engine.training import RelabelConfig
 
         s = self.settings
         s.train = replace(s.train, folds=self.folds.value(), epochs=self.epochs.value(), size=self.size.value(),
                           batch_size=self.batch.value(), loss=self.loss.currentText(), device=self.device.currentText(),
+                          reweight=self.reweight.isChecked(), mixup=self.mixup.value(),
+                          trusted_weight=self.trusted_weight.value(),
+                          pretrain_epochs=min(self.pretrain.value(), self.epochs.value() - 1),
                           relabel=(s.train.relabel or RelabelConfig()) if self.relabel.isChecked() else None)
         s.uncertainty = replace(s.uncertainty, tta=self.tta.value(), mc=self.mc.value(), device=self.device.currentText())
         s.proposal = replace(s.proposal, tau=self.tau.value(), delta=self.delta.value(),
