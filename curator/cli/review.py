@@ -106,6 +106,7 @@ def _accept_from_cli(project, store, case_id: str, regions, note):
 
 def cmd_queue(args) -> int:
     from curator.core.project.folder import Project
+    from curator.core.project.rounds import describe_rounds
     from curator.core.project.store import Store
 
     project = Project.open(args.project)
@@ -117,6 +118,8 @@ def cmd_queue(args) -> int:
         for r in rounds:
             print(f"  round {r.round}: {r.errors_found}/{r.reviewed} errors ({100 * r.hit_rate:.0f} %), "
                   f"{r.cumulative_errors} in all{'  <- plateau: further review finds little' if r.plateau else ''}")
+        for line in describe_rounds(project):
+            print(line)
         return 0
     if args.json:
         print(json.dumps(rows, indent=2))

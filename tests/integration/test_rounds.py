@@ -110,5 +110,8 @@ def test_trust_and_rescore_from_the_command_line(project, tmp_path):
         assert {ids[3], ids[4]} <= s.trusted()
         assert all("trusts this mask" in s.proposal(c)["config"]["withheld"] for c in (ids[2], ids[3], ids[4]))
     assert Project.open(project).current_models_dir.name == "round-2"
+    out = curator("queue", "--project", project, "--rounds", "2")
+    assert "re-scored round 1 after 2 review(s): fine-tuned on 3 reviewed case(s), 1 with a corrected mask" in out.stdout
+    assert "re-scored round 2" in out.stdout
     out = curator("trust", "--project", project, ids[4], "--remove")
     assert "untrusted 1 case(s); 2 trusted" in out.stdout

@@ -13,8 +13,8 @@ the vouched-for masks first) and the ranking. Each round is a folder ``models/ro
 project is scored by the last finished round. Decisions are untouched: a round only reorders
 and re-proposes what is still unreviewed.
 
-The rounds' yield (errors found per round of reviews, the plateau) comes from the store's review
-order (:meth:`Store.review_rounds`); :func:`round_summary` puts both together for the queue.
+The review's yield (errors found per round of reviews, the plateau) comes from the store's review
+order (:meth:`Store.review_rounds`); :func:`describe_rounds` says which re-scoring rounds ran.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from curator.core.project.pipeline import UncertaintyConfig, iter_proposals, ite
 from curator.core.project.scoring import PipelineError
 from curator.core.project.store import Store
 
-__all__ = ["RescoreResult", "iter_rescore", "round_summary", "rescore_config"]
+__all__ = ["RescoreResult", "iter_rescore", "describe_rounds", "rescore_config"]
 
 
 @dataclass
@@ -134,8 +134,11 @@ def iter_rescore(project_dir, *, epochs: int | None = None, trusted_weight: floa
                          members or [str(p) for p in project.member_specs()], ranked, props)
 
 
-def round_summary(project, store, batch: int = 10) -> dict:
-    """For the queue: the rounds re-scored so far, and the review's yield per ``batch`` reviews
-    (errors found, the running share, whether it reached a plateau)."""
-    stats = store.review_rounds(batch)
-    return {"rounds": project.rounds(), "review": stats}
+def describe_rounds(project) -> list[str]:
+    """One line per re-scoring round: after how many reviews, on what evidence, finished or not."""
+    lines = []
+    for r in project.rounds():
+        state = "" if r.get("status") == "scored" else " (trained; scoring unfinished: run rescore again)"
+        lines.append(f"re-scored round {r['round']} after {r.get('reviewed', '?')} review(s): fine-tuned on "
+                     f"{r.get('evidence', '?')} reviewed case(s), {r.get('corrected', '?')} with a corrected mask{state}")
+    return lines
