@@ -189,6 +189,24 @@ def cmd_bench_rounds(args) -> int:
     return 0
 
 
+def cmd_bench_embeddings(args) -> int:
+    from curator.lab.embeddings import iter_embedding_eval, summarise_embeddings
+
+    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()] if args.datasets else None
+    rows = progress_runner(args.quiet)(iter_embedding_eval(args.suite, datasets=datasets), "embeddings")
+    if not rows:
+        raise CliError(f"{args.suite}: no finished 2D suite runs (run `curator bench suite --out {args.suite}` first)")
+    if args.out:
+        Path(args.out).write_text(json.dumps({"runs": rows, "summary": summarise_embeddings(rows)}, indent=1))
+    summary = summarise_embeddings(rows)
+    cols = [k for k in summary[0] if k not in ("dataset", "runs")]
+    print("ranking AUROC of the encoder-embedding outlier score, alone and added to the combined score")
+    print(f"{'dataset':<12} {'runs':>4} " + " ".join(f"{c:>{max(9, len(c))}}" for c in cols))
+    for row in summary:
+        print(f"{row['dataset']:<12} {row['runs']:>4} " + " ".join(f"{row[c]:>{max(9, len(c))}.3f}" for c in cols))
+    return 0
+
+
 def cmd_bench_gui(args) -> int:
     if not gui_available():
         raise CliError("the GUI benchmark needs napari and PySide6 (pip install 'mask-curator[gui]')")
@@ -221,6 +239,7 @@ def add_bench(sub) -> None:
     _add_bench_detect(bsub)
     _add_bench_suite(bsub)
     _add_bench_rounds(bsub)
+    _add_bench_embeddings(bsub)
     _add_bench_gui(bsub)
 
 
@@ -308,6 +327,16 @@ def _add_bench_rounds(bsub) -> None:
     b.add_argument("--threads", type=int, default=None, help="torch threads")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_bench_rounds)
+
+
+def _add_bench_embeddings(bsub) -> None:
+    b = bsub.add_parser("embeddings", help="on a finished suite: do outlier scores from the trained encoder's "
+                        "embeddings find wrong masks (alone, and added to the combined score)?")
+    b.add_argument("suite", help="a folder `curator bench suite` finished runs in")
+    b.add_argument("--datasets", help="comma list (default: every dataset of the suite folder)")
+    b.add_argument("--out", help="write the per-run figures and the summary to this JSON file")
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    b.set_defaults(func=cmd_bench_embeddings)
 
 
 def _add_bench_gui(bsub) -> None:

@@ -50,3 +50,9 @@ def test_bench_suite_quick_writes_the_table_and_resumes(shared_data, tmp_path):
     # the suite's own projects were copied, not changed
     for d in ("ph2", "chaos"):
         assert not (out / d / "li-a0.3-b0.5" / "seed0" / "project-relabel" / "models" / "round-1").exists()
+    # the encoder-embedding measurement on the same finished runs
+    emb = curator("bench", "embeddings", out, "--out", tmp_path / "emb.json", "-q", timeout=600)
+    doc = json.loads((tmp_path / "emb.json").read_text())
+    assert [r["dataset"] for r in doc["runs"]] == ["chaos", "ph2"]
+    assert all(0.0 <= r["embedding"] <= 1.0 and 0.0 <= r["combined + 0.25 embedding"] <= 1.0 for r in doc["runs"])
+    assert "mean" in emb.stdout

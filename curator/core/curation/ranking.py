@@ -37,7 +37,7 @@ from curator.core.engine.evidence import edge_alignment, edge_preference, gradie
 from curator.core.io.files import read_csv, write_csv
 from curator.core.metrics import equivalent_radius, foreground_dice
 
-__all__ = ["COMPONENTS", "DEFAULT_WEIGHTS", "softmin_quality", "case_scores", "embedding_outliers", "edge_scores", "shape_descriptors",
+__all__ = ["COMPONENTS", "DEFAULT_WEIGHTS", "softmin_quality", "case_scores", "edge_scores", "shape_descriptors",
            "reference_agreement", "adaptive_weights", "describe_weights", "combine",
            "rank_order", "write_ranking", "read_ranking", "review_rounds", "RoundStats"]
 
@@ -212,28 +212,6 @@ def outlier_scores(features: list[dict], *, seed: int = 0) -> np.ndarray:
     x = RobustScaler().fit_transform(x)
     forest = IsolationForest(n_estimators=300, random_state=seed).fit(x)
     return -forest.score_samples(x)
-
-
-def embedding_outliers(embeddings: np.ndarray, *, k: int = 5, dims: int = 16) -> np.ndarray:
-    """Outlier score per case (higher = more unusual) from mask-aware embeddings ``(N, D)``
-    (:func:`curator.core.engine.embedding.mask_embedding`): the mean distance to the ``k`` nearest
-    other cases after standardising and keeping the ``dims`` leading principal components (the
-    sensitivity a k-centre coreset gives a point: far from every other, so no other stands for
-    it). Zeros for fewer than ``2 k`` cases; NaN rows (no embedding) stay NaN."""
-    e = np.asarray(embeddings, float)
-    out = np.full(len(e), np.nan)
-    ok = np.isfinite(e).all(1) if e.ndim == 2 and len(e) else np.zeros(len(e), bool)
-    if ok.sum() < 2 * k:
-        out[ok] = 0.0
-        return out
-    z = e[ok]
-    z = (z - z.mean(0)) / (z.std(0) + 1e-6)
-    u, s, _ = np.linalg.svd(z, full_matrices=False)
-    z = u[:, :dims] * s[:dims]
-    d = np.sqrt(((z[:, None, :] - z[None, :, :]) ** 2).sum(-1))
-    np.fill_diagonal(d, np.inf)
-    out[ok] = np.sort(d, 1)[:, :k].mean(1)
-    return out
 
 
 def combine(scores: dict[str, dict], weights: dict | None = None) -> dict[str, float]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from curator.core.curation.ranking import embedding_outliers
-from curator.core.engine.embedding import mask_embedding
+from curator.lab.embeddings import embedding_outliers, mask_embedding
 from curator.core.engine.models import ModelSpec, build_network
 from curator.core.engine.preprocess import PreprocessSpec
 
