@@ -205,206 +205,271 @@ def iter_train_member(
     ``cfg.pretrain_epochs`` epochs (pretrain on the small clean set, fine-tune on all). ``init``: a
     member's ``.json`` whose weights this one starts from (fine-tuning between review rounds).
     """
-    import torch
+    run_ = _MemberRun(items, spec, cfg, name=name, out_stem=out_stem, device=device, monitor=monitor, probe=probe,
+                      trusted=trusted, init=init)
+    if run_.start_epoch:
+        yield run_.progress(run_.start_epoch, f"resumed at epoch {run_.start_epoch + 1}")
+    for epoch in range(run_.start_epoch, cfg.epochs):
+        record = yield from run_.iter_epoch(epoch)
+        yield from run_.iter_relabel(epoch, record)
+        run_.end_epoch(epoch, record)
+        yield run_.progress(epoch + 1, f"epoch {epoch + 1}/{cfg.epochs} done (loss {record['loss']:.3f})")
+    return run_.finish()
 
-    if not items:
-        raise TrainError(f"{name}: no training cases")
-    device = device or resolve_device(cfg.device)
-    seed = member_seed(cfg.seed, name)
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    gen = torch.Generator().manual_seed(seed)
-    net = build_network(spec).to(device)
-    if init is not None:
-        net.load_state_dict(load_member(init, device="cpu").network.state_dict())
-    trusted = {it.case_id for it in items} & set(trusted)
-    trusted_idx = [j for j, it in enumerate(items) if it.case_id in trusted]
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    is3d = spec.spatial_dims == 3
-    n_items = len(items)
-    batches_per_epoch = math.ceil(n_items * (cfg.patches_per_volume if is3d else 1) / cfg.batch_size)
-    total_steps = max(1, cfg.epochs * batches_per_epoch)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / max(1, batches_per_epoch)) * 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps)))
-    original = {it.case_id: it.labels for it in items}
-    labels = dict(original)
-    history: list[dict] = []
-    relabel_start: int | None = None
-    rc = cfg.relabel
-    start_setting = (rc or RelabelConfig()).start
-    if (rc is not None or cfg.reweight) and start_setting != "auto":
-        relabel_start = int(start_setting)
-    start_epoch = 0
-    stopped = False  # the drift brake stopped relabelling (see RelabelConfig)
-    guard_state: dict = {}
-    ckpt = out_stem.with_suffix(".ckpt") if out_stem is not None else None
-    if ckpt is not None and ckpt.exists():
-        state = torch.load(str(ckpt), map_location="cpu", weights_only=True)
-        net.load_state_dict(state["model"])
-        opt.load_state_dict(state["optim"])
-        sched.load_state_dict(state["sched"])
-        start_epoch = int(state["epoch"])
-        history = json.loads(state["history"])
-        relabel_start = state["relabel_start"] if state["relabel_start"] >= 0 else relabel_start
+
+class _MemberRun:
+    """The state of one member's training (:func:`iter_train_member`): network, optimiser, the
+    current labels, relabelling and reweighting, checkpoints."""
+
+    def __init__(self, items, spec: ModelSpec, cfg: TrainConfig, *, name, out_stem, device, monitor, probe,
+                 trusted, init):
+        import torch
+
+        if not items:
+            raise TrainError(f"{name}: no training cases")
+        self.items, self.spec, self.cfg, self.name, self.out_stem = items, spec, cfg, name, out_stem
+        self.monitor, self.init = monitor, init
+        self.device = device or resolve_device(cfg.device)
+        self.seed = seed = member_seed(cfg.seed, name)
+        torch.manual_seed(seed)
+        self.rng = np.random.default_rng(seed)
+        self.gen = torch.Generator().manual_seed(seed)
+        self.net = build_network(spec).to(self.device)
+        if init is not None:
+            self.net.load_state_dict(load_member(init, device="cpu").network.state_dict())
+        self.trusted = {it.case_id for it in items} & set(trusted)
+        self.trusted_idx = [j for j, it in enumerate(items) if it.case_id in self.trusted]
+        self.opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.is3d = spec.spatial_dims == 3
+        self.batches_per_epoch = bpe = math.ceil(len(items) * (cfg.patches_per_volume if self.is3d else 1) / cfg.batch_size)
+        self.total_steps = total = max(1, cfg.epochs * bpe)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, lambda s: min(1.0, (s + 1) / max(1, bpe)) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+        self.original = {it.case_id: it.labels for it in items}
+        self.labels = dict(self.original)
+        self.history: list[dict] = []
+        self.rc = rc = cfg.relabel
+        start_setting = (rc or RelabelConfig()).start
+        self.relabel_start: int | None = None
+        if (rc is not None or cfg.reweight) and start_setting != "auto":
+            self.relabel_start = int(start_setting)
+        self.start_epoch = 0
+        self.stopped = False  # the drift brake stopped relabelling (see RelabelConfig)
+        self.ckpt = out_stem.with_suffix(".ckpt") if out_stem is not None else None
+        guard_state = self._resume() if self.ckpt is not None and self.ckpt.exists() else {}
+        self.amp = bool(cfg.amp and self.device.type == "cuda")
+        self.scaler = (torch.amp.GradScaler("cuda", enabled=self.amp and not torch.cuda.is_bf16_supported())
+                       if self.amp else None)
+        self.reweight_maps: dict[str, np.ndarray] = {}
+        self.guard = None
+        if rc is not None and rc.evidence == "edges":
+            self.guard = RelabelGuard([it for it in items if it.case_id not in self.trusted], probe, spec, rc,
+                                      self.device, self.amp, epochs=cfg.epochs, batches_per_epoch=bpe, seed=seed)
+            if guard_state:
+                self.guard.restore(guard_state)
+        self.trusted_weight_on = bool(self.trusted) and cfg.trusted_weight != 1.0
+
+    def progress(self, step_or_epoch: int, message: str, *, batch: int | None = None) -> Progress:
+        """Progress at the end of epoch ``step_or_epoch`` (or at ``batch`` of that epoch index)."""
+        step = step_or_epoch * self.batches_per_epoch + (batch or 0)
+        return Progress(step, self.total_steps, f"{self.name}: {message}")
+
+    def _resume(self) -> dict:
+        """Load the checkpoint; returns the relabel guard's saved state."""
+        import torch
+
+        state = torch.load(str(self.ckpt), map_location="cpu", weights_only=True)
+        self.net.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optim"])
+        self.sched.load_state_dict(state["sched"])
+        self.start_epoch = int(state["epoch"])
+        self.history = json.loads(state["history"])
+        if state["relabel_start"] >= 0:
+            self.relabel_start = state["relabel_start"]
         for cid, t in state["labels"].items():
-            labels[cid] = t.numpy()
-        rng = np.random.default_rng([seed, start_epoch])
-        gen.set_state(state["gen"])
-        stopped = any(h.get("relabel_stopped") for h in history)
-        guard_state = json.loads(state.get("guard", "{}"))
-        yield Progress(start_epoch * batches_per_epoch, total_steps, f"{name}: resumed at epoch {start_epoch + 1}")
-    amp = bool(cfg.amp and device.type == "cuda")
-    scaler = torch.amp.GradScaler("cuda", enabled=amp and not torch.cuda.is_bf16_supported()) if amp else None
-    reweight_maps: dict[str, np.ndarray] = {}
-    guard = None
-    if rc is not None and rc.evidence == "edges":
-        guard = RelabelGuard([it for it in items if it.case_id not in trusted], probe, spec, rc, device, amp, epochs=cfg.epochs,
-                             batches_per_epoch=batches_per_epoch, seed=seed)
-        if guard_state:
-            guard.restore(guard_state)
+            self.labels[cid] = t.numpy()
+        self.rng = np.random.default_rng([self.seed, self.start_epoch])
+        self.gen.set_state(state["gen"])
+        self.stopped = any(h.get("relabel_stopped") for h in self.history)
+        return json.loads(state.get("guard", "{}"))
 
-    trusted_weight_on = bool(trusted) and cfg.trusted_weight != 1.0
-    mid_epoch = None
-    for epoch in range(start_epoch, cfg.epochs):
-        net.train()
-        t0 = time.perf_counter()
-        losses = []
-        pool = trusted_idx if epoch < cfg.pretrain_epochs and len(trusted_idx) >= 2 else range(n_items)
-        sub = [items[j] for j in pool]
-        if is3d:
-            batches = batches_3d(sub, labels, cfg.batch_size, cfg.patches_per_volume, spec.preprocess.patch, rng)
+    # -- one epoch -------------------------------------------------------------------------------
+    def _batches(self, epoch: int):
+        cfg = self.cfg
+        pool = self.trusted_idx if epoch < cfg.pretrain_epochs and len(self.trusted_idx) >= 2 else range(len(self.items))
+        sub = [self.items[j] for j in pool]
+        if self.is3d:
+            batches = batches_3d(sub, self.labels, cfg.batch_size, cfg.patches_per_volume, self.spec.preprocess.patch,
+                                 self.rng)
         else:
-            batches = batches_2d(sub, cfg.batch_size, rng)
-        for bi, picks in enumerate(batches):
-            xs, ys, ws = [], [], []
-            for j, window in picks:
-                j = pool[j]
-                cid = items[j].case_id
-                parts = [items[j].image, labels[cid], _pixel_weights(None if cid in trusted else reweight_maps.get(cid), labels[cid],
-                                                                      cfg.trusted_weight if cid in trusted else 1.0,
-                                                                      bool(reweight_maps) or trusted_weight_on)]
-                if window is not None:
-                    patch = spec.preprocess.patch
-                    parts = [None if a is None else pad_to(a, patch, lead=1 if k == 0 else 0)[
-                        ((slice(None),) if k == 0 else ()) + window] for k, a in enumerate(parts)]
-                xs.append(parts[0])
-                ys.append(parts[1])
-                ws.append(parts[2])
-            x = torch.from_numpy(np.stack(xs).astype(np.float32)).to(device)
-            y = torch.from_numpy(np.stack(ys).astype(np.int64)).to(device)
-            w = None
-            if all(v is not None for v in ws):
-                w = torch.from_numpy(np.stack(ws).astype(np.float32)).to(device)
-            if cfg.augment:
-                x, y, w = random_augment(x, y, gen, rotate=not is3d, weights=w)
-            if cfg.mixup > 0 and x.shape[0] > 1:
-                lam = float(rng.beta(cfg.mixup, cfg.mixup))
-                perm = torch.randperm(x.shape[0], generator=gen).to(device)
-                x = lam * x + (1 - lam) * x[perm]
-            with autocast(device, amp):
-                logits = net(x).float()
-                if cfg.mixup > 0 and x.shape[0] > 1:
-                    loss = lam * seg_loss(logits, y, kind=cfg.loss, weights=w, q=cfg.gce_q) + \
-                        (1 - lam) * seg_loss(logits, y[perm], kind=cfg.loss, weights=w, q=cfg.gce_q)
-                else:
-                    loss = seg_loss(logits, y, kind=cfg.loss, weights=w, q=cfg.gce_q)
-            opt.zero_grad(set_to_none=True)
-            if scaler is not None and scaler.is_enabled():
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
+            batches = batches_2d(sub, cfg.batch_size, self.rng)
+        for picks in batches:
+            yield [(pool[j], window) for j, window in picks]
+
+    def _tensors(self, picks):
+        """Images, labels and loss weights (or None) of one mini-batch, on the device."""
+        import torch
+
+        cfg, weigh = self.cfg, bool(self.reweight_maps) or self.trusted_weight_on
+        xs, ys, ws = [], [], []
+        for j, window in picks:
+            cid = self.items[j].case_id
+            trusted = cid in self.trusted
+            parts = [self.items[j].image, self.labels[cid],
+                     _pixel_weights(None if trusted else self.reweight_maps.get(cid), self.labels[cid],
+                                    cfg.trusted_weight if trusted else 1.0, weigh)]
+            if window is not None:
+                patch = self.spec.preprocess.patch
+                parts = [None if a is None else pad_to(a, patch, lead=1 if k == 0 else 0)[
+                    ((slice(None),) if k == 0 else ()) + window] for k, a in enumerate(parts)]
+            xs.append(parts[0])
+            ys.append(parts[1])
+            ws.append(parts[2])
+        x = torch.from_numpy(np.stack(xs).astype(np.float32)).to(self.device)
+        y = torch.from_numpy(np.stack(ys).astype(np.int64)).to(self.device)
+        w = None
+        if all(v is not None for v in ws):
+            w = torch.from_numpy(np.stack(ws).astype(np.float32)).to(self.device)
+        return x, y, w
+
+    def _step(self, x, y, w) -> float:
+        """One optimiser step (augmentation, MixUp, loss, backward); returns the loss."""
+        import torch
+
+        cfg = self.cfg
+        if cfg.augment:
+            x, y, w = random_augment(x, y, self.gen, rotate=not self.is3d, weights=w)
+        mix = cfg.mixup > 0 and x.shape[0] > 1
+        if mix:
+            lam = float(self.rng.beta(cfg.mixup, cfg.mixup))
+            perm = torch.randperm(x.shape[0], generator=self.gen).to(self.device)
+            x = lam * x + (1 - lam) * x[perm]
+        with autocast(self.device, self.amp):
+            logits = self.net(x).float()
+            if mix:
+                loss = lam * seg_loss(logits, y, kind=cfg.loss, weights=w, q=cfg.gce_q) + \
+                    (1 - lam) * seg_loss(logits, y[perm], kind=cfg.loss, weights=w, q=cfg.gce_q)
             else:
-                loss.backward()
-                opt.step()
-            sched.step()
-            losses.append(float(loss.detach()))
-            yield Progress(epoch * batches_per_epoch + bi + 1, total_steps,
-                           f"{name}: epoch {epoch + 1}/{cfg.epochs} loss {np.mean(losses):.3f}")
+                loss = seg_loss(logits, y, kind=cfg.loss, weights=w, q=cfg.gce_q)
+        self.opt.zero_grad(set_to_none=True)
+        if self.scaler is not None and self.scaler.is_enabled():
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.opt.step()
+        self.sched.step()
+        return float(loss.detach())
+
+    def iter_epoch(self, epoch: int) -> Generator[Progress, None, dict]:
+        """Train one epoch (with the relabel guard's checks inside it); returns the epoch's record."""
+        self.net.train()
+        t0 = time.perf_counter()
+        losses, mid_epoch = [], None
+        guard = self.guard
+        for bi, picks in enumerate(self._batches(epoch)):
+            losses.append(self._step(*self._tensors(picks)))
+            yield self.progress(epoch, f"epoch {epoch + 1}/{self.cfg.epochs} loss {np.mean(losses):.3f}", batch=bi + 1)
             if guard is not None and guard.mid_epoch_check_due(bi + 1, epoch + 1):
-                started = guard.try_start(net, labels, original, epoch + 1)
+                started = guard.try_start(self.net, self.labels, self.original, epoch + 1)
                 if started:
-                    mid_epoch = {"step": epoch * batches_per_epoch + bi + 1, **started,
+                    mid_epoch = {"step": epoch * self.batches_per_epoch + bi + 1, **started,
                                  "evidence": guard.last.to_json()}
-                    yield Progress(epoch * batches_per_epoch + bi + 1, total_steps, f"{name}: {guard.decision}")
+                    yield self.progress(epoch, guard.decision, batch=bi + 1)
         record = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else None,
                   "seconds": round(time.perf_counter() - t0, 2)}
         if guard is not None and mid_epoch:
             record["started_mid_epoch"] = mid_epoch
-        mid_epoch = None
+        return record
 
-        # -- relabel (and reweight) while training ---------------------------------------------
+    # -- relabel (and reweight) while training ---------------------------------------------------
+    def iter_relabel(self, epoch: int, record: dict) -> Generator[Progress, None, None]:
+        cfg, rc, guard = self.cfg, self.rc, self.guard
         rcp = rc or RelabelConfig()
         if guard is not None:
             was_active = guard.active
-            record.update(guard.epoch_end(net, labels, original, epoch + 1))
-            if guard.active and drifted(history + [record], rc.max_drift):
-                guard.stop(labels, original, epoch + 1, "the relabelled labels drifted away from the given masks")
+            record.update(guard.epoch_end(self.net, self.labels, self.original, epoch + 1))
+            if guard.active and drifted(self.history + [record], rc.max_drift):
+                guard.stop(self.labels, self.original, epoch + 1, "the relabelled labels drifted away from the given masks")
                 record["relabel_stopped"] = True
             if was_active and not guard.active or (guard.started == epoch + 1 and not was_active):
-                yield Progress((epoch + 1) * batches_per_epoch, total_steps, f"{name}: {guard.decision}")
-        elif (rc is not None or cfg.reweight) and (epoch + 1) % max(1, rcp.every) == 0:
-            preds = _predict_training_items(net, items, spec, rcp, device, amp)
-            record["mean_uncertainty"] = float(np.mean([u.sum() for _, u in preds.values()]))
-            if relabel_start is None:
-                relabel_start = auto_start(history + [record], cfg.epochs, rcp.max_auto_start)
-            active = relabel_start is not None and epoch + 1 >= relabel_start and not stopped
-            if active and rc is not None:
-                candidates = {}
-                for it in items:
-                    if it.case_id in trusted:
-                        continue
-                    mean_p, u = preds[it.case_id]
-                    base = original[it.case_id] if rc.update == "original" else labels[it.case_id]
-                    flips = flip_candidates(base, mean_p, u, rule=rc.rule, tau=rc.tau, delta=rc.delta, band=rc.band,
-                                            image=it.image.astype(np.float32) if rc.rule == "trimap" else None)
-                    candidates[it.case_id] = apply_flips(base, flips).astype(np.uint8)
-                agree = {cid: foreground_dice(new, original[cid]) for cid, new in candidates.items()}
-                chosen = set(agree) if rc.select == "all" else suspect_cases(agree)
-                flipped = 0
-                for cid, new in candidates.items():
-                    new = new if cid in chosen else original[cid]
-                    flipped += int(np.count_nonzero(new != labels[cid]))
-                    labels[cid] = new
-                record["flipped_pixels"] = flipped
-                record["relabelled_cases"] = len(chosen)
-                # the drift brake watches what relabelling would make of every mask, chosen or not
-                record["labels_dice_to_given"] = float(np.mean(list(agree.values())))
-                if drifted(history + [record], rc.max_drift):
-                    stopped = True
-                    record["relabel_stopped"] = True
-                    labels = dict(original)
-                    yield Progress((epoch + 1) * batches_per_epoch, total_steps,
-                                   f"{name}: relabelling stopped at epoch {epoch + 1}: the labels drifted away from "
-                                   "the given masks; training goes on with the given masks")
-            if active and cfg.reweight:
-                # Mirikharaji et al. 2019: trust pixels the model is sure about, down-weight the rest
-                reweight_maps = {cid: np.clip(1.0 - 2.0 * u / max(len(spec.labels) - 1, 1), 0.1, 1.0)
-                                 for cid, (_, u) in preds.items()}
-        if monitor:
-            record["monitor_dice"] = _monitor_dice(net, monitor, spec, device, amp)
-        history.append(record)
-        if ckpt is not None:
-            save_checkpoint(ckpt, net, opt, sched, epoch + 1, history, relabel_start, labels, original, gen,
-                             guard.state() if guard is not None else {})
-        yield Progress((epoch + 1) * batches_per_epoch, total_steps,
-                       f"{name}: epoch {epoch + 1}/{cfg.epochs} done (loss {record['loss']:.3f})")
+                yield self.progress(epoch + 1, guard.decision)
+            return
+        if not ((rc is not None or cfg.reweight) and (epoch + 1) % max(1, rcp.every) == 0):
+            return
+        preds = _predict_training_items(self.net, self.items, self.spec, rcp, self.device, self.amp)
+        record["mean_uncertainty"] = float(np.mean([u.sum() for _, u in preds.values()]))
+        if self.relabel_start is None:
+            self.relabel_start = auto_start(self.history + [record], cfg.epochs, rcp.max_auto_start)
+        active = self.relabel_start is not None and epoch + 1 >= self.relabel_start and not self.stopped
+        if active and rc is not None and self._relabel_by_rule(preds, record):
+            yield self.progress(epoch + 1, f"relabelling stopped at epoch {epoch + 1}: the labels drifted away from "
+                                "the given masks; training goes on with the given masks")
+        if active and cfg.reweight:
+            # Mirikharaji et al. 2019: trust pixels the model is sure about, down-weight the rest
+            self.reweight_maps = {cid: np.clip(1.0 - 2.0 * u / max(len(self.spec.labels) - 1, 1), 0.1, 1.0)
+                                  for cid, (_, u) in preds.items()}
 
-    stop_epoch = next((h["epoch"] for h in history if h.get("relabel_stopped")), None)
-    if guard is not None:
-        relabel_start = guard.started
-    result = MemberResult(name, net, history, {k: v for k, v in labels.items()}, relabel_start,
-                          relabel_stopped=stop_epoch, decision=guard.decision if guard is not None else None)
-    if out_stem is not None:
-        info = {"config": cfg.to_json(), "history": history, "relabel_start": relabel_start,
-                "relabel_stopped": stop_epoch, "relabel_decision": result.decision,
-                "initialised_from": Path(init).name if init is not None else None, "trusted": len(trusted),
-                "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        result.json_path = save_member(out_stem, net, spec, trained_on=[it.case_id for it in items], info=info)
-        if rc is not None:
-            save_relabelled(out_stem, labels, original)
-        if ckpt is not None and ckpt.exists():
-            ckpt.unlink()
-    return result
+    def _relabel_by_rule(self, preds: dict, record: dict) -> bool:
+        """The earlier rule (``evidence="none"``): flip where the rule says, on the suspect cases;
+        returns True when the drift brake stopped relabelling."""
+        rc, original = self.rc, self.original
+        candidates = {}
+        for it in self.items:
+            if it.case_id in self.trusted:
+                continue
+            mean_p, u = preds[it.case_id]
+            base = original[it.case_id] if rc.update == "original" else self.labels[it.case_id]
+            flips = flip_candidates(base, mean_p, u, rule=rc.rule, tau=rc.tau, delta=rc.delta, band=rc.band,
+                                    image=it.image.astype(np.float32) if rc.rule == "trimap" else None)
+            candidates[it.case_id] = apply_flips(base, flips).astype(np.uint8)
+        agree = {cid: foreground_dice(new, original[cid]) for cid, new in candidates.items()}
+        chosen = set(agree) if rc.select == "all" else suspect_cases(agree)
+        flipped = 0
+        for cid, new in candidates.items():
+            new = new if cid in chosen else original[cid]
+            flipped += int(np.count_nonzero(new != self.labels[cid]))
+            self.labels[cid] = new
+        record["flipped_pixels"] = flipped
+        record["relabelled_cases"] = len(chosen)
+        # the drift brake watches what relabelling would make of every mask, chosen or not
+        record["labels_dice_to_given"] = float(np.mean(list(agree.values())))
+        if drifted(self.history + [record], rc.max_drift):
+            self.stopped = True
+            record["relabel_stopped"] = True
+            self.labels = dict(original)
+            return True
+        return False
+
+    # -- bookkeeping -----------------------------------------------------------------------------
+    def end_epoch(self, epoch: int, record: dict) -> None:
+        if self.monitor:
+            record["monitor_dice"] = _monitor_dice(self.net, self.monitor, self.spec, self.device, self.amp)
+        self.history.append(record)
+        if self.ckpt is not None:
+            save_checkpoint(self.ckpt, self.net, self.opt, self.sched, epoch + 1, self.history, self.relabel_start,
+                            self.labels, self.original, self.gen, self.guard.state() if self.guard is not None else {})
+
+    def finish(self) -> MemberResult:
+        """The trained member (saved beside ``out_stem`` with its record, checkpoint removed)."""
+        stop_epoch = next((h["epoch"] for h in self.history if h.get("relabel_stopped")), None)
+        guard = self.guard
+        relabel_start = guard.started if guard is not None else self.relabel_start
+        result = MemberResult(self.name, self.net, self.history, dict(self.labels), relabel_start,
+                              relabel_stopped=stop_epoch, decision=guard.decision if guard is not None else None)
+        if self.out_stem is not None:
+            info = {"config": self.cfg.to_json(), "history": self.history, "relabel_start": relabel_start,
+                    "relabel_stopped": stop_epoch, "relabel_decision": result.decision,
+                    "initialised_from": Path(self.init).name if self.init is not None else None,
+                    "trusted": len(self.trusted), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            result.json_path = save_member(self.out_stem, self.net, self.spec,
+                                           trained_on=[it.case_id for it in self.items], info=info)
+            if self.rc is not None:
+                save_relabelled(self.out_stem, self.labels, self.original)
+            if self.ckpt is not None and self.ckpt.exists():
+                self.ckpt.unlink()
+        return result
 
 
 def _pixel_weights(reweight: np.ndarray | None, labels: np.ndarray, case_weight: float, on: bool) -> np.ndarray | None:
