@@ -166,50 +166,77 @@ def iter_proposals(project, store, cfg=None, *, cases: Sequence[str] | None = No
     masks = ReadMemo()  # the masks step (1) decodes, for the files step (3) writes
     todo = [c for c in dataset.cases if project.map_path(c.id).exists() and (cases is None or c.id in cases)]
     failed: dict[str, str] = {}
-    ungated = replace(cfg, min_confidence=0.0)
-    base_id = _config_hash(cfg.to_json())
     records: dict[str, dict] = {}
+    ungated, base_id = replace(cfg, min_confidence=0.0), _config_hash(cfg.to_json())
     for i, case in enumerate(todo):
         yield Progress(i, 2 * len(todo), f"proposal {case.id}")
-        try:
-            maps = load_maps(project.map_path(case.id))
-        except Exception as exc:
-            failed[case.id] = f"unreadable uncertainty maps ({exc})"
+        rec = _candidates(project, case, cfg, ungated, base_id, masks)
+        if isinstance(rec, str):
+            failed[case.id] = rec
+            store.set_failed(case.id, rec)
             continue
-        cand_id = f"{maps.meta.get('signature', '')}-{base_id}"
-        cp = candidates_path(project, case.id)
-        rec = _read_candidates(cp, cand_id)
-        if rec is None:
-            try:
-                image = case.read_image()
-                given = case.read_mask(image)
-                masks.keep(case.id, given)
-            except (ReadError, OSError, ValueError) as exc:
-                failed[case.id] = str(exc)
-                store.set_failed(case.id, str(exc))
-                continue
-            labels = maps.labels
-            mean_prob = maps.at_original("mean_prob")
-            unc = maps.at_original(cfg.measure) if cfg.measure in maps.maps else None
-            if mean_prob.shape[1:] != given.array.shape:
-                failed[case.id] = f"maps {mean_prob.shape[1:]} do not fit the mask {given.array.shape}; recompute them"
-                continue
-            index = labels_to_index(given.array, labels)
-            spacing = image.geometry.scale if image.ndim == 3 else None
-            prop = propose(given.array, mean_prob, unc, labels=labels, cfg=ungated,
-                           image=image.array if image.ndim == 2 else None, spacing=spacing)
-            scores = case_scores(index, mean_prob)
-            scores.update(edge_scores(image.array, index, mean_prob.argmax(0)) if image.ndim == 2 else {})
-            desc = shape_descriptors(given.array, image.array)
-            scores.update({f"desc:{k}": v for k, v in desc.items()})
-            rec = {"run_id": cand_id, "scores": scores, "regions": [r.to_json() for r in prop.regions],
-                   "area": int(np.count_nonzero(given.array)) or int(given.array.size),
-                   "in_fold": bool(maps.meta.get("in_fold"))}
-            with atomic_path(cp) as tmp:
-                np.savez_compressed(tmp, mask=prop.mask, regions=prop.region_map, given=given.array,
-                                    record=np.array(json.dumps(rec)))
         records[case.id] = rec
-    # -- calibrate the gate on this batch's cases ---------------------------------------------
+    calib = _calibrate(project, store, cfg, records)
+    done, skipped, rows = [], [], []
+    trusted = store.trusted()
+    for i, case in enumerate(todo):
+        if case.id not in records:
+            continue
+        yield Progress(len(todo) + i, 2 * len(todo), f"proposal {case.id}")
+        status, row, warning = _gated_proposal(project, store, cfg, case, records[case.id], calib,
+                                               trusted=case.id in trusted, masks=masks if write_masks else None)
+        if warning:
+            yield Progress(len(todo) + i, 2 * len(todo), warning)
+        (skipped if status == "skipped" else done).append(case.id)
+        rows.append(row)
+    _write_proposals_csv(project.root / "proposals.csv", rows)
+    yield Progress(2 * len(todo), 2 * len(todo), "proposals done")
+    return {"done": done, "skipped": skipped, "failed": failed, "calibration": calib}
+
+
+def _candidates(project, case, cfg, ungated, base_id: str, masks: ReadMemo) -> dict | str:
+    """Step (1) for one case: its ungated candidate regions and scores (read back when the maps and
+    settings are the same), or why it failed."""
+    try:
+        maps = load_maps(project.map_path(case.id))
+    except Exception as exc:
+        return f"unreadable uncertainty maps ({exc})"
+    cand_id = f"{maps.meta.get('signature', '')}-{base_id}"
+    cp = candidates_path(project, case.id)
+    rec = _read_candidates(cp, cand_id)
+    if rec is not None:
+        return rec
+    try:
+        image = case.read_image()
+        given = case.read_mask(image)
+        masks.keep(case.id, given)
+    except (ReadError, OSError, ValueError) as exc:
+        return str(exc)
+    labels = maps.labels
+    mean_prob = maps.at_original("mean_prob")
+    unc = maps.at_original(cfg.measure) if cfg.measure in maps.maps else None
+    if mean_prob.shape[1:] != given.array.shape:
+        return f"maps {mean_prob.shape[1:]} do not fit the mask {given.array.shape}; recompute them"
+    index = labels_to_index(given.array, labels)
+    spacing = image.geometry.scale if image.ndim == 3 else None
+    prop = propose(given.array, mean_prob, unc, labels=labels, cfg=ungated,
+                   image=image.array if image.ndim == 2 else None, spacing=spacing)
+    scores = case_scores(index, mean_prob)
+    scores.update(edge_scores(image.array, index, mean_prob.argmax(0)) if image.ndim == 2 else {})
+    desc = shape_descriptors(given.array, image.array)
+    scores.update({f"desc:{k}": v for k, v in desc.items()})
+    rec = {"run_id": cand_id, "scores": scores, "regions": [r.to_json() for r in prop.regions],
+           "area": int(np.count_nonzero(given.array)) or int(given.array.size),
+           "in_fold": bool(maps.meta.get("in_fold"))}
+    with atomic_path(cp) as tmp:
+        np.savez_compressed(tmp, mask=prop.mask, regions=prop.region_map, given=given.array,
+                            record=np.array(json.dumps(rec)))
+    return rec
+
+
+def _calibrate(project, store, cfg, records: dict[str, dict]) -> Calibration:
+    """Step (2): the gate, calibrated on the batch's cases scored out of fold (vouched-for masks
+    first), or fixed by ``cfg.min_confidence``; kept in the store and ``calibration.json``."""
     if cfg.min_confidence is not None:
         calib = Calibration(float(cfg.min_confidence), None, 0, float("nan"), target=cfg.calibration_target)
     else:
@@ -220,61 +247,51 @@ def iter_proposals(project, store, cfg=None, *, cases: Sequence[str] | None = No
                                 for cid, r in records.items() if not r["in_fold"]], target=cfg.calibration_target)
     store.set_state("calibration", calib.to_json())
     atomic_write(project.root / "calibration.json", json.dumps(calib.to_json(), indent=1))
-    # -- the gated proposals ------------------------------------------------------------------
-    done, skipped = [], []
+    return calib
+
+
+def _gated_proposal(project, store, cfg, case, rec: dict, calib: Calibration, *, trusted: bool,
+                    masks: ReadMemo | None) -> tuple[str, list, str | None]:
+    """Step (3) for one case: its proposal at the calibrated gate, or withheld with the reason;
+    returns ``(status, proposals.csv row, warning)``. ``masks``: write the proposed mask in the
+    dataset's format (None: do not)."""
+    withheld = calib.withheld
+    if trusted:
+        withheld = "a reviewer trusts this mask: no change is proposed"
+    elif withheld is None and rec["in_fold"]:
+        withheld = "no model held this case out: the models that scored it trained on its mask"
     gate_tag = f"g{calib.gate:.4f}" if calib.gate is not None else "withheld"
-    rows = []
-    trusted = store.trusted()
-    for i, case in enumerate(todo):
-        rec = records.get(case.id)
-        if rec is None:
-            continue
-        yield Progress(len(todo) + i, 2 * len(todo), f"proposal {case.id}")
-        withheld = calib.withheld
-        if case.id in trusted:
-            withheld = "a reviewer trusts this mask: no change is proposed"
-        elif withheld is None and rec["in_fold"]:
-            withheld = "no model held this case out: the models that scored it trained on its mask"
-        run_id = f"{rec['run_id']}-{gate_tag}" + ("-w" if withheld else "")
-        prev = store.proposal(case.id)
-        rp = regions_path(project, case.id)
-        config = {**cfg.to_json(), "region_confidence": calib.gate, "withheld": withheld,
-                  "calibration": calib.describe()}
-        if prev is not None and prev.get("run_id") == run_id and ((prev.get("config") or {}).get("withheld")
-                                                                  or rp.exists()):
-            skipped.append(case.id)
-            rows.append(_proposal_row(case.id, prev, (prev.get("config") or {}).get("withheld")))
-            continue
-        store.set_scores(case.id, {**rec["scores"], "change": 0.0}, run_id)
-        if not withheld:
-            with np.load(candidates_path(project, case.id)) as z:
-                prop = gate_regions(z["given"], z["mask"], z["regions"], rec["regions"], calib.gate)
-            added, removed = prop.added_removed()
-            if replaces_mask(int(np.count_nonzero(prop.given)), added, removed):
-                withheld = "the proposal would replace the mask rather than correct it: review this case by hand"
-        if withheld:
-            config["withheld"] = withheld
-            withhold_proposal(project, store, case.id, config=config, run_id=run_id)
-            rows.append(_proposal_row(case.id, store.proposal(case.id), withheld))
-            done.append(case.id)
-            continue
-        mask_path = None
-        if write_masks:
-            try:
-                given = masks.take(case.id) or case.read_mask()
-                mask_path = str(case.write_mask(prop.mask, project.proposals_dir, original=given))
-            except (ReadError, ValueError, OSError) as exc:
-                yield Progress(len(todo) + i, 2 * len(todo),
-                               f"{case.id}: proposal not written in the dataset's format ({exc})")
-        store.set_scores(case.id, {"change": prop.change_fraction}, run_id)
-        save_proposal(project, store, case.id, prop, path=mask_path, regions=[r.to_json() for r in prop.regions],
-                      config=config, run_id=run_id)
-        store.set_failed(case.id, None)
-        rows.append(_proposal_row(case.id, store.proposal(case.id), None))
-        done.append(case.id)
-    _write_proposals_csv(project.root / "proposals.csv", rows)
-    yield Progress(2 * len(todo), 2 * len(todo), "proposals done")
-    return {"done": done, "skipped": skipped, "failed": failed, "calibration": calib}
+    run_id = f"{rec['run_id']}-{gate_tag}" + ("-w" if withheld else "")
+    prev = store.proposal(case.id)
+    config = {**cfg.to_json(), "region_confidence": calib.gate, "withheld": withheld,
+              "calibration": calib.describe()}
+    prev_withheld = (prev or {}).get("config", {}) or {}
+    if prev is not None and prev.get("run_id") == run_id and (prev_withheld.get("withheld")
+                                                              or regions_path(project, case.id).exists()):
+        return "skipped", _proposal_row(case.id, prev, prev_withheld.get("withheld")), None
+    store.set_scores(case.id, {**rec["scores"], "change": 0.0}, run_id)
+    if not withheld:
+        with np.load(candidates_path(project, case.id)) as z:
+            prop = gate_regions(z["given"], z["mask"], z["regions"], rec["regions"], calib.gate)
+        added, removed = prop.added_removed()
+        if replaces_mask(int(np.count_nonzero(prop.given)), added, removed):
+            withheld = "the proposal would replace the mask rather than correct it: review this case by hand"
+    if withheld:
+        config["withheld"] = withheld
+        withhold_proposal(project, store, case.id, config=config, run_id=run_id)
+        return "done", _proposal_row(case.id, store.proposal(case.id), withheld), None
+    mask_path, warning = None, None
+    if masks is not None:
+        try:
+            given = masks.take(case.id) or case.read_mask()
+            mask_path = str(case.write_mask(prop.mask, project.proposals_dir, original=given))
+        except (ReadError, ValueError, OSError) as exc:
+            warning = f"{case.id}: proposal not written in the dataset's format ({exc})"
+    store.set_scores(case.id, {"change": prop.change_fraction}, run_id)
+    save_proposal(project, store, case.id, prop, path=mask_path, regions=[r.to_json() for r in prop.regions],
+                  config=config, run_id=run_id)
+    store.set_failed(case.id, None)
+    return "done", _proposal_row(case.id, store.proposal(case.id), None), warning
 
 
 def _read_candidates(path: Path, run_id: str) -> dict | None:
