@@ -1,0 +1,88 @@
+"""Class checks per component: a connected piece of a multi-class mask that carries the wrong class.
+
+In a mask with several labels (liver 1, tumour 2), a whole object can be drawn with the right
+outline and the wrong label: a tumour labelled as liver, a liver labelled as tumour. The pixel-wise
+rules (:mod:`curator.core.engine.relabel`) see such an object only as the pixels the models are
+sure of one by one, and the clean-up then cuts those into fragments. :func:`class_changes` looks at
+each connected component of each foreground label as a whole: where a majority of its pixels go
+(by the out-of-fold models' most likely class) to one *other foreground* class, the component is
+proposed as one class change that keeps its outline and changes only its class. Pixels inside it
+that the models confidently give the component's own class (a tumour inside a liver that was
+labelled tumour along with it) keep their class; pieces of them smaller than ``min_size`` do not
+(no specks left behind).
+
+A component the models call background is not a class question (the pixel-wise rules remove it);
+a component with no majority keeps its class (the pixel-wise rules still see it pixel by pixel).
+
+The change's confidence is the models' mean probability of the new class over the pixels it
+changes; :func:`curator.core.curation.proposals.propose` gates it like every other region.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["ClassChange", "class_changes"]
+
+
+@dataclass
+class ClassChange:
+    """One component to relabel: ``pixels`` (bool, the shape of ``box``'s region) inside ``box``
+    (slices of the mask), from class index ``from_index`` to ``to_index``; ``component``: the
+    component's size in pixels; ``majority``: the share of it whose most likely class is the new one."""
+
+    box: tuple[slice, ...]
+    pixels: np.ndarray
+    from_index: int
+    to_index: int
+    confidence: float
+    component: int
+    majority: float
+
+    @property
+    def size(self) -> int:
+        return int(np.count_nonzero(self.pixels))
+
+
+def class_changes(index: np.ndarray, mean_prob: np.ndarray, *, tau: float = 0.8,
+                  min_size: float = 1) -> list[ClassChange]:
+    """The components of ``index`` (class indices ``S``) whose class the models contradict.
+
+    ``mean_prob``: ``(C, *S)``, the models' mean class probabilities on the same grid. A component
+    of class ``c`` (``c >= 1``) of at least ``min_size`` pixels is proposed as class ``o`` when more
+    than half of its pixels have ``o`` (another foreground class) as their most likely class; its
+    pixels where ``p(c) > tau`` keep class ``c`` unless they form pieces smaller than ``min_size``.
+    """
+    from scipy import ndimage
+
+    n_classes = mean_prob.shape[0]
+    if n_classes < 3:  # one foreground class: nothing to swap it with
+        return []
+    out: list[ClassChange] = []
+    for c in range(1, n_classes):
+        lab, n = ndimage.label(index == c)
+        for i, sl in enumerate(ndimage.find_objects(lab), start=1):
+            if sl is None:
+                continue
+            comp = lab[sl] == i
+            size = int(np.count_nonzero(comp))
+            if size < min_size:
+                continue
+            probs = mean_prob[(slice(None),) + sl]
+            votes = np.bincount(probs.argmax(0)[comp], minlength=n_classes)
+            votes[0] = votes[c] = 0
+            o = int(votes.argmax())
+            if 2 * int(votes[o]) <= size:
+                continue
+            stays = comp & (probs[c] > tau)
+            if stays.any():
+                sub, m = ndimage.label(stays)
+                small = np.flatnonzero(np.bincount(sub.ravel())[1:] < min_size) + 1
+                stays &= ~np.isin(sub, small)
+            pixels = comp & ~stays
+            if not pixels.any():
+                continue
+            out.append(ClassChange(sl, pixels, c, o, float(probs[o][pixels].mean()), size, int(votes[o]) / size))
+    return out
