@@ -49,20 +49,29 @@ class ClassChange:
         return int(np.count_nonzero(self.pixels))
 
 
-def class_changes(index: np.ndarray, mean_prob: np.ndarray, *, min_size: float = 1) -> list[ClassChange]:
+def class_changes(index: np.ndarray, mean_prob: np.ndarray, *, min_region: float = 1) -> list[ClassChange]:
     """The components of ``index`` (class indices ``S``) whose class the models contradict.
 
     ``mean_prob``: ``(C, *S)``, the models' mean class probabilities on the same grid. A component
-    of class ``c`` (``c >= 1``) of at least ``min_size`` pixels is proposed as class ``o`` when more
-    than half of its pixels have ``o`` (another foreground class) as their most likely class; its
-    pixels whose most likely class is ``c`` keep it unless they form pieces smaller than ``min_size``.
-    The confidence is the mean over the changed pixels of ``p(o)`` among the foreground classes.
+    of class ``c`` (``c >= 1``) is proposed as class ``o`` when more than half of its pixels have
+    ``o`` (another foreground class) as their most likely class and it has at least ``min_region``
+    pixels: a fraction (``< 1``) of the smaller of the two classes' areas in the mask (a tumour
+    class is small beside its liver: a share of the whole mask would never let a tumour through),
+    or pixels (``>= 1``). Its pixels whose most likely class is ``c`` keep it unless they form
+    pieces under that size. The confidence is the mean over the changed pixels of ``p(o)`` among
+    the foreground classes.
     """
     from scipy import ndimage
 
     n_classes = mean_prob.shape[0]
     if n_classes < 3:  # one foreground class: nothing to swap it with
         return []
+    areas = np.bincount(np.asarray(index).ravel(), minlength=n_classes)
+
+    def least(c: int, o: int) -> float:
+        ref = min(a for a in (areas[c], areas[o]) if a > 0)
+        return max(1.0, min_region * ref if min_region < 1 else min_region)
+
     out: list[ClassChange] = []
     for c in range(1, n_classes):
         lab, n = ndimage.label(index == c)
@@ -71,14 +80,13 @@ def class_changes(index: np.ndarray, mean_prob: np.ndarray, *, min_size: float =
                 continue
             comp = lab[sl] == i
             size = int(np.count_nonzero(comp))
-            if size < min_size:
-                continue
             probs = mean_prob[(slice(None),) + sl]
             best = probs.argmax(0)
             votes = np.bincount(best[comp], minlength=n_classes)
             votes[0] = votes[c] = 0
             o = int(votes.argmax())
-            if 2 * int(votes[o]) <= size:
+            min_size = least(c, o)
+            if 2 * int(votes[o]) <= size or size < min_size:
                 continue
             stays = comp & (best == c)
             if stays.any():

@@ -22,8 +22,9 @@ every region its size, direction (added, removed, relabelled) and mean uncertain
 4. **Class checks** (multi-class masks, ``class_check``; :mod:`curator.core.curation.class_check`):
    a connected component of one label that the models give, by a majority of its pixels, to another
    foreground label (a tumour labelled as liver) is one region of kind ``class``: its outline stays,
-   its label changes. Its confidence is the models' mean probability of the new label there (among
-   the foreground labels), gated like every other region; the pixel-wise rules propose nothing inside it (one region per component).
+   its label changes (when at least ``min_region`` of the smaller of the two labels' areas: a tumour is
+   small beside its liver). Its confidence is the models' mean probability of the new label there
+   (among the foreground labels), gated like every other region; the pixel-wise rules propose nothing inside it (one region per component).
 
 Masks are label maps ``(Y, X)`` / ``(Z, Y, X)``; sizes are in pixels of that grid unless given
 as fractions (``< 1``: of the object's equivalent radius for widths, of the mask's area for
@@ -332,7 +333,7 @@ def propose(given: np.ndarray, mean_prob: np.ndarray, uncertainty: np.ndarray | 
     min_size = _abs(cfg.min_region, area, 1)
     # components whose class the models contradict: one region each, and the pixel rules' changes
     # inside them give way (independent of the gate, so that gating later is the same as gating now)
-    swaps = class_changes(index, mean_prob, min_size=min_size) \
+    swaps = class_changes(index, mean_prob, min_region=cfg.min_region) \
         if cfg.class_check and len(labels) > 2 else []
     owned = np.zeros(index.shape, bool)
     for ch in swaps:

@@ -151,3 +151,21 @@ def test_old_region_records_without_class_kinds_still_gate():
     old = [{"id": 1, "kind": "added", "size": 25, "from_label": 0, "to_label": 1, "mean_uncertainty": 0.1,
             "mean_confidence": 0.99, "bbox": [5, 10, 5, 10], "centroid": [7.0, 7.0]}]
     assert gate_regions(given, mask, rmap, old, 0.9).regions[0].kind == "added"
+
+
+def test_a_small_tumour_beside_a_large_liver_is_checked_against_the_tumour_class_size():
+    """min_region is a share of the smaller class's area: a tumour of 0.3 % of the mask (under the
+    pixel-wise regions' 0.5 % of the whole mask) is still checked."""
+    shape = (200, 200)
+    truth = np.zeros(shape, np.uint8)
+    truth[_disc(shape, (90, 90), 80)] = 1
+    truth[_disc(shape, (90, 90), 10)] = 2
+    lone = _disc(shape, (190, 190), 4)
+    truth[lone] = 2
+    given = truth.copy()
+    given[lone] = 1
+    assert lone.sum() < 0.005 * np.count_nonzero(given)
+    [r] = propose(given, _probs_of(truth), labels=[0, 1, 2]).regions
+    assert (r.kind, r.from_label, r.to_label, r.size) == ("class", 1, 2, int(lone.sum()))
+    # a speck under min_region of the tumour class is not
+    assert propose(given, _probs_of(truth), labels=[0, 1, 2], cfg=ProposalConfig(min_region=0.3)).regions == []
