@@ -74,7 +74,7 @@ def class_changes(index: np.ndarray, mean_prob: np.ndarray, *, min_region: float
 
     out: list[ClassChange] = []
     for c in range(1, n_classes):
-        lab, n = ndimage.label(index == c)
+        lab = ndimage.label(index == c)[0]
         for i, sl in enumerate(ndimage.find_objects(lab), start=1):
             if sl is None:
                 continue
@@ -90,7 +90,7 @@ def class_changes(index: np.ndarray, mean_prob: np.ndarray, *, min_region: float
                 continue
             stays = comp & (best == c)
             if stays.any():
-                sub, m = ndimage.label(stays)
+                sub = ndimage.label(stays)[0]
                 small = np.flatnonzero(np.bincount(sub.ravel())[1:] < min_size) + 1
                 stays &= ~np.isin(sub, small)
             pixels = comp & ~stays

@@ -2,7 +2,7 @@
 
 :func:`propose` takes a case's given mask and its uncertainty maps (brought to the image's own
 grid) and returns a :class:`Proposal`: the corrected mask, a map of the changed regions, and for
-every region its size, direction (added, removed, relabelled) and mean uncertainty. Steps:
+every region its size, kind (added, removed, relabelled, class) and mean uncertainty. Steps:
 
 1. **Rules** (combinable, :mod:`curator.core.engine.relabel`): ``confident`` (another class's mean
    out-of-fold probability exceeds ``tau``, as in confident learning) and/or ``uncertainty`` (the
@@ -22,9 +22,10 @@ every region its size, direction (added, removed, relabelled) and mean uncertain
 4. **Class checks** (multi-class masks, ``class_check``; :mod:`curator.core.curation.class_check`):
    a connected component of one label that the models give, by a majority of its pixels, to another
    foreground label (a tumour labelled as liver) is one region of kind ``class``: its outline stays,
-   its label changes (when at least ``min_region`` of the smaller of the two labels' areas: a tumour is
-   small beside its liver). Its confidence is the models' mean probability of the new label there
-   (among the foreground labels), gated like every other region; the pixel-wise rules propose nothing inside it (one region per component).
+   its label changes (when at least ``min_region`` of the smaller of the two labels' areas: a
+   tumour is small beside its liver). Its confidence is the models' mean probability of the new
+   label there (among the foreground labels), gated like every other region; the pixel-wise rules
+   propose nothing inside it (one region per component).
 
 Masks are label maps ``(Y, X)`` / ``(Z, Y, X)``; sizes are in pixels of that grid unless given
 as fractions (``< 1``: of the object's equivalent radius for widths, of the mask's area for
