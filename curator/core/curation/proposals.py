@@ -2,7 +2,7 @@
 
 :func:`propose` takes a case's given mask and its uncertainty maps (brought to the image's own
 grid) and returns a :class:`Proposal`: the corrected mask, a map of the changed regions, and for
-every region its size, direction (added, removed, relabelled) and mean uncertainty. Steps:
+every region its size, kind (added, removed, relabelled, class) and mean uncertainty. Steps:
 
 1. **Rules** (combinable, :mod:`curator.core.engine.relabel`): ``confident`` (another class's mean
    out-of-fold probability exceeds ``tau``, as in confident learning) and/or ``uncertainty`` (the
@@ -19,6 +19,13 @@ every region its size, direction (added, removed, relabelled) and mean uncertain
    pixel may have). The proposal acts only where the models are near-certain (how that holds on
    real data: docs/results.md, "Proposals on clean and corrupted masks"). Regions the models are
    less sure of still show in the uncertainty heatmap.
+4. **Class checks** (multi-class masks, ``class_check``; :mod:`curator.core.curation.class_check`):
+   a connected component of one label that the models give, by a majority of its pixels, to another
+   foreground label (a tumour labelled as liver) is one region of kind ``class``: its outline stays,
+   its label changes (when at least ``min_region`` of the smaller of the two labels' areas: a
+   tumour is small beside its liver). Its confidence is the models' mean probability of the new
+   label there (among the foreground labels), gated like every other region; the pixel-wise rules
+   propose nothing inside it (one region per component).
 
 Masks are label maps ``(Y, X)`` / ``(Z, Y, X)``; sizes are in pixels of that grid unless given
 as fractions (``< 1``: of the object's equivalent radius for widths, of the mask's area for
@@ -31,6 +38,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from curator.core.curation.class_check import class_changes
 from curator.core.engine.preprocess import labels_to_index
 from curator.core.engine.relabel import apply_flips, flip_candidates
 from curator.core.metrics import changed_pixels, equivalent_radius
@@ -54,6 +62,7 @@ class ProposalConfig:
     min_confidence: float | None = None  # regions less sure than this are dropped; None: calibrated per batch
     refine: str = "none"  # none | contour
     calibration_target: float = 0.005  # batch calibration: false change allowed on cases judged correct
+    class_check: bool = True  # multi-class masks: a component whose label the models contradict is one region
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -80,7 +89,9 @@ class ProposalConfig:
 @dataclass
 class Region:
     """One connected change. ``kind``: ``added`` (background → label), ``removed`` (label →
-    background) or ``relabelled`` (label → another label)."""
+    background), ``relabelled`` (label → another label, where the pixel-wise rules flipped it) or
+    ``class`` (a whole component of ``from_label`` proposed as ``to_label``: its outline stays; see
+    :mod:`curator.core.curation.class_check`). Regions stored by older versions have the first three."""
 
     id: int
     kind: str
@@ -117,6 +128,13 @@ class Proposal:
 
     def added_removed(self) -> tuple[int, int]:
         return changed_pixels(self.given, self.mask)
+
+    def outline_changes(self) -> tuple[int, int]:
+        """``(added, removed)`` pixels of the foreground's outline, whatever their labels: a label
+        change inside the foreground (a tumour labelled as liver) moves no outline. What
+        :func:`curator.core.curation.calibration.replaces_mask` asks about (as the calibration's
+        estimate already does: only ``added`` and ``removed`` regions count there)."""
+        return changed_pixels(self.given > 0, self.mask > 0)
 
 
 def _abs(value: float, ref: float, floor: float = 0.0) -> float:
@@ -313,8 +331,16 @@ def propose(given: np.ndarray, mean_prob: np.ndarray, uncertainty: np.ndarray | 
     for cls in range(1, len(labels)):
         m = _clean_label(proposed == cls, cfg, radius, area, image)
         cleaned[m] = cls
+    min_size = _abs(cfg.min_region, area, 1)
+    # components whose class the models contradict: one region each, and the pixel rules' changes
+    # inside them give way (independent of the gate, so that gating later is the same as gating now)
+    swaps = class_changes(index, mean_prob, min_region=cfg.min_region) \
+        if cfg.class_check and len(labels) > 2 else []
+    owned = np.zeros(index.shape, bool)
+    for ch in swaps:
+        owned[ch.box] |= ch.pixels
     # regions of change, confident ones only
-    diff = cleaned != index
+    diff = (cleaned != index) & ~owned
     lab, n = ndimage.label(diff)
     if n and cfg.min_width and radius > 0:
         w = _abs(cfg.min_width, radius)
@@ -322,8 +348,7 @@ def propose(given: np.ndarray, mean_prob: np.ndarray, uncertainty: np.ndarray | 
             thin = [i for i, sl in enumerate(ndimage.find_objects(lab), start=1)
                     if sl is None or not _has_core(lab, i, sl, w / 2)]
             lab[np.isin(lab, thin)] = 0
-    min_size = _abs(cfg.min_region, area, 1)
-    region_map = np.zeros(index.shape, np.uint16 if n < 65535 else np.int32)
+    region_map = np.zeros(index.shape, np.uint16 if n + len(swaps) < 65535 else np.int32)
     regions: list[Region] = []
     final = index.copy()
     p_max = mean_prob.max(0)
@@ -350,6 +375,18 @@ def propose(given: np.ndarray, mean_prob: np.ndarray, uncertainty: np.ndarray | 
         coords = np.argwhere(m) + np.array([s.start for s in sl])
         regions.append(Region(rid, kind, size, labels[f], labels[t], u, confidence,
                               tuple(int(v) for s in sl for v in (s.start, s.stop)),
+                              tuple(float(v) for v in coords.mean(0))))
+    for ch in swaps:
+        if ch.confidence < gate:
+            continue
+        rid = len(regions) + 1
+        region_map[ch.box][ch.pixels] = rid
+        final[ch.box][ch.pixels] = ch.to_index
+        u = float(uncertainty[ch.box][ch.pixels].mean()) if uncertainty is not None else float("nan")
+        coords = np.argwhere(ch.pixels) + np.array([s.start for s in ch.box])
+        lo, hi = coords.min(0), coords.max(0) + 1
+        regions.append(Region(rid, "class", ch.size, labels[ch.from_index], labels[ch.to_index], u, ch.confidence,
+                              tuple(int(v) for a, b in zip(lo, hi) for v in (a, b)),
                               tuple(float(v) for v in coords.mean(0))))
     dtype = given.dtype if np.issubdtype(given.dtype, np.integer) and max(labels) <= np.iinfo(given.dtype).max \
         else np.uint16  # a dataset label (300) beyond this case's uint8 mask

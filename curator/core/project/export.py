@@ -6,8 +6,10 @@ palettes, NIfTI header and affine, DICOM SEG referencing the source series), unc
 byte for byte, excluded cases left out (and listed), plus:
 
 * ``changes.csv``: ``case_id,decision,pixels_added,pixels_removed,dice_to_original``;
-* ``provenance.json``: versions, settings, model hashes, reviewer decisions, and the SHA-256 of
-  every input read and every output written.
+* ``provenance.json``: versions, settings, model hashes, reviewer decisions (with the change
+  regions each changed mask took from its proposal: kind, such as ``class`` for a component's
+  class change, labels from and to, size), and the SHA-256 of every input read and every output
+  written.
 
 The export is built in a hidden sibling folder and renamed into place only when complete, so a
 crash, a full disk or a permission error never leaves anything at ``OUT`` that looks complete; a
@@ -323,6 +325,21 @@ def iter_export(project, out, *, take_proposals_above: float | None = None, take
     return result
 
 
+def _region_changes(store, case_id: str, d: dict) -> list[dict] | None:
+    """The change regions a case's exported mask took from its proposal (each one's kind, labels,
+    size and confidence: a class change reads ``kind: class, from_label: 1, to_label: 2``): the
+    chosen ones of an accepted decision, all of a proposal taken for an unreviewed case. ``None``
+    when the mask is not a proposal's, or the stored proposal is no longer the one accepted."""
+    if d["decision"] not in (Decision.ACCEPTED, Decision.UNREVIEWED):
+        return None
+    p = store.proposal(case_id)
+    if not p or (d["decision"] == Decision.ACCEPTED and p.get("run_id") != d.get("model_run")):
+        return None
+    chosen = d.get("regions") if d["decision"] == Decision.ACCEPTED else None
+    return [{k: r.get(k) for k in ("id", "kind", "from_label", "to_label", "size", "mean_confidence")}
+            for r in p.get("regions") or [] if chosen is None or r.get("id") in chosen]
+
+
 def _case_files(case) -> set[Path]:
     """The source files (or DICOM folders) that belong to one case."""
     out = {case.image}
@@ -371,8 +388,13 @@ def _provenance(project, store, dataset, version, inputs, outputs, result, optio
         p = store.proposal(cid)
         if p is not None:
             proposals[cid] = {"run_id": p.get("run_id"), "config": p.get("config")}
-    decisions = {cid: {k: store.decision(cid)[k] for k in ("decision", "reviewer", "updated", "note")}
-                 for cid in result.changed + result.excluded}
+    decisions = {}
+    for cid in result.changed + result.excluded:
+        d = store.decision(cid)
+        decisions[cid] = {k: d[k] for k in ("decision", "reviewer", "updated", "note")}
+        changes = _region_changes(store, cid, d)
+        if changes is not None:
+            decisions[cid]["changes"] = changes
     return {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "software": {"mask-curator": version, "python": platform.python_version(), "torch": ver("torch"),

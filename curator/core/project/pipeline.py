@@ -273,8 +273,7 @@ def _gated_proposal(project, store, cfg, case, rec: dict, calib: Calibration, *,
     if not withheld:
         with np.load(candidates_path(project, case.id)) as z:
             prop = gate_regions(z["given"], z["mask"], z["regions"], rec["regions"], calib.gate)
-        added, removed = prop.added_removed()
-        if replaces_mask(int(np.count_nonzero(prop.given)), added, removed):
+        if replaces_mask(int(np.count_nonzero(prop.given)), *prop.outline_changes()):
             withheld = "the proposal would replace the mask rather than correct it: review this case by hand"
     if withheld:
         config["withheld"] = withheld

@@ -43,6 +43,7 @@ class ReviewPanel(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self._label_names: dict[int, str] = {}  # the case's labels (show_labels), for the region list
         # -- the case
         self.title = QLabel("No case open")
         self.title.setStyleSheet("font-weight: bold; font-size: 14px;")
@@ -221,6 +222,7 @@ class ReviewPanel(QWidget):
 
     def show_labels(self, names: dict[int, str]) -> None:
         """The mask labels with their names and colours (outline: given mask, fill: working mask)."""
+        self._label_names = dict(names)
         items = [(label_colour(v), f"{v} {name}" if name else f"label {v}") for v, name in sorted(names.items())]
         named = any(names.values())
         more = (f" … and {len(items) - 12} more" + (" (hover over the mask for names)" if named else "")
@@ -259,12 +261,18 @@ class ReviewPanel(QWidget):
                 self.regions.setWordWrap(True)
                 return
             for r in regions:
-                arrow = {"added": "+", "removed": "−", "relabelled": "↔"}.get(r["kind"], "?")
+                arrow = {"added": "+", "removed": "−", "relabelled": "↔", "class": "⇄"}.get(r["kind"], "?")
                 unc = r.get("mean_uncertainty")
                 unc_txt = f", uncertainty {unc:.2f}" if unc is not None and unc == unc else ""
                 conf = r.get("mean_confidence")
                 conf_txt = f", confidence {conf:.2f}" if conf is not None and conf == conf else ""
-                item = QListWidgetItem(f"{arrow} region {r['id']}: {r['kind']}, {r['size']} px{conf_txt}{unc_txt}")
+                what = r["kind"]
+                if what == "class":  # a whole component's label: say which labels
+                    what = f"class {self._label_text(r.get('from_label'))} → {self._label_text(r.get('to_label'))}"
+                item = QListWidgetItem(f"{arrow} region {r['id']}: {what}, {r['size']} px{conf_txt}{unc_txt}")
+                if r["kind"] == "class":
+                    item.setToolTip("The models give this whole component another label: accepting it keeps "
+                                    "its outline and changes its label")
                 item.setData(Qt.UserRole, int(r["id"]))
                 item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
                 item.setCheckState(Qt.Checked if r["id"] in accepted else Qt.Unchecked)
@@ -278,6 +286,13 @@ class ReviewPanel(QWidget):
                 self.regions.setWordWrap(True)
         finally:
             self._quiet = False
+
+    def _label_text(self, value) -> str:
+        """A label value with its name, when the dataset names it (``2 tumour``)."""
+        if value is None:
+            return "?"
+        name = self._label_names.get(int(value))
+        return f"{int(value)} {name}" if name else f"label {int(value)}"
 
     def set_tau(self, tau: float) -> None:
         self._quiet = True
