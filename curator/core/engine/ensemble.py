@@ -153,6 +153,18 @@ def iter_member_tasks(tasks: Sequence[MemberTask], *, prepared: dict | None = No
     return paths
 
 
+def _plan_tasks(base: MemberTask, folds: list, ids: Sequence[str], init_dir):
+    """``(k, MemberTask)`` for every member of the plan: trained on all but its fold, which it scores."""
+    known = set(ids)
+    for r, split in enumerate(folds):
+        for f, held_out in enumerate(split):
+            name = f"member-r{r}-f{f}"
+            out = set(held_out)
+            yield r * len(split) + f, replace(base, name=name, train_ids=tuple(c for c in ids if c not in out),
+                                              probe_ids=tuple(c for c in held_out if c in known),
+                                              init=_init_member(init_dir, name))
+
+
 def _init_member(init_dir, name: str) -> str | None:
     if init_dir is None:
         return None
@@ -224,27 +236,19 @@ def iter_train(dataset, models_dir, cfg: TrainConfig, *, cache_dir=None, cases: 
         why = "; ".join(f"{c}: {r}" for c, r in list(failed.items())[:5])
         raise TrainError(f"none of the {len(usable)} case(s) could be read ({why})")
     evidence = {c: p for c, p in (evidence or {}).items() if c in prepared}
-    trusted = tuple(sorted(evidence))
-    label_files = tuple(sorted((c, str(p)) for c, p in evidence.items() if p))
+    base = MemberTask(name="", dataset=str(dataset.root), layout=dataset.layout, models_dir=str(models_dir),
+                      cache_dir=str(cache_dir) if cache_dir is not None else None, config=cfg.to_json(),
+                      preprocess=pre.to_json(), labels=tuple(label_values), train_ids=(),
+                      trusted_ids=tuple(sorted(evidence)),
+                      label_files=tuple(sorted((c, str(p)) for c, p in evidence.items() if p)))
     members, tasks = {}, []
     n_members = cfg.repeats * cfg.folds
-    for r, split in enumerate(plan["folds"]):
-        for f, held_out in enumerate(split):
-            name = f"member-r{r}-f{f}"
-            stem = models_dir / name
-            k = r * cfg.folds + f
-            if stem.with_suffix(".json").exists():
-                members[k] = stem.with_suffix(".json")
-                yield Progress(k + 1, n_members, f"{name}: already trained")
-                continue
-            tasks.append((k, MemberTask(
-                name=name, dataset=str(dataset.root), layout=dataset.layout, models_dir=str(models_dir),
-                cache_dir=str(cache_dir) if cache_dir is not None else None, config=cfg.to_json(),
-                preprocess=pre.to_json(), labels=tuple(label_values),
-                train_ids=tuple(c for c in ids if c not in set(held_out)),
-                probe_ids=tuple(c for c in held_out if c in prepared),  # the fold this member will score
-                trusted_ids=trusted, label_files=label_files,
-                init=_init_member(init_dir, name))))
+    for k, task in _plan_tasks(base, plan["folds"], ids, init_dir):
+        if task.json_path.exists():
+            members[k] = task.json_path
+            yield Progress(k + 1, n_members, f"{task.name}: already trained")
+        else:
+            tasks.append((k, task))
     if tasks:
         todo = [t for _, t in tasks]
         if executor is None:
