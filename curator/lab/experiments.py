@@ -101,8 +101,6 @@ def iter_noise_experiment(
     Each run: ``{"method", "seed", "dice_clean", "dice_noisy", "history", "seconds"}`` with Dice in
     percent, averaged over validation cases at their original resolution.
     """
-    import torch
-
     base = base or TrainConfig()
     set_threads(base.threads)
     device = resolve_device(base.device)
@@ -116,26 +114,8 @@ def iter_noise_experiment(
     ids = sorted(prepared)
     train_ids, val_ids = _split(ids, val_fraction, split_seed)
 
-    # noisy masks: corrupted at the original resolution, then taken to working space
-    noisy_work: dict[str, np.ndarray] = {}
-    clean_orig: dict[str, np.ndarray] = {}
-    noisy_orig: dict[str, np.ndarray] = {}
-    by_id = {c.id: c for c in usable}
-    for i, cid in enumerate(ids):
-        yield Progress(i, len(ids), f"corrupting {cid} ({noise})")
-        case = by_id[cid]
-        mask = case.read_mask().array
-        idx = labels_to_index(mask, label_values)
-        scale = case.image_info().geometry.scale if case.ndim == 3 else None
-        if noise == "none":  # a clean control: what does a method cost when the masks are right?
-            noisy = idx.astype(np.uint8)
-        else:
-            noisy, _ = corrupt_mask(idx.astype(np.uint8), noise, case_rng(noise_seed, cid), scale=scale)
-        pc = prepared[cid]
-        noisy_work[cid] = pc.preprocessor(pre).labels_forward(noisy, len(label_values))
-        if cid in val_ids:
-            clean_orig[cid] = idx
-            noisy_orig[cid] = noisy
+    noisy_work, clean_orig, noisy_orig = yield from _iter_noisy_masks(usable, prepared, pre, label_values, noise,
+                                                                      noise_seed, set(val_ids))
     in_channels = prepared[ids[0]].image.shape[0]
     runs = []
     for seed in seeds:
@@ -157,17 +137,8 @@ def iter_noise_experiment(
             t0 = time.perf_counter()
             res = yield from iter_train_member(items, spec, cfg, name=f"{method}/seed{seed}", device=device,
                                                monitor=watch, probe=probe)
-            net = res.network.eval()
-            d_clean, d_noisy = [], []
-            patch = pre.patch if pre.ndim == 3 else None
-            for cid in val_ids:
-                pc = prepared[cid]
-                x = torch.from_numpy(pc.image.astype(np.float32))[None]
-                probs = forward_probs(net, x, patch=patch, device=device)[0].cpu()
-                full = Preprocessor(pre, pc.orig_shape, pc.orig_spacing).probs_inverse(probs)
-                pred = full.argmax(0).numpy()
-                d_clean.append(dice(pred, clean_orig[cid]))
-                d_noisy.append(dice(pred, noisy_orig[cid]))
+            d_clean, d_noisy = _validation_dice(res.network.eval(), prepared, pre, val_ids, clean_orig, noisy_orig,
+                                                device)
             run = {"method": method, "seed": int(seed), "dice_clean": 100 * float(np.mean(d_clean)),
                    "dice_noisy": 100 * float(np.mean(d_noisy)), "relabel_start": res.relabel_start,
                    "relabel_stopped": res.relabel_stopped, "relabel_decision": res.decision,
@@ -179,6 +150,51 @@ def iter_noise_experiment(
                 "train_cases": len(train_ids), "val_cases": len(val_ids), "failed": failed,
                 "preprocess": pre.to_json(), "labels": label_values, "dataset": str(dataset.root)}
     return {"runs": runs, "settings": settings}
+
+
+
+def _iter_noisy_masks(usable, prepared: dict, pre, label_values, noise: str, noise_seed: int, val_ids: set
+                      ) -> Generator[Progress, None, tuple[dict, dict, dict]]:
+    """Every case's mask corrupted at the original resolution and taken to working space; the
+    validation cases' clean and noisy masks at the original resolution too."""
+    noisy_work: dict[str, np.ndarray] = {}
+    clean_orig: dict[str, np.ndarray] = {}
+    noisy_orig: dict[str, np.ndarray] = {}
+    by_id = {c.id: c for c in usable}
+    ids = sorted(prepared)
+    for i, cid in enumerate(ids):
+        yield Progress(i, len(ids), f"corrupting {cid} ({noise})")
+        case = by_id[cid]
+        idx = labels_to_index(case.read_mask().array, label_values)
+        scale = case.image_info().geometry.scale if case.ndim == 3 else None
+        if noise == "none":  # a clean control: what does a method cost when the masks are right?
+            noisy = idx.astype(np.uint8)
+        else:
+            noisy, _ = corrupt_mask(idx.astype(np.uint8), noise, case_rng(noise_seed, cid), scale=scale)
+        pc = prepared[cid]
+        noisy_work[cid] = pc.preprocessor(pre).labels_forward(noisy, len(label_values))
+        if cid in val_ids:
+            clean_orig[cid] = idx
+            noisy_orig[cid] = noisy
+    return noisy_work, clean_orig, noisy_orig
+
+
+def _validation_dice(net, prepared: dict, pre, val_ids, clean_orig: dict, noisy_orig: dict, device
+                     ) -> tuple[list[float], list[float]]:
+    """Dice of the network's validation predictions (original resolution) to the clean and the noisy masks."""
+    import torch
+
+    d_clean, d_noisy = [], []
+    patch = pre.patch if pre.ndim == 3 else None
+    for cid in val_ids:
+        pc = prepared[cid]
+        x = torch.from_numpy(pc.image.astype(np.float32))[None]
+        probs = forward_probs(net, x, patch=patch, device=device)[0].cpu()
+        full = Preprocessor(pre, pc.orig_shape, pc.orig_spacing).probs_inverse(probs)
+        pred = full.argmax(0).numpy()
+        d_clean.append(dice(pred, clean_orig[cid]))
+        d_noisy.append(dice(pred, noisy_orig[cid]))
+    return d_clean, d_noisy
 
 
 def summarise(result: dict) -> list[dict]:
