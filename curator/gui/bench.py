@@ -142,7 +142,7 @@ def run_gui_benchmarks(*, quick: bool = False, threads: int | None = None) -> di
         cold, warm = [], []
         ids = [r["case_id"] for r in c.rows]
         for cid in ids[1:4]:
-            c._cache.clear()
+            c.forget_read()
             t = time.perf_counter()
             c.goto(cid)
             _process()
@@ -178,7 +178,7 @@ def run_gui_benchmarks(*, quick: bool = False, threads: int | None = None) -> di
         widget._open_project(root / "p3")
         _process(300)
         ids3 = [r["case_id"] for r in c.rows]
-        c._cache.clear()
+        c.forget_read()
         t = time.perf_counter()
         c.goto(ids3[1])
         _process()
