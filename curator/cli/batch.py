@@ -101,11 +101,26 @@ def cmd_batch(args) -> int:
     return 0
 
 
-def add_train(sub) -> None:
-    s = sub.add_parser("train", help="train an out-of-fold ensemble on a dataset (resumable)")
+ALLOW_TORCHSCRIPT_HELP = ("load TorchScript models given with --model (a TorchScript file is a program that can do "
+                          "anything: only for files you trust, whose sha256 the spec gives)")
+
+
+def _add_dataset_and_project(s) -> None:
     s.add_argument("dataset", help="dataset folder")
     s.add_argument("--project", required=True, help="project folder (created if needed; never inside the dataset)")
     s.add_argument("--layout", choices=["ph2", "isic", "msd", "lits", "dicom", "pairs"], help="force a layout")
+
+
+def _add_scoring_options(s) -> None:
+    """How each case is scored: test-time augmentation and MC dropout."""
+    s.add_argument("--tta", type=int, default=8, help="test-time augmentations per member (1 = none; default 8)")
+    s.add_argument("--tta-intensity", action="store_true", help="add mild intensity changes to the augmentations")
+    s.add_argument("--mc-dropout", type=int, default=0, metavar="N", help="MC-dropout passes per augmentation")
+
+
+def add_train(sub) -> None:
+    s = sub.add_parser("train", help="train an out-of-fold ensemble on a dataset (resumable)")
+    _add_dataset_and_project(s)
     add_train_options(s)
     add_device_options(s)
     add_limit_options(s)
@@ -115,15 +130,11 @@ def add_train(sub) -> None:
 def add_uncertainty(sub) -> None:
     s = sub.add_parser("uncertainty", help="compute per-case uncertainty maps with the project's ensemble")
     s.add_argument("--project", required=True, help="project folder (made by `curator train`)")
-    s.add_argument("--tta", type=int, default=8, help="test-time augmentations per member (1 = none; default 8)")
-    s.add_argument("--tta-intensity", action="store_true", help="add mild intensity changes to the augmentations")
-    s.add_argument("--mc-dropout", type=int, default=0, metavar="N", help="MC-dropout passes per augmentation")
+    _add_scoring_options(s)
     s.add_argument("--model", action="append", metavar="SPEC.json",
                    help="your own trained model (state dict + spec, or TorchScript) to add to the ensemble")
     s.add_argument("--overwrite", action="store_true", help="recompute maps that are up to date")
-    s.add_argument("--allow-torchscript", action="store_true", help="load TorchScript models given with --model "
-                   "(a TorchScript file is a program that can do anything: only for files you trust, whose sha256 "
-                   "the spec gives)")
+    s.add_argument("--allow-torchscript", action="store_true", help=ALLOW_TORCHSCRIPT_HELP)
     add_device_options(s)
     add_limit_options(s)
     s.set_defaults(func=cmd_uncertainty)
@@ -131,19 +142,13 @@ def add_uncertainty(sub) -> None:
 
 def add_batch(sub) -> None:
     s = sub.add_parser("batch", help="Batch relabel: train -> uncertainty -> proposals -> ranking (resumable)")
-    s.add_argument("dataset", help="dataset folder")
-    s.add_argument("--project", required=True, help="project folder (created if needed; never inside the dataset)")
-    s.add_argument("--layout", choices=["ph2", "isic", "msd", "lits", "dicom", "pairs"], help="force a layout")
+    _add_dataset_and_project(s)
     add_train_options(s)
     s.add_argument("--model", action="append", metavar="SPEC.json",
                    help="score with your own trained model(s) instead of training (add --train to do both)")
     s.add_argument("--train", action="store_true", help="train even when --model is given")
-    s.add_argument("--allow-torchscript", action="store_true", help="load TorchScript models given with --model "
-                   "(a TorchScript file is a program that can do anything: only for files you trust, whose sha256 "
-                   "the spec gives)")
-    s.add_argument("--tta", type=int, default=8, help="test-time augmentations per member (default 8)")
-    s.add_argument("--tta-intensity", action="store_true", help="add mild intensity changes to the augmentations")
-    s.add_argument("--mc-dropout", type=int, default=0, metavar="N", help="MC-dropout passes per augmentation")
+    s.add_argument("--allow-torchscript", action="store_true", help=ALLOW_TORCHSCRIPT_HELP)
+    _add_scoring_options(s)
     s.add_argument("--rules", default="confident", help="proposal rules, comma list of confident, uncertainty")
     s.add_argument("--proposal-tau", type=float, default=0.8, help="confidence needed to propose a change")
     s.add_argument("--proposal-delta", type=float, default=0.3, help="uncertainty threshold (uncertainty rule)")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
-from curator.cli.common import CliError, add_limit_options, progress_runner
-from curator.core.curation.decisions import DECISIONS, Decision
+from curator.cli.common import add_limit_options, progress_runner
+from curator.core.curation.decisions import ACTIONS, DECISIONS
 
 
 def cmd_export(args) -> int:
@@ -54,54 +54,19 @@ def cmd_relink(args) -> int:
 
 
 def cmd_decide(args) -> int:
-    """Record a review decision from the command line (scripts, tests, quick triage)."""
-    from curator.core.project.folder import Project
-    from curator.core.project.store import Store
+    """Record a review decision from the command line (scripts, tests, quick triage), through the
+    same review session as the app (only ``accept`` reads the case's image and masks)."""
+    from curator.core.project.session import ReviewSession
 
-    project = Project.open(args.project)
-    with Store(project.db_path, reviewer=args.reviewer) as store:
-        if args.decision == "reopen":
-            d = store.reopen(args.case)
-        elif args.decision == "note":
-            store.set_note(args.case, args.note or "")
-            d = store.decision(args.case)
-        else:
-            decision = {"accept": Decision.ACCEPTED, "keep": Decision.KEPT, "exclude": Decision.EXCLUDED,
-                        "flag": Decision.FLAGGED}[args.decision]
-            regions = [int(r) for r in args.regions.split(",")] if args.regions else None
-            if decision is Decision.ACCEPTED:
-                d = _accept_from_cli(project, store, args.case, regions, args.note)
-            else:
-                d = store.decide(args.case, decision, note=args.note, pixels=(0, 0) if decision is Decision.KEPT else None)
+    session = ReviewSession(reviewer=args.reviewer)
+    try:
+        session.open_project(args.project, goto_last=False, check=False)
+        d = session.decide(args.case, args.decision, note=args.note,
+                           regions=[int(r) for r in args.regions.split(",")] if args.regions else None)
+    finally:
+        session.close()
     print(f"{args.case}: {d['decision']}{' (locked)' if d['locked'] else ''}")
     return 0
-
-
-def _accept_from_cli(project, store, case_id: str, regions, note):
-    """Accept a proposal the way the app does (the accepted mask is kept as the decision's file)."""
-    from curator.core.io.types import ReadError
-    from curator.core.curation.decisions import DecisionError
-    from curator.core.project.review import accept, load_case_view
-
-    p = store.proposal(case_id)
-    if p is None:
-        raise CliError(f"{case_id} has no proposal to accept; run `curator batch` first")
-    withheld = (p.get("config") or {}).get("withheld")
-    if withheld or not p.get("regions"):
-        raise CliError(f"{case_id} has no proposed change to accept"
-                       + (f" (proposals withheld: {withheld})" if withheld else "")
-                       + "; use keep, or edit the mask in the app")
-    try:
-        case = project.open_dataset()[case_id]
-    except KeyError:
-        raise CliError(f"no case '{case_id}' in the project's dataset") from None
-    try:
-        view = load_case_view(project, store, case)
-        if view.proposal is None:
-            raise CliError(f"{case_id}: its proposal is missing from the project; run `curator batch` again")
-        return accept(project, store, view, regions, note=note)
-    except (ReadError, DecisionError) as exc:
-        raise CliError(f"{case_id} cannot be accepted: {exc}") from exc
 
 
 def cmd_queue(args) -> int:
@@ -163,7 +128,7 @@ def add_decide(sub) -> None:
     s = sub.add_parser("decide", help="record a review decision for one case (accept, keep, exclude, flag, ...)")
     s.add_argument("--project", required=True)
     s.add_argument("case", help="case id")
-    s.add_argument("decision", choices=["accept", "keep", "exclude", "flag", "reopen", "note"])
+    s.add_argument("decision", choices=ACTIONS)
     s.add_argument("--regions", help="accept only these proposal regions (comma list of region ids)")
     s.add_argument("--note", help="a note kept with the decision")
     s.add_argument("--reviewer", help="name recorded in the audit log")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -96,8 +95,7 @@ def run_gui_benchmarks(*, quick: bool = False, threads: int | None = None) -> di
     """Run the measurements and return them (milliseconds)."""
     import napari
 
-    from curator.core.jobs import run
-    from curator.core.project.pipeline import UncertaintyConfig, iter_batch
+    from curator.core.project.pipeline import UncertaintyConfig
     from curator.core.engine.training import RelabelConfig, TrainConfig
     from curator.gui.main_widget import CuratorWidget
     from curator.gui.workers import WARMED
@@ -119,77 +117,102 @@ def run_gui_benchmarks(*, quick: bool = False, threads: int | None = None) -> di
         while not WARMED.is_set() and time.perf_counter() - t0 < 120:  # the app's start-up import of the ML stack
             _process(50)
         out["warm_up_seconds_after_open"] = time.perf_counter() - t0
-        # 1) event-loop stall while Batch relabel runs in the background
-        timer, gaps, ends, last = _stall_probe()
-        last[0] = time.perf_counter()
-        timer.start()
-        t0 = time.perf_counter()
-        c.start_batch()
-        _wait(c)
-        _process(1000)  # the probe goes on while the app draws the case the review starts at
-        timer.stop()
-        out["batch_seconds"] = c.jobs.finished_at - t0
-        g = np.asarray(gaps[1:] or [0.0]) * 1000
-        during = np.asarray([x for x, e in zip(gaps[1:], ends[1:]) if e <= c.jobs.finished_at] or [0.0]) * 1000
-        after = np.asarray([x for x, e in zip(gaps[1:], ends[1:]) if e > c.jobs.finished_at] or [0.0]) * 1000
-        out["stall_max_ms"] = float(during.max())  # while the job runs
-        out["stall_p99_ms"] = float(np.percentile(during, 99))
-        out["stall_ticks"] = int(during.size)
-        out["stall_at_end_ms"] = float(after.max())  # drawing the top case when the job is done
-        out["stall_max_overall_ms"] = float(g.max())
+        out.update(_batch_stall(c))
         out["canvas_repaint_ms"] = _repaint_ms(viewer)
-        # 2) switching cases in 2D: cold (cache cleared) and prefetched
-        cold, warm = [], []
-        ids = [r["case_id"] for r in c.rows]
-        for cid in ids[1:4]:
-            c._cache.clear()
-            t = time.perf_counter()
-            c.goto(cid)
-            _process()
-            cold.append(1000 * (time.perf_counter() - t))
-        c.goto(ids[0])
-        for _ in range(3):
-            _process(1500)  # the reviewer looks; the next case is read meanwhile
-            t = time.perf_counter()
-            widget.next_case()
-            _process()
-            warm.append(1000 * (time.perf_counter() - t))
-        out["switch_2d_cold_ms"] = float(np.median(cold))
-        out["switch_2d_prefetched_ms"] = float(np.median(warm))
-        # 3) the threshold slider on a 512x512 case
-        c.goto(ids[0])
-        _process()
-        times, computed = [], []
-        for tau in (0.9, 0.7, 0.6, 0.8, 0.95, 0.65):
-            t = time.perf_counter()
-            widget.panel.set_tau(tau)
-            widget._pending_tau = tau
-            widget._apply_threshold()
-            computed.append(1000 * (time.perf_counter() - t))  # proposal recomputed, layer and list updated
-            _process()
-            times.append(1000 * (time.perf_counter() - t))  # ... and the canvas redrawn
-        out["slider_first_ms"] = float(times[0])  # includes bringing the maps to full resolution once
-        out["slider_ms"] = float(np.median(times[1:]))
-        out["slider_compute_ms"] = float(np.median(computed[1:]))
-        # 4) switching cases in 3D (512x512x150): a tiny batch gives maps and proposals to show
-        run(iter_batch(d3, root / "p3", train_cfg=TrainConfig(folds=2, epochs=1, channels=(4, 8, 16), patch=(16, 64, 64),
-                                                              batch_size=2, threads=threads, relabel=None),
-                       unc_cfg=UncertaintyConfig(tta=1, threads=threads)))
-        widget._open_project(root / "p3")
-        _process(300)
-        ids3 = [r["case_id"] for r in c.rows]
-        c._cache.clear()
+        out.update(_switch_2d(widget))
+        out.update(_slider(widget))
+        out.update(_switch_3d(widget, d3, root / "p3", threads))
+        c.close()
+        viewer.close()
+    return out
+
+
+def _batch_stall(c) -> dict:
+    """The event loop's longest stalls while Batch relabel runs in the background, and while the
+    app draws the case the review starts at once it is done."""
+    timer, gaps, ends, last = _stall_probe()
+    last[0] = time.perf_counter()
+    timer.start()
+    t0 = time.perf_counter()
+    c.start_batch()
+    _wait(c)
+    _process(1000)  # the probe goes on while the app draws the case the review starts at
+    timer.stop()
+    g = np.asarray(gaps[1:] or [0.0]) * 1000
+    during = np.asarray([x for x, e in zip(gaps[1:], ends[1:]) if e <= c.jobs.finished_at] or [0.0]) * 1000
+    after = np.asarray([x for x, e in zip(gaps[1:], ends[1:]) if e > c.jobs.finished_at] or [0.0]) * 1000
+    return {"batch_seconds": c.jobs.finished_at - t0,
+            "stall_max_ms": float(during.max()),  # while the job runs
+            "stall_p99_ms": float(np.percentile(during, 99)),
+            "stall_ticks": int(during.size),
+            "stall_at_end_ms": float(after.max()),  # drawing the top case when the job is done
+            "stall_max_overall_ms": float(g.max())}
+
+
+def _switch_2d(widget) -> dict:
+    """Switching cases in 2D: cold (nothing kept read) and prefetched (the next case read while the
+    reviewer looks at the current one)."""
+    c = widget.controller
+    cold, warm = [], []
+    ids = [r["case_id"] for r in c.rows]
+    for cid in ids[1:4]:
+        c.forget_read()
         t = time.perf_counter()
-        c.goto(ids3[1])
+        c.goto(cid)
         _process()
-        out["switch_3d_cold_ms"] = 1000 * (time.perf_counter() - t)
-        c.goto(ids3[0])
-        _process(4000)
+        cold.append(1000 * (time.perf_counter() - t))
+    c.goto(ids[0])
+    for _ in range(3):
+        _process(1500)  # the reviewer looks; the next case is read meanwhile
         t = time.perf_counter()
         widget.next_case()
         _process()
-        out["switch_3d_prefetched_ms"] = 1000 * (time.perf_counter() - t)
-        out["volume_shape"] = list(c.view.image.array.shape)
-        c.close()
-        viewer.close()
+        warm.append(1000 * (time.perf_counter() - t))
+    return {"switch_2d_cold_ms": float(np.median(cold)), "switch_2d_prefetched_ms": float(np.median(warm))}
+
+
+def _slider(widget) -> dict:
+    """The threshold slider on a 512x512 case: the proposal recomputed, then the canvas redrawn."""
+    c = widget.controller
+    c.goto(c.rows[0]["case_id"])
+    _process()
+    times, computed = [], []
+    for tau in (0.9, 0.7, 0.6, 0.8, 0.95, 0.65):
+        t = time.perf_counter()
+        widget.panel.set_tau(tau)
+        widget._pending_tau = tau
+        widget._apply_threshold()
+        computed.append(1000 * (time.perf_counter() - t))  # proposal recomputed, layer and list updated
+        _process()
+        times.append(1000 * (time.perf_counter() - t))  # ... and the canvas redrawn
+    return {"slider_first_ms": float(times[0]),  # includes bringing the maps to full resolution once
+            "slider_ms": float(np.median(times[1:])), "slider_compute_ms": float(np.median(computed[1:]))}
+
+
+def _switch_3d(widget, data: Path, project: Path, threads: int | None) -> dict:
+    """Switching cases in 3D (512x512x150), cold and prefetched: a tiny batch gives maps and
+    proposals to show."""
+    from curator.core.engine.training import TrainConfig
+    from curator.core.jobs import run
+    from curator.core.project.pipeline import UncertaintyConfig, iter_batch
+
+    c = widget.controller
+    run(iter_batch(data, project, train_cfg=TrainConfig(folds=2, epochs=1, channels=(4, 8, 16), patch=(16, 64, 64),
+                                                        batch_size=2, threads=threads, relabel=None),
+                   unc_cfg=UncertaintyConfig(tta=1, threads=threads)))
+    widget._open_project(project)
+    _process(300)
+    ids3 = [r["case_id"] for r in c.rows]
+    c.forget_read()
+    t = time.perf_counter()
+    c.goto(ids3[1])
+    _process()
+    out = {"switch_3d_cold_ms": 1000 * (time.perf_counter() - t)}
+    c.goto(ids3[0])
+    _process(4000)
+    t = time.perf_counter()
+    widget.next_case()
+    _process()
+    out["switch_3d_prefetched_ms"] = 1000 * (time.perf_counter() - t)
+    out["volume_shape"] = list(c.view.image.array.shape)
     return out

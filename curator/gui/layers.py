@@ -23,87 +23,17 @@ Geometry: ``scale`` follows the image spacing in 3D, so measurements in napari a
 
 from __future__ import annotations
 
-import contextlib
-import weakref
-
 import numpy as np
 
 from curator.core.io.grid import ORIENTATION_LETTERS, AxisMap, display_map, from_grid, map_index, to_grid, unmap_index
+from curator.gui.colours import CT_PRESETS, MEASURE_UNITS, MEASURES, change_colormap, heat_range, label_colormap, translucent
+from curator.gui.layer_data import mark_owned, own, put, set_scale
 
-__all__ = ["CaseLayers", "CT_PRESETS", "MEASURES", "MEASURE_UNITS", "COLORMAPS", "LABEL_COLOURS", "CHANGE_COLOURS",
-           "label_colour"]
-
-CT_PRESETS = {  # name: (window, level) in HU
-    "Abdomen": (400, 40),
-    "Liver": (150, 60),
-    "Soft tissue": (350, 50),
-    "Lung": (1500, -600),
-    "Bone": (1800, 400),
-    "Brain": (80, 40),
-}
-MEASURES = {
-    "entropy": "Entropy (total)",
-    "mutual_info": "Mutual information (epistemic)",
-    "aleatoric": "Expected entropy (aleatoric)",
-    "variance": "Variance (Kwon, poster's U)",
-    "kwon_epistemic": "Epistemic variance (Kwon)",
-    "p_given": "Probability of the given label",
-}
-MEASURE_UNITS = {  # what the colour bar's numbers are
-    "entropy": "nats",
-    "mutual_info": "nats",
-    "aleatoric": "nats",
-    "variance": "probability²",
-    "kwon_epistemic": "probability²",
-    "p_given": "1 − probability",
-}
-COLORMAPS = ("inferno", "magma", "turbo", "viridis", "hot", "gray")
-# label value -> colour, the same in the given outline, the working mask and the panel's legend
-LABEL_COLOURS = {1: (0.0, 0.8, 1.0), 2: (1.0, 0.6, 0.0), 3: (0.6, 0.4, 1.0), 4: (1.0, 1.0, 0.3), 5: (0.3, 1.0, 0.6),
-                 6: (1.0, 0.4, 0.6), 7: (0.6, 0.9, 1.0), 8: (0.9, 0.7, 0.4), 9: (0.7, 0.7, 0.7)}
-
-
-def label_colour(value: int) -> tuple[float, float, float]:
-    """The colour of a label value: the fixed ones above, then hues spread by the golden ratio."""
-    import colorsys
-
-    if value in LABEL_COLOURS:
-        return LABEL_COLOURS[value]
-    return colorsys.hsv_to_rgb((value * 0.618034) % 1.0, 0.65, 1.0)
-
-
-CHANGE_COLOURS = {1: ("added", (0.2, 1.0, 0.2)), 2: ("removed", (1.0, 0.2, 1.0)), 3: ("relabelled", (1.0, 0.9, 0.1)),
-                  4: ("left out", (0.8, 0.8, 0.8))}
-HEAT_FLOOR = 0.15  # below this share of the map's top value the heatmap is fully transparent
+__all__ = ["CaseLayers"]
 
 NAMES = {"image": "image", "heat": "uncertainty", "given": "given mask", "proposal": "proposed change",
          "working": "working mask"}
 _IDENTITY2 = AxisMap((0, 1), (False, False))
-
-
-def _change_colormap():
-    from napari.utils.colormaps import DirectLabelColormap
-
-    colours = {k: (*c, 1.0) for k, (_, c) in CHANGE_COLOURS.items()}
-    return DirectLabelColormap(color_dict={None: (0, 0, 0, 0), 0: (0, 0, 0, 0), **colours})
-
-
-def _label_colormap():
-    from napari.utils.colormaps import DirectLabelColormap
-
-    return DirectLabelColormap(color_dict={None: (*LABEL_COLOURS[9], 1.0), 0: (0, 0, 0, 0),
-                                           **{k: (*label_colour(k), 1.0) for k in range(1, 256)}})
-
-
-def _translucent(name: str):
-    """``name``'s colours with an opacity rising from nothing at the bottom of the range, so the
-    image shows through where the models are sure and the colour says how unsure they are."""
-    from napari.utils.colormaps import Colormap, ensure_colormap
-
-    t = np.linspace(0.0, 1.0, 256)
-    rgba = np.asarray(ensure_colormap(name).map(t), float)
-    rgba[:, 3] = 0.85 * np.clip(t / 0.5, 0.0, 1.0) ** 0.8  # never fully opaque: the image stays readable
-    return Colormap(rgba, name=f"{name} (translucent)", controls=t)
 
 
 class CaseLayers:
@@ -141,8 +71,8 @@ class CaseLayers:
 
     def _add(self, key: str, kind: str, data, **kwargs):
         add = self.viewer.add_image if kind == "image" else self.viewer.add_labels
-        layer = add(_own(data), name=NAMES[key], **kwargs)  # napari makes the name unique
-        _owned(layer)
+        layer = add(own(data), name=NAMES[key], **kwargs)  # napari makes the name unique
+        mark_owned(layer)
         self._mine[key] = layer
         return layer
 
@@ -191,8 +121,8 @@ class CaseLayers:
             self.viewer.layers.move(self.viewer.layers.index(layer), 0)
             self._is_rgb = rgb
         else:
-            _put(layer, shown, self.viewer.layers)
-            _set_scale(layer, scale)
+            put(layer, shown, self.viewer.layers)
+            set_scale(layer, scale)
         if img.ndim == 3:
             self.set_ct_preset(self.ct_preset)
         elif not rgb:
@@ -201,16 +131,16 @@ class CaseLayers:
         self._show_heat(view, scale)
         given = self.to_display(view.given.array)
         self._labels("given", given, scale, editable=False, opacity=0.9, contour=2 if img.ndim == 2 else 1,
-                     colormap=_label_colormap())
+                     colormap=label_colormap())
         # the proposal's data follows at once (controller.proposal_changed); only make the layer here
         prop = self.layer("proposal")
         if prop is None or prop.data.shape != given.shape:
             self._labels("proposal", np.zeros(given.shape, np.uint8), scale, editable=False, opacity=0.55,
-                         colormap=_change_colormap())
+                         colormap=change_colormap())
         else:
-            _set_scale(prop, scale)
+            set_scale(prop, scale)
         self._labels("working", self.to_display(working), scale, editable=editable, opacity=0.35,
-                     colormap=_label_colormap())
+                     colormap=label_colormap())
         self._name_labels(label_names or {})
         if self.viewer.layers.selection.active is not self.layer("working"):
             self.viewer.layers.selection.active = self.layer("working")
@@ -230,8 +160,8 @@ class CaseLayers:
             kwargs = {"colormap": colormap} if colormap is not None else {}
             layer = self._add(key, "labels", data, scale=scale, opacity=opacity, **kwargs)
         else:
-            _put(layer, data, self.viewer.layers)
-            _set_scale(layer, scale)
+            put(layer, data, self.viewer.layers)
+            set_scale(layer, scale)
         if layer.editable != editable:
             layer.editable = editable
         if layer.contour != contour:
@@ -269,7 +199,7 @@ class CaseLayers:
                 coarse = np.maximum(1, shown // 16)
                 ratio = shown / coarse  # covering the image exactly, so the world's extent stays the image's
                 layer = self._add("heat", "image", np.zeros(tuple(int(n) for n in coarse), np.float32),
-                                  colormap=_translucent(self.colormap), blending="translucent",
+                                  colormap=translucent(self.colormap), blending="translucent",
                                   opacity=self.heat_opacity, scale=tuple(np.asarray(scale, float) * ratio),
                                   translate=tuple(np.asarray(scale, float) * (0.5 * ratio - 0.5)),
                                   contrast_limits=(0.0, 1.0))
@@ -287,16 +217,16 @@ class CaseLayers:
         heat_scale = tuple(np.asarray(scale, float) * ratio_shown)
         translate = tuple(np.asarray(scale, float) * (0.5 * ratio_shown - 0.5))  # align voxel centres
         data = self.to_display(data)
-        lo, hi = _heat_range(data)
+        lo, hi = heat_range(data)
         if layer is None or layer.data.ndim != data.ndim:
             self._remove("heat")
-            layer = self._add("heat", "image", data, colormap=_translucent(self.colormap), blending="translucent",
+            layer = self._add("heat", "image", data, colormap=translucent(self.colormap), blending="translucent",
                               opacity=self.heat_opacity, scale=heat_scale, translate=translate)
             self._heat_style(layer)
             self.viewer.layers.move(self.viewer.layers.index(layer), self.viewer.layers.index(self.layer("image")) + 1)
         else:
-            _put(layer, data, self.viewer.layers)
-            _set_scale(layer, heat_scale, translate)
+            put(layer, data, self.viewer.layers)
+            set_scale(layer, heat_scale, translate)
         # below the floor the colour map is transparent: only the uncertain parts tint the image,
         # and the image stays readable under them
         layer.contrast_limits = (lo, hi)
@@ -372,7 +302,7 @@ class CaseLayers:
             return
         if proposal is None:
             if layer.data.any():
-                _put(layer, np.zeros_like(layer.data), self.viewer.layers)
+                put(layer, np.zeros_like(layer.data), self.viewer.layers)
             return
         change = np.zeros(proposal.given.shape, np.uint8)
         box = _regions_box(proposal)  # the work is where the regions are (a few per cent of a CT)
@@ -388,13 +318,13 @@ class CaseLayers:
                 left_out = [i for i in ids if i not in chosen]
                 if left_out:
                     part[np.isin(rmap, left_out)] = 4
-        _put(layer, self.to_display(change), self.viewer.layers)
+        put(layer, self.to_display(change), self.viewer.layers)
 
     def set_working(self, labels: np.ndarray, editable: bool = True) -> None:
         layer = self.layer("working")
         if layer is not None:
             # copied: the layer paints in place; the controller keeps its own array
-            _put(layer, self.to_display(labels), self.viewer.layers)
+            put(layer, self.to_display(labels), self.viewer.layers)
             if layer.editable != editable:
                 layer.editable = editable
 
@@ -419,7 +349,7 @@ class CaseLayers:
         self.colormap = name
         layer = self.layer("heat")
         if layer is not None:
-            layer.colormap = _translucent(name)
+            layer.colormap = translucent(name)
 
     def set_ct_preset(self, name: str) -> None:
         self.ct_preset = name
@@ -461,102 +391,3 @@ def _regions_box(proposal):
         return tuple(slice(None) for _ in proposal.given.shape)
     return tuple(slice(min(b[2 * d] for b in boxes), max(b[2 * d + 1] for b in boxes))
                  for d in range(proposal.given.ndim))
-
-
-def _heat_range(data: np.ndarray, sample: int = 1 << 20) -> tuple[float, float]:
-    """The heatmap's contrast: from the floor (HEAT_FLOOR of the top value, or the case's median
-    when most of it is uncertain) to the 99.9th percentile, from an even sample of about a million
-    values for large volumes (the full sort cost a 3D switch 130 ms)."""
-    flat = data.reshape(-1)
-    if flat.size == 0:
-        return 0.0, 1.0
-    med, hi = np.percentile(flat[:: max(1, flat.size // sample)], [50.0, 99.9])
-    hi = max(float(hi), 1e-3)
-    lo = min(max(HEAT_FLOOR * hi, float(med)), 0.9 * hi)
-    return lo, hi
-
-
-_IN_PLACE_MAX_BYTES = 64 << 20
-
-
-def _put(layer, data: np.ndarray, listing=None) -> None:
-    """Show ``data`` in ``layer``, copying it into the layer's own array when shape and type match.
-
-    napari's ``data`` setter re-derives the layer's dimensions and the viewer's extent for every
-    assignment (about half of a case switch, five layers at a time); copying into the array the
-    layer already shows and refreshing the view skips that. The layer owns its array (a copy of
-    ``data``), so painting never writes into the caller's. Very large volumes go through the setter,
-    where a copy would cost more than it saves.
-
-    ``listing``: the viewer's layer list. Every event of a layer is passed on to it, and its Qt
-    model repaints the layer's row for any of them (7-13 ms in software OpenGL, part of every
-    slider move); the in-place refresh changes nothing the row shows (its thumbnail follows when
-    the interface is idle), so that refresh is not passed on.
-    """
-    cur = layer.data
-    data = np.asarray(data)
-    if (isinstance(cur, np.ndarray) and cur.shape == data.shape and cur.dtype == data.dtype
-            and cur.flags.writeable and cur.nbytes <= _IN_PLACE_MAX_BYTES and not np.may_share_memory(cur, data)
-            and getattr(layer, "_curator_owned", None) is cur):
-        np.copyto(cur, data)
-        with _unlisted(layer, listing):
-            layer.refresh(extent=False, thumbnail=False)
-        _later_thumbnail(layer)
-        return
-    own = _own(data)
-    layer.data = own
-    if own is not data:
-        _owned(layer)
-
-
-def _unlisted(layer, listing):
-    """Keep ``layer``'s events from its layer list for a while (napari's list passes every event of
-    its layers on through ``_reemit_child_event``; without it, or without a list, nothing is kept)."""
-    reemit = getattr(listing, "_reemit_child_event", None)
-    return layer.events.blocker(reemit) if reemit is not None else contextlib.nullcontext()
-
-
-_stale_thumbnails: "weakref.WeakSet" = weakref.WeakSet()
-
-
-def _later_thumbnail(layer) -> None:
-    """Redraw the layer's thumbnail once the interface is idle (a third of a second later):
-    each one repaints the layer list (about 20 ms of a switch in software OpenGL)."""
-    from qtpy.QtCore import QTimer
-
-    if not _stale_thumbnails:
-        QTimer.singleShot(300, _update_thumbnails)
-    _stale_thumbnails.add(layer)
-
-
-def _update_thumbnails() -> None:
-    layers = list(_stale_thumbnails)
-    _stale_thumbnails.clear()
-    for layer in layers:
-        try:
-            layer._update_thumbnail()
-        except Exception:  # noqa: BLE001 - a layer removed meanwhile; nothing to draw
-            pass
-
-
-def _own(data: np.ndarray) -> np.ndarray:
-    """A copy for a layer to own (see :func:`_put`); very large arrays are shown as they are."""
-    data = np.asarray(data)
-    return data.copy() if data.nbytes <= _IN_PLACE_MAX_BYTES else data
-
-
-def _owned(layer) -> None:
-    """Mark the array the layer now shows as its own, so :func:`_put` may copy into it (only
-    when it is a copy: the caller's array must never be painted on)."""
-    if layer.data.nbytes <= _IN_PLACE_MAX_BYTES:
-        layer._curator_owned = layer.data
-
-
-def _set_scale(layer, scale, translate=None) -> None:
-    """Set scale (and translate) only when they change: each assignment re-lays out the dims."""
-    if not np.allclose(layer.scale, scale):
-        layer.scale = scale
-    if translate is not None and not np.allclose(layer.translate, translate):
-        layer.translate = translate
-
-

@@ -14,11 +14,12 @@ import time
 import numpy as np
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtGui import QKeySequence
-from qtpy.QtWidgets import (QFileDialog, QInputDialog, QLabel, QMenu, QScrollArea, QShortcut, QSplitter, QToolButton,
-                            QVBoxLayout, QWidget)
+from qtpy.QtWidgets import QInputDialog, QLabel, QScrollArea, QShortcut, QSplitter, QToolButton, QVBoxLayout, QWidget
 
+from curator.gui.colours import MEASURES
+from curator.gui.commands import PanelCommands
 from curator.gui.controller import ReviewController
-from curator.gui.layers import MEASURES, CaseLayers
+from curator.gui.layers import CaseLayers
 from curator.gui.widgets.jobbar import JobBar
 from curator.gui.widgets.queue import QueueWidget
 from curator.gui.widgets.review import ReviewPanel
@@ -45,7 +46,7 @@ def _setup_log() -> None:
         pass  # a read-only home: messages still show in the window
 
 
-class CuratorWidget(QWidget):
+class CuratorWidget(PanelCommands, QWidget):
     """The dock panel. ``CuratorWidget(viewer)``; ``widget.controller`` holds the session."""
 
     def __init__(self, viewer, parent=None, *, controller: ReviewController | None = None):
@@ -63,8 +64,17 @@ class CuratorWidget(QWidget):
         self.last_slider_ms = 0.0
         self.last_switch_ms = 0.0
         self._working_hooked = None
-        c = self.controller
-        # -- widgets
+        self._build_widgets()
+        self.actions = self._build_actions()
+        self.menu_button.setMenu(self._build_menu())
+        self._follow_controller()
+        self._connect_panel()
+        self._make_timers()
+        self._bind_keys()
+        viewer.mouse_drag_callbacks.append(self._on_click)
+
+    def _build_widgets(self) -> None:
+        """Header, ☰ button, job bar, messages and queue above; the review panel below (scrolls)."""
         self.header = QLabel("Open a dataset or a project (File menu, or the ☰ button).")
         self.header.setWordWrap(True)
         self.menu_button = QToolButton()
@@ -74,7 +84,7 @@ class CuratorWidget(QWidget):
         self.message = QLabel("")
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.jobbar = JobBar(c.jobs)
+        self.jobbar = JobBar(self.controller.jobs)
         self.queue = QueueWidget()
         self.panel = ReviewPanel()
         top = QWidget()
@@ -98,9 +108,10 @@ class CuratorWidget(QWidget):
         lay = QVBoxLayout(self)
         lay.addWidget(split)
         self.setMinimumWidth(430)
-        self.actions = self._build_actions()
-        self.menu_button.setMenu(self._build_menu())
-        # -- wiring
+
+    def _follow_controller(self) -> None:
+        """The panel, the queue and the layers follow the controller's signals."""
+        c = self.controller
         c.queue_changed.connect(self._refresh_queue)
         c.case_loaded.connect(self._show_case)
         c.proposal_changed.connect(self._show_proposal)
@@ -113,7 +124,10 @@ class CuratorWidget(QWidget):
         c.project_opened.connect(self._project_opened)
         self.queue.case_selected.connect(self._goto)
         self.queue.filter_changed.connect(c.set_filter)
-        p = self.panel
+
+    def _connect_panel(self) -> None:
+        """The review panel's buttons and controls act on the controller and the layers."""
+        c, p = self.controller, self.panel
         p.accept_button.clicked.connect(c.accept)
         p.keep_button.clicked.connect(c.keep)
         p.save_button.clicked.connect(self._save_edit)
@@ -138,6 +152,9 @@ class CuratorWidget(QWidget):
         p.view3d_button.clicked.connect(self.layers.toggle_3d)
         p.set_threshold_mode(c.threshold_name)
         p.set_tau(c.threshold)
+
+    def _make_timers(self) -> None:
+        """The slider's recompute waits for a pause (40 ms); painting is kept as a draft 3 s after."""
         self._slider_timer = QTimer(self)
         self._slider_timer.setSingleShot(True)
         self._slider_timer.setInterval(40)
@@ -146,55 +163,7 @@ class CuratorWidget(QWidget):
         self._autosave = QTimer(self)
         self._autosave.setSingleShot(True)
         self._autosave.setInterval(3000)
-        self._autosave.timeout.connect(c.autosave)
-        self._bind_keys()
-        viewer.mouse_drag_callbacks.append(self._on_click)
-
-    # -- actions and menus -------------------------------------------------------------------------
-    def _build_actions(self) -> dict:
-        from qtpy.QtWidgets import QAction
-
-        def act(text, slot, tip=""):
-            a = QAction(text, self)
-            a.triggered.connect(slot)
-            a.setStatusTip(tip)
-            return a
-
-        return {
-            "open_dataset": act("Open dataset…", self.ask_open_dataset, "Open a dataset folder (it is only read)"),
-            "open_project": act("Open project…", self.ask_open_project, "Open a Mask Curator project folder"),
-            "export": act("Export cleaned dataset…", self.ask_export, "Write the cleaned dataset with a record of changes"),
-            "train": act("Train ensemble", self.controller.start_train, "Train the out-of-fold ensemble"),
-            "uncertainty": act("Compute uncertainty", self.controller.start_uncertainty, "Uncertainty maps for every case"),
-            "batch": act("Batch relabel", self.batch_relabel, "Train, compute uncertainty, propose and rank"),
-            "settings": act("Settings…", self.show_settings, "Training, uncertainty and proposal settings"),
-            "shortcuts": act("Keyboard shortcuts", self.show_shortcuts, "All shortcuts"),
-            "about": act("About Mask Curator", self.show_about),
-        }
-
-    def _build_menu(self) -> QMenu:
-        m = QMenu(self)
-        for key in ("open_dataset", "open_project", "export"):
-            m.addAction(self.actions[key])
-        self.recent_menu = m.addMenu("Recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent)
-        m.addSeparator()
-        for key in ("train", "uncertainty", "batch", "settings"):
-            m.addAction(self.actions[key])
-        m.addSeparator()
-        for key in ("shortcuts", "about"):
-            m.addAction(self.actions[key])
-        return m
-
-    def _fill_recent(self, menu=None) -> None:
-        menu = menu or self.recent_menu
-        menu.clear()
-        items = self.controller.recent()
-        if not items:
-            a = menu.addAction("(none yet)")
-            a.setEnabled(False)
-        for path in items:
-            menu.addAction(path, lambda p=path: self._open_project(p))
+        self._autosave.timeout.connect(self.controller.autosave)
 
     # -- keys ------------------------------------------------------------------------------------------
     def _handlers(self) -> dict:
@@ -395,72 +364,6 @@ class CuratorWidget(QWidget):
                             f"<small>project: {root}</small>")
 
     # -- dialogs ---------------------------------------------------------------------------------------
-    def ask_open_dataset(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open dataset folder")
-        if path:
-            self.open_dataset(path)
-
-    def open_dataset(self, path, project=None) -> bool:
-        from curator.core.data.cases import DatasetError
-        from curator.core.project.folder import ProjectError
-
-        try:
-            self.controller.open_dataset(path, project)
-            return True
-        except (DatasetError, ProjectError, OSError) as exc:
-            self._error(str(exc))
-            return False
-
-    def ask_open_project(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open project folder")
-        if path:
-            self._open_project(path)
-
-    def _open_project(self, path) -> bool:
-        from curator.core.project.folder import DatasetMissingError, ProjectError
-
-        try:
-            self.controller.open_project(path)
-            return True
-        except DatasetMissingError as exc:
-            if self.ask_relink(path, str(exc)):
-                return self._open_project(path)
-            self._error(str(exc))
-            return False
-        except (ProjectError, OSError) as exc:
-            self._error(str(exc))
-            return False
-
-    def ask_relink(self, project_dir, why: str) -> bool:
-        """The project's dataset moved: ask where it is now, and relink the project to it after
-        checking it holds the same data. True when relinked."""
-        from qtpy.QtWidgets import QMessageBox
-
-        from curator.core.project.folder import Project, ProjectError
-
-        answer = QMessageBox.question(self, "Where is the dataset?", f"{why}\n\nLocate the dataset folder now?",
-                                      QMessageBox.Yes | QMessageBox.No, QMessageBox.Yes)
-        if answer != QMessageBox.Yes:
-            return False
-        new = QFileDialog.getExistingDirectory(self, "The project's dataset folder")
-        if not new:
-            return False
-        try:
-            Project.open(project_dir).relink(new)
-        except (ProjectError, OSError) as exc:
-            self._error(f"not relinked: {exc}")
-            return False
-        self._status(f"project relinked to {new}")
-        return True
-
-    def ask_export(self) -> None:
-        if self.controller.project is None:
-            self._error("open a dataset or project first")
-            return
-        path = QFileDialog.getExistingDirectory(self, "Export the cleaned dataset into (an empty or new folder)")
-        if path:
-            self.controller.start_export(path)
-
     def ask_note(self) -> None:
         if self.controller.view is None:
             return
@@ -469,31 +372,6 @@ class CuratorWidget(QWidget):
         if ok:
             self.controller.set_note(text)
             self.panel.note.setText(text)
-
-    def batch_relabel(self) -> None:
-        if self.controller.dataset is None:
-            self.ask_open_dataset()
-        if self.controller.dataset is not None:
-            self.controller.start_batch()
-
-    def show_settings(self) -> None:
-        from curator.gui.dialogs import SettingsDialog
-
-        dlg = SettingsDialog(self.controller.settings, self)
-        if dlg.exec_():
-            dlg.apply()
-            self.panel.set_threshold_mode(self.controller.threshold_name)
-            self.panel.set_tau(self.controller.threshold)
-
-    def show_shortcuts(self) -> None:
-        from curator.gui.dialogs import ShortcutsDialog
-
-        ShortcutsDialog(self).exec_()
-
-    def show_about(self) -> None:
-        from curator.gui.dialogs import show_about
-
-        show_about(self)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
         self.controller.flush()

@@ -156,9 +156,9 @@ class Session:
         i = self.c.index()
         if i + 1 < len(self.c.rows):
             nxt = self.c.rows[i + 1]["case_id"]
-            self.c._cache.pop(nxt, None)
+            self.c.reader.cache.pop(nxt, None)
             self.c._prefetch_next()
-            qtbot.waitUntil(lambda: nxt in self.c._cache, timeout=5000)
+            qtbot.waitUntil(lambda: nxt in self.c.reader.cache, timeout=5000)
 
 
 def _exported(out: Path, case) -> np.ndarray | None:

@@ -15,7 +15,7 @@ import numpy as np
 from curator.core.curation.proposals import Proposal, apply_regions
 from curator.core.errors import CuratorError
 
-__all__ = ["Decision", "DECISIONS", "FINAL_DECISIONS", "DecisionError", "decided_mask", "proposal_mask"]
+__all__ = ["Decision", "DECISIONS", "FINAL_DECISIONS", "ACTIONS", "DecisionError", "decided_mask", "proposal_mask"]
 
 
 class Decision(str, Enum):
@@ -42,6 +42,8 @@ class Decision(str, Enum):
 
 DECISIONS = tuple(d.value for d in Decision)
 FINAL_DECISIONS = tuple(d.value for d in Decision if d.final)
+# what a reviewer can do to a case by name (the review session's ``decide``, the command line's)
+ACTIONS = ("accept", "keep", "exclude", "flag", "reopen", "note")
 
 
 class DecisionError(CuratorError, ValueError):

@@ -164,7 +164,64 @@ def iter_export(project, out, *, take_proposals_above: float | None = None, take
     """
     out = Path(out).expanduser().resolve()
     dataset = project.open_dataset()
-    src = dataset.root
+    w = _Writing(_staging_for(out, dataset.root, overwrite), ExportResult(out))
+    n = len(dataset.cases)
+    try:
+        with Store(project.db_path, reviewer=reviewer) as store:
+            dataset.check()
+            yield Progress(0, n, "deciding what to write")
+            plan, excluded_files = _plan(dataset, store, w.result, take_proposals_above, take_top)
+            # 1) copy what stays as it is
+            yield from _iter_copy_kept(dataset, plan, excluded_files, w)
+            # 2) write the changed masks
+            for i, case in enumerate(dataset.cases):
+                yield Progress(i, n, f"exporting {case.id}")
+                reason = _write_case(project, store, case, plan[case.id], w, deidentify_seg)
+                if reason is not None:
+                    yield Progress(i, n, f"{case.id}: kept the original ({reason})")
+            if dataset.layout == "msd" and w.result.excluded and (w.staging / "dataset.json").exists():
+                _drop_from_dataset_json(w.staging / "dataset.json", dataset, set(w.result.excluded))
+                w.outputs["dataset.json"] = _sha256(w.staging / "dataset.json")
+            # 3) the record
+            _write_record(project, store, dataset, w, {"take_proposals_above": take_proposals_above,
+                                                       "take_top": take_top, "reviewer": store.reviewer,
+                                                       "deidentify_seg": deidentify_seg})
+            # 4) publish
+            _publish(w.staging, out)
+            store.log("export", {"out": str(out), "changed": len(w.result.changed),
+                                 "excluded": len(w.result.excluded), "unchanged": len(w.result.unchanged)})
+    except OSError as exc:
+        shutil.rmtree(w.staging, ignore_errors=True)
+        raise ExportError(_explain(exc, Path(getattr(exc, "filename", None) or w.staging))) from exc
+    except BaseException:
+        shutil.rmtree(w.staging, ignore_errors=True)
+        raise
+    yield Progress(n, n, f"exported to {out}")
+    return w.result
+
+
+@dataclass
+class _Writing:
+    """An export being written: its staging folder, its result so far, the SHA-256 of every input
+    read and output written, and the rows of ``changes.csv``."""
+
+    staging: Path
+    result: ExportResult
+    inputs: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    rows: list[tuple] = field(default_factory=list)
+
+    def copy(self, src: Path, src_rel: str, dest_rel: str) -> None:
+        """Copy a source file as it is into the export; one that cannot be read is reported."""
+        try:
+            self.inputs[src_rel] = self.outputs[dest_rel] = _copy_hash(src, self.staging / dest_rel)
+        except _Unreadable as exc:
+            self.result.not_copied[src_rel] = str(exc)
+
+
+def _staging_for(out: Path, src: Path, overwrite: bool) -> Path:
+    """The hidden folder beside ``out`` the export is built in (after checking ``out`` may be
+    written and clearing what a killed export left)."""
     if out == src or src in out.parents or out in src.parents:
         raise ExportError(f"the export folder {out} must not be, contain or lie inside the dataset {src}")
     if out.exists() and any(out.iterdir()) and not overwrite:
@@ -180,149 +237,130 @@ def iter_export(project, out, *, take_proposals_above: float | None = None, take
         staging.mkdir()
     except OSError as exc:
         raise ExportError(_explain(exc, staging)) from exc
-    result = ExportResult(out)
-    inputs: dict[str, str] = {}
-    outputs: dict[str, str] = {}
-    rows = []
-    try:
-        with Store(project.db_path, reviewer=reviewer) as store:
-            dataset.check()
-            ranks = {r["case_id"]: r for r in store.queue()}
-            yield Progress(0, len(dataset.cases), "deciding what to write")
-            plan = {}  # case id -> (decision, mask or None)
-            excluded_files: set[Path] = set()
-            for case in dataset.cases:
-                d = store.decision(case.id)["decision"]
-                if d == "excluded":
-                    plan[case.id] = ("excluded", None)
-                    excluded_files |= _case_files(case)
-                    continue
-                info = ranks.get(case.id, {})
-                take = d == "unreviewed" and (
-                    (take_proposals_above is not None and (info.get("score") or -1) >= take_proposals_above)
-                    or (take_top is not None and info.get("rank") is not None and info["rank"] <= take_top))
-                if case.mask is None or not case.ok:
-                    plan[case.id] = (d, None)
-                    if Decision(d).changes_mask or take:
-                        why = "; ".join(p.message for p in case.problems if p.severity == "error") or "no mask"
-                        result.failed_corrections[case.id] = f"{d}, but the case cannot be read now: {why}"
-                    continue
-                if Decision(d).changes_mask or take:
-                    plan[case.id] = ("pending", take)
-                else:
-                    plan[case.id] = (d, None)
-            rewritten = {c.mask.resolve() for c in dataset.cases if plan[c.id][0] == "pending" and c.mask}
-            # 1) copy what stays as it is
-            files = list(_source_files(src))
-            for i, (p, rel) in enumerate(files):
-                try:
-                    real = p.resolve()
-                except (OSError, RuntimeError):  # a link loop (Python raises RuntimeError for those)
-                    real = p
-                if real in rewritten or any(p == e or e in p.parents for e in excluded_files):
-                    continue
-                if i % 25 == 0:
-                    yield Progress(0, len(dataset.cases), f"copying files ({i}/{len(files)})")
-                if not p.is_file():
-                    if p.is_symlink():
-                        result.not_copied[rel] = "a symbolic link that leads nowhere (or loops)"
-                    continue
-                try:
-                    digest = _copy_hash(p, staging / rel)
-                except _Unreadable as exc:
-                    result.not_copied[rel] = str(exc)
-                    continue
-                inputs[rel] = outputs[rel] = digest
-            for case in dataset.cases:  # masks kept beside, outside the dataset folder
-                if case.mask is not None and case.mask_rel.startswith("..") and plan[case.id][0] != "pending" \
-                        and plan[case.id][0] != "excluded":
-                    rel = case.mask_dest_rel()
-                    try:
-                        inputs[case.mask_rel] = outputs[rel] = _copy_hash(case.mask, staging / rel)
-                    except _Unreadable as exc:
-                        result.not_copied[case.mask_rel] = str(exc)
-            # 2) write the changed masks
-            for i, case in enumerate(dataset.cases):
-                yield Progress(i, len(dataset.cases), f"exporting {case.id}")
-                decision, extra = plan[case.id]
-                if decision == "excluded":
-                    rows.append((case.id, "excluded", "", "", ""))
-                    result.excluded.append(case.id)
-                    continue
-                if decision != "pending":
-                    rows.append((case.id, decision, 0, 0, "1.000000" if case.mask is not None else ""))
-                    result.unchanged.append(case.id)
-                    if not case.ok:
-                        result.failed[case.id] = "; ".join(p.message for p in case.problems if p.severity == "error")
-                    continue
-                try:
-                    image = case.read_image()
-                    given = case.read_mask(image)
-                    decision, mask = final_mask(project, store, case, given, take_proposal=bool(extra))
-                    if mask is None:
-                        mask = given.array
-                    top = int(mask.max()) if mask.size else 0
-                    dtype = given.array.dtype if top <= np.iinfo(given.array.dtype).max else np.uint16
-                    mask = mask.astype(dtype, copy=False)
-                    path = case.write_mask(mask, staging, original=given, deidentify=deidentify_seg)
-                except (ReadError, ValueError, ExportError, KeyError) as exc:
-                    # this case keeps its original mask; the export goes on and says why
-                    reason = str(exc)
-                    rel = case.mask_dest_rel()
-                    if case.mask is not None and case.mask.is_file():
-                        try:
-                            inputs[case.mask_rel] = outputs[rel] = _copy_hash(case.mask, staging / rel)
-                        except _Unreadable as exc:
-                            result.not_copied[case.mask_rel] = str(exc)
-                    rows.append((case.id, f"failed: {reason}", 0, 0, "1.000000"))
-                    result.failed[case.id] = reason
-                    result.failed_corrections[case.id] = reason
-                    result.unchanged.append(case.id)
-                    yield Progress(i, len(dataset.cases), f"{case.id}: kept the original ({reason})")
-                    continue
-                rel = path.relative_to(staging).as_posix()
-                outputs[rel] = _sha256(path)
-                inputs[case.mask_rel] = _sha256(case.mask) if case.mask.is_file() else ""
-                added, removed = changed_pixels(given.array, mask)
-                rows.append((case.id, decision, added, removed, f"{dice(given.array, mask):.6f}"))
-                (result.changed if added or removed else result.unchanged).append(case.id)
-            if dataset.layout == "msd" and result.excluded and (staging / "dataset.json").exists():
-                _drop_from_dataset_json(staging / "dataset.json", dataset, set(result.excluded))
-                outputs["dataset.json"] = _sha256(staging / "dataset.json")
-            # 3) the record
-            for cid, why in result.failed_corrections.items():
-                result.failed.setdefault(cid, why)
-                if not any(r[0] == cid for r in rows):
-                    rows.append((cid, f"failed: {why}", 0, 0, ""))
-                else:
-                    rows[:] = [(r[0], f"failed: {why}", *r[2:]) if r[0] == cid and not str(r[1]).startswith("failed")
-                               else r for r in rows]
+    return staging
 
-            write_csv(staging / "changes.csv", ["case_id", "decision", "pixels_added", "pixels_removed",
-                                                "dice_to_original"], rows)
-            outputs["changes.csv"] = _sha256(staging / "changes.csv")
-            prov = _provenance(project, store, dataset, __version__, inputs, outputs, result,
-                               {"take_proposals_above": take_proposals_above, "take_top": take_top,
-                                "reviewer": store.reviewer, "deidentify_seg": deidentify_seg})
-            atomic_write(staging / "provenance.json", json.dumps(prov, indent=2))
-            # 4) publish
-            if out.exists():
-                trash = parent / f".{out.name}.old-{os.getpid()}"
-                os.replace(out, trash)
-                os.replace(staging, out)
-                shutil.rmtree(trash, ignore_errors=True)
-            else:
-                os.replace(staging, out)
-            store.log("export", {"out": str(out), "changed": len(result.changed), "excluded": len(result.excluded),
-                                 "unchanged": len(result.unchanged)})
-    except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise ExportError(_explain(exc, Path(getattr(exc, "filename", None) or staging))) from exc
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    yield Progress(len(dataset.cases), len(dataset.cases), f"exported to {out}")
-    return result
+
+def _plan(dataset, store, result: ExportResult, take_above: float | None, take_top: int | None):
+    """What each case gets: ``case id -> (decision, None)`` for a mask kept as it is (or an
+    excluded case), ``("pending", take the proposal?)`` for one to write; and the files of the
+    excluded cases. Corrections that cannot be written go to ``result.failed_corrections``."""
+    ranks = {r["case_id"]: r for r in store.queue()}
+    plan = {}
+    excluded_files: set[Path] = set()
+    for case in dataset.cases:
+        d = store.decision(case.id)["decision"]
+        if d == "excluded":
+            plan[case.id] = ("excluded", None)
+            excluded_files |= _case_files(case)
+            continue
+        info = ranks.get(case.id, {})
+        take = d == "unreviewed" and (
+            (take_above is not None and (info.get("score") or -1) >= take_above)
+            or (take_top is not None and info.get("rank") is not None and info["rank"] <= take_top))
+        if case.mask is None or not case.ok:
+            plan[case.id] = (d, None)
+            if Decision(d).changes_mask or take:
+                why = "; ".join(p.message for p in case.problems if p.severity == "error") or "no mask"
+                result.failed_corrections[case.id] = f"{d}, but the case cannot be read now: {why}"
+            continue
+        plan[case.id] = ("pending", take) if Decision(d).changes_mask or take else (d, None)
+    return plan, excluded_files
+
+
+def _iter_copy_kept(dataset, plan: dict, excluded_files: set[Path], w: _Writing) -> Generator[Progress, None, None]:
+    """Copy every file of the dataset but the masks to rewrite and the excluded cases' files, then
+    the kept masks that live beside the dataset folder."""
+    n = len(dataset.cases)
+    rewritten = {c.mask.resolve() for c in dataset.cases if plan[c.id][0] == "pending" and c.mask}
+    files = list(_source_files(dataset.root))
+    for i, (p, rel) in enumerate(files):
+        try:
+            real = p.resolve()
+        except (OSError, RuntimeError):  # a link loop (Python raises RuntimeError for those)
+            real = p
+        if real in rewritten or any(p == e or e in p.parents for e in excluded_files):
+            continue
+        if i % 25 == 0:
+            yield Progress(0, n, f"copying files ({i}/{len(files)})")
+        if not p.is_file():
+            if p.is_symlink():
+                w.result.not_copied[rel] = "a symbolic link that leads nowhere (or loops)"
+            continue
+        w.copy(p, rel, rel)
+    for case in dataset.cases:  # masks kept beside, outside the dataset folder
+        if case.mask is not None and case.mask_rel.startswith("..") and plan[case.id][0] not in ("pending", "excluded"):
+            w.copy(case.mask, case.mask_rel, case.mask_dest_rel())
+
+
+def _write_case(project, store, case, planned: tuple, w: _Writing, deidentify_seg: bool) -> str | None:
+    """Record one case in the export, writing its new mask when it has one. Returns why a
+    correction could not be written (the original mask is then copied), else None."""
+    decision, take = planned
+    result = w.result
+    if decision == "excluded":
+        w.rows.append((case.id, "excluded", "", "", ""))
+        result.excluded.append(case.id)
+        return None
+    if decision != "pending":
+        w.rows.append((case.id, decision, 0, 0, "1.000000" if case.mask is not None else ""))
+        result.unchanged.append(case.id)
+        if not case.ok:
+            result.failed[case.id] = "; ".join(p.message for p in case.problems if p.severity == "error")
+        return None
+    try:
+        image = case.read_image()
+        given = case.read_mask(image)
+        decision, mask = final_mask(project, store, case, given, take_proposal=bool(take))
+        if mask is None:
+            mask = given.array
+        top = int(mask.max()) if mask.size else 0
+        dtype = given.array.dtype if top <= np.iinfo(given.array.dtype).max else np.uint16
+        mask = mask.astype(dtype, copy=False)
+        path = case.write_mask(mask, w.staging, original=given, deidentify=deidentify_seg)
+    except (ReadError, ValueError, ExportError, KeyError) as exc:
+        # this case keeps its original mask; the export goes on and says why
+        reason = str(exc)
+        if case.mask is not None and case.mask.is_file():
+            w.copy(case.mask, case.mask_rel, case.mask_dest_rel())
+        w.rows.append((case.id, f"failed: {reason}", 0, 0, "1.000000"))
+        result.failed[case.id] = reason
+        result.failed_corrections[case.id] = reason
+        result.unchanged.append(case.id)
+        return reason
+    w.outputs[path.relative_to(w.staging).as_posix()] = _sha256(path)
+    w.inputs[case.mask_rel] = _sha256(case.mask) if case.mask.is_file() else ""
+    added, removed = changed_pixels(given.array, mask)
+    w.rows.append((case.id, decision, added, removed, f"{dice(given.array, mask):.6f}"))
+    (result.changed if added or removed else result.unchanged).append(case.id)
+    return None
+
+
+def _write_record(project, store, dataset, w: _Writing, options: dict) -> None:
+    """``changes.csv`` (every correction not written marked failed) and ``provenance.json``."""
+    result, rows = w.result, w.rows
+    for cid, why in result.failed_corrections.items():
+        result.failed.setdefault(cid, why)
+        if not any(r[0] == cid for r in rows):
+            rows.append((cid, f"failed: {why}", 0, 0, ""))
+        else:
+            rows[:] = [(r[0], f"failed: {why}", *r[2:]) if r[0] == cid and not str(r[1]).startswith("failed")
+                       else r for r in rows]
+    write_csv(w.staging / "changes.csv", ["case_id", "decision", "pixels_added", "pixels_removed",
+                                          "dice_to_original"], rows)
+    w.outputs["changes.csv"] = _sha256(w.staging / "changes.csv")
+    prov = _provenance(project, store, dataset, __version__, w.inputs, w.outputs, result, options)
+    atomic_write(w.staging / "provenance.json", json.dumps(prov, indent=2))
+
+
+def _publish(staging: Path, out: Path) -> None:
+    """Rename the finished export into place (an earlier one at ``out`` goes only then)."""
+    if out.exists():
+        trash = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.replace(out, trash)
+        os.replace(staging, out)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(staging, out)
 
 
 def _region_changes(store, case_id: str, d: dict) -> list[dict] | None:

@@ -23,11 +23,14 @@ import numpy as np
 from curator.core.curation.decisions import Decision, DecisionError, decided_mask, proposal_mask
 from curator.core.engine.uncertainty import load_maps
 from curator.core.metrics import changed_pixels
-from curator.core.project.artifacts import decision_files, load_proposal_arrays, save_mask_version
+from curator.core.project.artifacts import decision_files, load_proposal_arrays, save_mask_version, save_proposal
 from curator.core.project.store import LockedError
 
-__all__ = ["CaseView", "load_case_view", "refresh_decision", "working_mask", "recorded_mask", "most_uncertain_slice",
-           "accept", "keep", "save_edit", "save_draft", "exclude", "flag", "reopen"]
+__all__ = ["CaseView", "load_case_view", "record_view", "refresh_decision", "working_mask", "recorded_mask",
+           "chosen_regions", "most_uncertain_slice", "accept", "keep", "save_edit", "save_draft", "save_on_leaving",
+           "exclude", "flag", "reopen", "keep_shown_proposal", "nothing_to_accept"]
+
+THRESHOLD_KEYS = ("rules", "tau", "delta")  # the proposal settings the review's slider moves
 
 
 @dataclass
@@ -35,12 +38,13 @@ class CaseView:
     """What the review of one case shows. Arrays on the image grid.
 
     ``decided``: the mask file the decision points at (accepted or edited), ``draft``: the mask
-    being edited (saved, not decided).
+    being edited (saved, not decided). A view of the record only (:func:`record_view`) has no
+    image and no masks.
     """
 
     case_id: str
-    image: object  # ImageData
-    given: object  # ImageData (label map)
+    image: object  # ImageData, None in a view of the record only
+    given: object  # ImageData (label map), None in a view of the record only
     maps: object | None = None  # UncertaintyMaps
     proposal: np.ndarray | None = None
     regions: np.ndarray | None = None
@@ -83,6 +87,12 @@ def load_case_view(project, store, case) -> CaseView:
     return view
 
 
+def record_view(store, case_id: str) -> CaseView:
+    """A case as the store records it, nothing read from the dataset: enough to keep, exclude,
+    flag, reopen or note it (those decisions need no pixels), even when its files cannot be read."""
+    return CaseView(case_id, None, None, decision=store.decision(case_id))
+
+
 def refresh_decision(view: CaseView, store) -> CaseView:
     """Bring a view read earlier (cached, read ahead) up to the store's record of the case."""
     d = store.decision(view.case_id)
@@ -120,6 +130,14 @@ def recorded_mask(view: CaseView) -> np.ndarray:
     except DecisionError:
         m = None  # view.failed says why; the given mask is shown
     return np.array(view.given.array if m is None else m, copy=True)
+
+
+def chosen_regions(view: CaseView) -> set[int]:
+    """The change regions ticked when a case is shown: those of its accepted decision, else all."""
+    d = view.decision
+    if d.get("decision") == Decision.ACCEPTED and d.get("regions") is not None:
+        return {int(r) for r in d["regions"]}
+    return {int(r["id"]) for r in view.region_info}
 
 
 def _pixels(given: np.ndarray, new: np.ndarray) -> tuple[int, int]:
@@ -216,3 +234,43 @@ def save_draft(project, store, view: CaseView, labels: np.ndarray, *, who: str |
     d = store.save_draft(view.case_id, str(path), pixels=_pixels(view.given.array, labels), who=who)
     view.decision, view.draft = d, labels
     return d
+
+
+def save_on_leaving(project, store, view: CaseView, labels: np.ndarray) -> dict | None:
+    """Leaving a case whose working mask changed: saved as an edit, or as a draft kept with the flag
+    of a flagged case, so nothing is lost by moving on. Returns the new record, or None when the
+    mask is what the record shows anyway (a draft painted, then undone, is forgotten)."""
+    if np.array_equal(labels, recorded_mask(view)):
+        if view.draft is not None:
+            save_draft(project, store, view, labels)
+        return None
+    if view.decision.get("decision") == Decision.FLAGGED:
+        return save_draft(project, store, view, labels)
+    return save_edit(project, store, view, labels)
+
+
+def keep_shown_proposal(project, store, view: CaseView, shown, config: dict, regions: list[dict]) -> None:
+    """Before accepting: store the proposal as shown (``shown``, made with ``config``) when the
+    threshold moved since the batch; the batch's own proposal, shown as it was made, stays as it
+    is (its run and its notes on calibration with it)."""
+    stored = store.proposal(view.case_id)
+    made = (stored or {}).get("config") or {}
+    if stored is not None and all(made.get(k) == config.get(k) for k in THRESHOLD_KEYS) and \
+            view.proposal is not None and np.array_equal(view.proposal, shown.mask):
+        return
+    run = (stored or {}).get("run_id", "") or ""
+    save_proposal(project, store, view.case_id, shown, path=(stored or {}).get("path"), regions=regions,
+                  config=config, run_id=f"{run.split('-')[0]}-gui")
+    view.proposal, view.regions, view.region_info = shown.mask, shown.region_map, list(regions)
+
+
+def nothing_to_accept(store, view: CaseView, withheld: str | None) -> str:
+    """Why a case shows no proposed change to accept, in words."""
+    cid = view.case_id
+    if withheld:
+        return f"{cid} has no proposed change to accept (proposals withheld: {withheld}); use Keep"
+    if store.proposal(cid) is None:
+        return f"{cid} has no proposal to accept; run Batch relabel first"
+    if view.proposal is None:
+        return f"{cid}: its proposal is missing from the project; run Batch relabel again"
+    return f"{cid} has no proposed change to accept; use Keep"

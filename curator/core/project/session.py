@@ -16,7 +16,6 @@ reports problems (a locked case, nothing to accept) through the ``error`` event,
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from dataclasses import replace
 from types import SimpleNamespace
 from typing import Callable
@@ -24,16 +23,17 @@ from typing import Callable
 import numpy as np
 
 from curator.core.curation import editing
-from curator.core.curation.decisions import Decision
+from curator.core.curation.decisions import ACTIONS, Decision
+from curator.core.curation.history import MaskHistory
 from curator.core.curation.proposals import Proposal, ProposalConfig, propose
 from curator.core.errors import CuratorError
 from curator.core.io.types import ReadError
 from curator.core.project import review
-from curator.core.project.artifacts import save_proposal
 from curator.core.project.folder import Project
+from curator.core.project.reader import CaseReader
 from curator.core.project.store import Store
 
-__all__ = ["ReviewSession", "EVENTS"]
+__all__ = ["ReviewSession", "EVENTS", "ACTIONS"]
 
 EVENTS = (
     "project_opened",  # (project root as str)
@@ -54,13 +54,15 @@ HELPERS = {"islands": editing.remove_islands, "holes": editing.fill_holes, "smoo
 class ReviewSession:
     """State and actions of one review session (see the module docstring).
 
-    ``settings``: an object with ``proposal`` (:class:`ProposalConfig`) and ``reviewer``.
+    ``settings``: an object with ``proposal`` (:class:`ProposalConfig`) and ``reviewer``; without
+    one, the defaults and ``reviewer``.
     """
 
-    def __init__(self, settings=None, *, cache_size: int = 3):
-        self.settings = settings if settings is not None else SimpleNamespace(proposal=ProposalConfig(), reviewer=None)
+    def __init__(self, settings=None, *, cache_size: int = 3, reviewer: str | None = None):
+        self.settings = settings if settings is not None else SimpleNamespace(proposal=ProposalConfig(),
+                                                                              reviewer=reviewer)
         self.listeners: dict[str, list[Callable]] = {name: [] for name in EVENTS}
-        self.cache_size = cache_size
+        self.reader = CaseReader(cache_size)
         self.project = self.store = self.dataset = self.view = self.case = self.preview = None
         self.rows: list[dict] = []
         self.filter: str | None = None
@@ -73,9 +75,7 @@ class ReviewSession:
         self.last_switch_ms = 0.0
         self._full_prob: np.ndarray | None = None
         self._full_unc: np.ndarray | None = None
-        self._cache: OrderedDict[str, object] = OrderedDict()
-        self._undo: list = []
-        self._redo: list = []
+        self.history = MaskHistory()
 
     # -- events ----------------------------------------------------------------------------------
     def on(self, event: str, callback: Callable) -> None:
@@ -91,15 +91,19 @@ class ReviewSession:
         self._emit("error", message)
 
     # -- projects --------------------------------------------------------------------------------
-    def open_project(self, project_dir, *, dataset_path=None, goto_last: bool = True) -> None:
+    def open_project(self, project_dir, *, dataset_path=None, goto_last: bool = True, check: bool = True) -> None:
+        """Open a project (made from ``dataset_path`` when given). ``check``: read every case's
+        headers first and mark the cases that cannot be reviewed (the app's queue shows them);
+        a session that decides one case by name (the command line) leaves it out."""
         self.close()
         project = Project.create(project_dir, dataset_path) if dataset_path else Project.open(project_dir)
         self.project = project
         self.dataset = project.open_dataset()
         self.store = Store(project.db_path, reviewer=self.settings.reviewer)
-        self.dataset.check()
+        if check:
+            self.dataset.check()
         self.store.sync_cases(self.dataset.cases)
-        for c in self.dataset.cases:
+        for c in self.dataset.cases if check else ():
             if not c.ok:
                 self.store.set_failed(c.id, "; ".join(p.message for p in c.problems if p.severity == "error"))
         made_with = self.store.proposal_config()
@@ -155,7 +159,21 @@ class ReviewSession:
 
     def goto(self, case_id: str) -> bool:
         """Show a case; a case that cannot be read is reported and the session goes on."""
+        t0 = time.perf_counter()
+        if not self._open_case(case_id, read=True, doing="shown"):
+            return False
+        self.store.set_state("gui.case", case_id)
+        self._emit("case_loaded", self.view)
+        self._emit("history_changed")
+        self._emit("proposal_changed", self.preview)
+        self.last_switch_ms = 1000 * (time.perf_counter() - t0)
+        return True
+
+    def _open_case(self, case_id: str, *, read: bool, doing: str) -> bool:
+        """Make a case the current one: read (image, masks, maps, proposal), or only its record
+        (``read=False``: the decisions that need no pixels). Reports what goes wrong."""
         if self.dataset is None:
+            self._error("open a dataset or project first")
             return False
         self.flush()
         try:
@@ -163,71 +181,52 @@ class ReviewSession:
         except KeyError:
             self._error(f"no case '{case_id}' in this dataset")
             return False
-        t0 = time.perf_counter()
-        view = self._cache.pop(case_id, None)
         try:
-            if view is None:
-                view = review.load_case_view(self.project, self.store, case)
-            else:
-                review.refresh_decision(view, self.store)
+            view = self.reader.view(self.project, self.store, case, read=read)
         except (ReadError, OSError, ValueError) as exc:
             self.store.set_failed(case_id, str(exc))
-            self._error(f"{case_id} cannot be shown: {exc}")
+            self._error(f"{case_id} cannot be {doing}: {exc}")
             return False
-        self.remember(case_id, view)
         self.case, self.view = case, view
         self._full_prob = self._full_unc = None  # brought to full resolution only when the threshold moves
-        self.working, self._undo, self._redo, self.dirty = review.working_mask(view), [], [], False
+        self._reset_working()
         # the stored regions (dicts) come along: their boxes tell the overlay where to look
         self.preview = None if view.proposal is None else Proposal(view.given.array, view.proposal, view.regions,
                                                                    list(view.region_info))
         self._show_threshold_of(case_id)
-        self.accepted_regions = self._chosen_regions(view)
-        self.store.set_state("gui.case", case_id)
-        self._emit("case_loaded", view)
-        self._emit("history_changed")
-        self._emit("proposal_changed", self.preview)
-        self.last_switch_ms = 1000 * (time.perf_counter() - t0)
+        self.accepted_regions = review.chosen_regions(view)
         return True
 
+    def _reset_working(self) -> None:
+        """The working mask becomes what the case's record stands for (none for a view of the
+        record only), with no history."""
+        self.working = None if self.view.given is None else review.working_mask(self.view)
+        self.history.clear()
+        self.dirty = False
+
     def remember(self, case_id: str, view) -> None:
-        """Keep a case read (shown, or read ahead) for a quick return; the oldest goes."""
-        self._cache[case_id] = view
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+        self.reader.remember(case_id, view)
 
     def forget_read(self) -> None:
-        """Drop the cases kept in memory (a job rewrote what they show)."""
-        self._cache.clear()
+        self.reader.forget()
 
     def read_ahead(self) -> Callable | None:
-        """A function that reads the next case of the queue (with its own store connection, so it
-        may run in another thread) and keeps it; None when there is nothing to read."""
+        """A function that reads the next case of the queue (in any thread; see
+        :meth:`CaseReader.ahead`), None when there is nothing to read."""
         i = self.index()
-        if i < 0 or i + 1 >= len(self.rows) or self.rows[i + 1]["case_id"] in self._cache:
+        if i < 0 or i + 1 >= len(self.rows):
             return None
-        nxt = self.rows[i + 1]["case_id"]
-        case, project, db = self.dataset[nxt], self.project, self.store.path
-
-        def load():
-            with Store(db) as s:  # sqlite objects stay in their thread
-                return nxt, project, review.load_case_view(project, s, case)
-
-        return load
+        return self.reader.ahead(self.project, self.store, self.dataset[self.rows[i + 1]["case_id"]])
 
     def keep_read_ahead(self, result) -> None:
-        """Keep what :meth:`read_ahead`'s function read, unless the project changed or the case
-        was opened meanwhile (then what was opened is newer)."""
-        case_id, project, view = result
-        if project is self.project:
-            self._cache.setdefault(case_id, view)
+        self.reader.keep_ahead(result, self.project)
 
     # -- live threshold --------------------------------------------------------------------------
     def _show_threshold_of(self, case_id: str) -> None:
         """The slider shows the threshold the case's stored proposal was made with, and the trust
         in it: the region gate the batch calibrated, or why proposals were withheld."""
         cfg = (self.store.proposal(case_id) or {}).get("config") or {}
-        keys = {k: cfg[k] for k in ("rules", "tau", "delta") if k in cfg}
+        keys = {k: cfg[k] for k in review.THRESHOLD_KEYS if k in cfg}
         if keys:
             if "rules" in keys:
                 keys["rules"] = tuple(keys["rules"])
@@ -243,14 +242,6 @@ class ReviewSession:
         if self.settings.proposal.min_confidence is not None:
             return float(self.settings.proposal.min_confidence)
         return float(self.gate) if self.gate is not None else self.settings.proposal.region_confidence()
-
-    @staticmethod
-    def _chosen_regions(view) -> set[int]:
-        """The change regions ticked when a case is shown: those of its accepted decision, else all."""
-        d = view.decision
-        if d.get("decision") == Decision.ACCEPTED and d.get("regions") is not None:
-            return {int(r) for r in d["regions"]}
-        return {int(r["id"]) for r in view.region_info}
 
     @property
     def threshold_name(self) -> str:
@@ -328,29 +319,23 @@ class ReviewSession:
         self.dirty = True
 
     def _push(self, before: np.ndarray, after: np.ndarray) -> None:
-        diff = np.nonzero(before != after)
-        if diff[0].size == 0:
-            return
-        self._undo = (self._undo + [(diff, before[diff].copy(), after[diff].copy())])[-100:]
-        self._redo.clear()
-        self._emit("history_changed")
+        if self.history.push(before, after):
+            self._emit("history_changed")
 
     def can_undo(self) -> bool:
-        return bool(self._undo) and self.working is not None and not self.locked
+        return self.history.can_undo and self.working is not None and not self.locked
 
     def can_redo(self) -> bool:
-        return bool(self._redo) and self.working is not None and not self.locked
+        return self.history.can_redo and self.working is not None and not self.locked
 
     def undo(self) -> bool:
-        return self.can_undo() and self._step(self._undo, self._redo, back=True)
+        return self.can_undo() and self._step(self.history.undo)
 
     def redo(self) -> bool:
-        return self.can_redo() and self._step(self._redo, self._undo, back=False)
+        return self.can_redo() and self._step(self.history.redo)
 
-    def _step(self, source: list, target: list, *, back: bool) -> bool:
-        idx, old, new = source.pop()
-        self.working[idx] = old if back else new
-        target.append((idx, old, new))
+    def _step(self, move) -> bool:
+        move(self.working)
         self.dirty = True
         self._emit("working_changed")
         self._emit("history_changed")
@@ -370,7 +355,7 @@ class ReviewSession:
         """A decision was recorded: the working mask becomes what the record stands for, so what
         the reviewer sees is what the export will write."""
         self.view.decision = d
-        self.working, self._undo, self._redo, self.dirty = review.working_mask(self.view), [], [], False
+        self._reset_working()
         self._emit("working_changed")
         self._emit("history_changed")
         self._emit("decision_changed", self.case.id, d)
@@ -385,49 +370,72 @@ class ReviewSession:
         review.save_draft(self.project, self.store, self.view, self.working)
         return " (the painting it replaced is kept in the project's edits folder, see the audit log)"
 
-    def accept(self, *, regions: set[int] | None = None) -> bool:
+    def decide(self, case_id: str, action: str, *, regions=None, note: str | None = None) -> dict | None:
+        """Record one of :data:`ACTIONS` on a case given by name, through the same actions as the
+        app's buttons (the command line's ``decide``). Only ``accept`` reads the case: the accepted
+        mask is made from its mask and proposal. The others are records of the store, so a case
+        that cannot be read can still be kept, excluded, flagged, reopened or given a note. Returns
+        the case's decision record, or None when it was refused (the ``error`` event says why, or
+        a :class:`CuratorError` when nobody listens)."""
+        if action not in ACTIONS:
+            raise ValueError(f"unknown action '{action}'; choose from {', '.join(ACTIONS)}")
+        if not self._open_case(case_id, read=action == "accept", doing="accepted"):
+            return None
+        done = {"accept": lambda: self.accept(regions=regions, note=note), "keep": lambda: self.keep(note=note),
+                "exclude": lambda: self.exclude(note=note), "flag": lambda: self.flag(note=note),
+                "reopen": lambda: self.reopen() or not self.locked,  # reopening an open case changes nothing
+                "note": lambda: self.set_note(note or "") or True}[action]()
+        return self.view.decision if done else None
+
+    def accept(self, *, regions: set[int] | None = None, note: str | None = None) -> bool:
         """Accept the proposal as shown, with the regions left ticked (or ``regions``)."""
         if not self._ready():
             return False
         infos = self.region_infos()
         if self.preview is None or not infos:
-            self._error(f"{self.case.id} has no proposed change to accept; use Keep")
+            self._error(review.nothing_to_accept(self.store, self.view, self.withheld))
             return False
         ids = {int(r["id"]) for r in infos}
+        unknown = sorted({int(r) for r in regions or ()} - ids)
+        if unknown:
+            self._error(f"{self.case.id} has no change region {', '.join(map(str, unknown))}; its regions are "
+                        + ", ".join(map(str, sorted(ids))))
+            return False
         chosen = (self.accepted_regions if regions is None else {int(r) for r in regions}) & ids
         if not chosen:
             self._error(f"{self.case.id}: every proposed region is unticked, so there is nothing to accept; "
                         "tick a region, or use Keep")
             return False
-        self._persist_preview()
+        review.keep_shown_proposal(self.project, self.store, self.view, self.preview, self.settings.proposal.to_json(),
+                                   self.region_infos())
         regions = None if chosen == ids else sorted(chosen)
         kept = self._keep_painting()
-        d = review.accept(self.project, self.store, self.view, regions)
+        d = review.accept(self.project, self.store, self.view, regions, note=note)
         self.accepted_regions = set(chosen)
         self._after_decision(d, f"{self.case.id}: proposal accepted"
                              + (f" ({len(regions)} of {len(ids)} regions)" if regions else "") + kept)
         return True
 
-    def keep(self) -> bool:
-        return self._decide(review.keep, "original kept")
+    def keep(self, *, note: str | None = None) -> bool:
+        return self._decide(review.keep, "original kept", note)
 
-    def exclude(self) -> bool:
-        return self._decide(review.exclude, "excluded from the export")
+    def exclude(self, *, note: str | None = None) -> bool:
+        return self._decide(review.exclude, "excluded from the export", note)
 
-    def _decide(self, action, said: str) -> bool:
+    def _decide(self, action, said: str, note: str | None) -> bool:
         if not self._ready():
             return False
         kept = self._keep_painting()
-        self._after_decision(action(self.store, self.view), f"{self.case.id}: {said}{kept}")
+        self._after_decision(action(self.store, self.view, note=note), f"{self.case.id}: {said}{kept}")
         return True
 
-    def flag(self) -> bool:
+    def flag(self, *, note: str | None = None) -> bool:
         """Flag for an expert; the mask being edited is kept with the flag (as a draft)."""
         if not self._ready():
             return False
         if self.working is not None:
             review.save_draft(self.project, self.store, self.view, self.working)
-        self._after_decision(review.flag(self.store, self.view), f"{self.case.id}: flagged for an expert")
+        self._after_decision(review.flag(self.store, self.view, note=note), f"{self.case.id}: flagged for an expert")
         return True
 
     def reopen(self) -> bool:
@@ -464,16 +472,10 @@ class ReviewSession:
         draft kept with the flag of a flagged case (nothing is lost by moving on)."""
         if self.view is None or not self.dirty or self.working is None or self.locked:
             return
-        if np.array_equal(self.working, review.recorded_mask(self.view)):
-            if self.view.draft is not None:  # painted, then undone: the draft goes
-                review.save_draft(self.project, self.store, self.view, self.working)
-            self.dirty = False
-            return
-        if self.view.decision.get("decision") == Decision.FLAGGED:
-            d = review.save_draft(self.project, self.store, self.view, self.working)
-        else:
-            d = review.save_edit(self.project, self.store, self.view, self.working)
+        d = review.save_on_leaving(self.project, self.store, self.view, self.working)
         self.dirty = False
+        if d is None:
+            return
         self._emit("decision_changed", self.case.id, d)
         self.refresh_queue()
 
@@ -485,16 +487,3 @@ class ReviewSession:
             self._error(f"{self.case.id} is locked ({self.view.decision['decision']}); reopen it to change it")
             return False
         return True
-
-    def _persist_preview(self) -> None:
-        """Store the proposal as shown (the threshold may have moved since the batch)."""
-        stored = self.store.proposal(self.case.id)
-        cfg = self.settings.proposal.to_json()
-        if stored is not None and stored.get("config") == cfg and self.view.proposal is not None and \
-                np.array_equal(self.view.proposal, self.preview.mask):
-            return
-        run = (stored or {}).get("run_id", "") or ""
-        save_proposal(self.project, self.store, self.case.id, self.preview, path=(stored or {}).get("path"),
-                      regions=self.region_infos(), config=cfg, run_id=f"{run.split('-')[0]}-gui")
-        self.view.proposal, self.view.regions = self.preview.mask, self.preview.region_map
-        self.view.region_info = self.region_infos()

@@ -10,7 +10,7 @@ from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                             QListWidget, QListWidgetItem, QPushButton, QSlider, QVBoxLayout, QWidget)
 
-from curator.gui.layers import CHANGE_COLOURS, COLORMAPS, CT_PRESETS, HEAT_FLOOR, MEASURE_UNITS, MEASURES, label_colour
+from curator.gui.colours import CHANGE_COLOURS, COLORMAPS, CT_PRESETS, HEAT_FLOOR, MEASURE_UNITS, MEASURES, label_colour
 
 __all__ = ["ReviewPanel"]
 
@@ -44,12 +44,42 @@ class ReviewPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self._label_names: dict[int, str] = {}  # the case's labels (show_labels), for the region list
-        # -- the case
         self.title = QLabel("No case open")
         self.title.setStyleSheet("font-weight: bold; font-size: 14px;")
         self.status = QLabel("")
         self.status.setWordWrap(True)
-        # -- decisions
+        decisions = self._decision_box()
+        self.note = QLineEdit()
+        self.note.setPlaceholderText("Note for this case (Enter saves)")
+        self.note.returnPressed.connect(lambda: self.note_entered.emit(self.note.text()))
+        display = self._display_box()
+        prop_box = self._proposal_box()
+        editing = self._editing_box()
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(4)
+        lay.addWidget(self.title)
+        lay.addWidget(self.status)
+        lay.addWidget(decisions)
+        lay.addWidget(self.note)
+        lay.addWidget(display)
+        lay.addWidget(prop_box)
+        lay.addWidget(editing)
+        lay.addStretch(1)
+        self._quiet = False
+        self._locked = False  # the case on screen is decided and locked
+        self._proposable = False  # it has proposed regions to accept
+        self._withheld = False  # the batch withheld its proposals
+        self._case_controls = [self.accept_button, self.keep_button, self.save_button, self.exclude_button,
+                               self.flag_button, self.reopen_button, self.prev_button, self.next_button, self.note,
+                               self.tau, self.regions, self.undo_button, self.redo_button, self.islands_button,
+                               self.holes_button, self.smooth_button, self.between_button]
+        for w in self._case_controls:  # nothing to act on until a case is open
+            w.setEnabled(False)
+        self.set_measure_unit(self.measure.currentData())
+
+    def _decision_box(self) -> QGroupBox:
+        """Accept, Keep, Save, Exclude, Flag, Reopen, Prev and Next."""
         self.accept_button = _button("Accept (A)", "Accept the proposed mask, with the regions ticked below (A)")
         self.keep_button = _button("Keep (K)", "Keep the original: the given mask is right (K)")
         self.save_button = _button("Save (Ctrl+S)", "Save the working mask as painted: an edit (Ctrl+S)")
@@ -66,11 +96,11 @@ class ReviewPanel(QWidget):
         self.accept_button.setStyleSheet("font-weight: bold;")
         decisions = QGroupBox("Decision")
         decisions.setLayout(grid)
-        # -- note
-        self.note = QLineEdit()
-        self.note.setPlaceholderText("Note for this case (Enter saves)")
-        self.note.returnPressed.connect(lambda: self.note_entered.emit(self.note.text()))
-        # -- display (above the fold: every case needs it)
+        return decisions
+
+    def _display_box(self) -> QGroupBox:
+        """Heatmap measure, colours and opacity, CT window, 3D view and the label legend (above the
+        fold: every case needs it)."""
         self.measure = QComboBox()
         for key, label in MEASURES.items():
             self.measure.addItem(label, key)
@@ -111,7 +141,10 @@ class ReviewPanel(QWidget):
         dl.addWidget(self.heat_legend)
         dl.addLayout(ct_row)
         dl.addWidget(self.label_legend)
-        # -- proposal
+        return display
+
+    def _proposal_box(self) -> QGroupBox:
+        """The threshold slider, the change colours and the change regions to tick."""
         self.tau = QSlider(Qt.Horizontal)
         self.tau.setRange(50, 99)
         self.tau.setValue(80)
@@ -135,7 +168,10 @@ class ReviewPanel(QWidget):
         pl.addLayout(tau_row)
         pl.addWidget(self.change_legend)
         pl.addWidget(self.regions)
-        # -- editing helpers
+        return prop_box
+
+    def _editing_box(self) -> QGroupBox:
+        """Undo, redo and the Segment Editor helpers."""
         self.undo_button = _button("Undo", "Undo the last change of the working mask (Ctrl+Z)")
         self.redo_button = _button("Redo", "Redo (Ctrl+Shift+Z)")
         self.islands_button = _button("Islands (I)", "Remove small disconnected pieces (I)")
@@ -149,28 +185,7 @@ class ReviewPanel(QWidget):
             eg.addWidget(b, i // 3, i % 3)
         editing = QGroupBox("Edit the working mask  (paint P, erase E, fill F)")
         editing.setLayout(eg)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(4)
-        lay.addWidget(self.title)
-        lay.addWidget(self.status)
-        lay.addWidget(decisions)
-        lay.addWidget(self.note)
-        lay.addWidget(display)
-        lay.addWidget(prop_box)
-        lay.addWidget(editing)
-        lay.addStretch(1)
-        self._quiet = False
-        self._locked = False  # the case on screen is decided and locked
-        self._proposable = False  # it has proposed regions to accept
-        self._withheld = False  # the batch withheld its proposals
-        self._case_controls = [self.accept_button, self.keep_button, self.save_button, self.exclude_button,
-                               self.flag_button, self.reopen_button, self.prev_button, self.next_button, self.note,
-                               self.tau, self.regions, self.undo_button, self.redo_button, self.islands_button,
-                               self.holes_button, self.smooth_button, self.between_button]
-        for w in self._case_controls:  # nothing to act on until a case is open
-            w.setEnabled(False)
-        self.set_measure_unit(self.measure.currentData())
+        return editing
 
     # -- updates from the controller ---------------------------------------------------------------
     def show_case(self, case_id: str, decision: dict, row: dict | None, ndim: int) -> None:
