@@ -174,7 +174,7 @@ def cmd_bench_rounds(args) -> int:
 
     try:
         job = iter_rounds_on_suite(args.suite, args.out, datasets=[d.strip() for d in args.datasets.split(",") if d.strip()] if args.datasets else None,
-                                   first=args.first, epochs=args.epochs, threads=args.threads)
+                                   first=args.first, mode=args.mode, epochs=args.epochs, threads=args.threads)
         res = progress_runner(args.quiet)(job, "rounds")
     except ValueError as exc:
         raise CliError(str(exc)) from exc
@@ -323,6 +323,8 @@ def _add_bench_rounds(bsub) -> None:
     b.add_argument("--out", required=True, help="work folder (copies of the projects; resumable); rounds.json")
     b.add_argument("--datasets", help="comma list (default: every dataset of the suite folder)")
     b.add_argument("--first", type=float, default=0.2, help="share of the queue reviewed before the round (default 0.2)")
+    b.add_argument("--mode", default="finetune", choices=["finetune", "reviewed", "retrain"],
+                   help="how the round trains (as `curator rescore --mode`)")
     b.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs (default: a quarter of the batch's)")
     b.add_argument("--threads", type=int, default=None, help="torch threads")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

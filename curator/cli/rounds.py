@@ -53,7 +53,7 @@ def cmd_rescore(args) -> int:
     from curator.core.project.rounds import iter_rescore
 
     try:
-        job = iter_rescore(args.project, epochs=args.epochs, trusted_weight=args.trusted_weight, device=args.device,
+        job = iter_rescore(args.project, mode=args.mode, epochs=args.epochs, trusted_weight=args.trusted_weight, device=args.device,
                            threads=args.threads, executor=args.executor, executor_options={"address": args.address},
                            reviewer=args.reviewer)
         res = progress_runner(args.quiet)(job, "rescore")
@@ -85,7 +85,12 @@ def add_rescore(sub) -> None:
     s = sub.add_parser("rescore", help="a review round: fine-tune the ensemble on the decisions and trusted cases, "
                        "then re-rank and re-propose the unreviewed cases (resumable)")
     s.add_argument("--project", required=True)
-    s.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs (default: a quarter of the batch's)")
+    s.add_argument("--mode", default="finetune", choices=["finetune", "reviewed", "retrain"],
+                   help="finetune: every member goes on from its weights on all its cases (default); reviewed: on "
+                   "the reviewed cases alone; retrain: the batch's training again from scratch, with the reviewed "
+                   "labels (as long as the batch's)")
+    s.add_argument("--epochs", type=int, default=None, help="training epochs (default: a quarter of the batch's; "
+                   "retrain: the batch's)")
     s.add_argument("--trusted-weight", type=float, default=None, metavar="W",
                    help="loss weight of the reviewed cases (default: the batch's, 1)")
     s.add_argument("--executor", default="local", metavar="NAME", help="where training and scoring run (as batch)")

@@ -53,7 +53,7 @@ def _simulate_review(project, store, order: list[str], truth: dict[str, bool], c
 
 
 def iter_rounds_experiment(project_dir, clean_root, truth: dict[str, bool], work, *, first: float = 0.2,
-                           epochs: int | None = None, threads: int | None = None
+                           mode: str = "finetune", epochs: int | None = None, threads: int | None = None
                            ) -> Generator[Progress, None, dict]:
     """Review the first ``first`` of the queue, re-score in a copy of the project, compare the
     orders (see the module docstring)."""
@@ -77,7 +77,7 @@ def iter_rounds_experiment(project_dir, clean_root, truth: dict[str, bool], work
                              truth, clean)
     t0 = time.perf_counter()
     if not project.rounds() or project.rounds()[-1].get("status") != "scored":
-        yield from iter_rescore(proj, epochs=epochs, threads=threads)
+        yield from iter_rescore(proj, mode=mode, epochs=epochs, threads=threads)
     seconds = round(time.perf_counter() - t0, 1)
     with Store(project.db_path) as store:
         after_rest = [c for c in _queue(store) if c in truth and c not in set(reviewed)]
@@ -97,8 +97,8 @@ def iter_rounds_experiment(project_dir, clean_root, truth: dict[str, bool], work
     return out
 
 
-def iter_rounds_on_suite(suite_dir, out, *, datasets=None, first: float = 0.2, epochs: int | None = None,
-                         threads: int | None = None) -> Generator[Progress, None, dict]:
+def iter_rounds_on_suite(suite_dir, out, *, datasets=None, first: float = 0.2, mode: str = "finetune",
+                         epochs: int | None = None, threads: int | None = None) -> Generator[Progress, None, dict]:
     """:func:`iter_rounds_experiment` on every finished run of a suite folder (``curator bench
     suite``; its relabelling-on projects), one ``rounds.json`` per run under ``out``; resumable.
     Returns ``{"runs": [...], "summary": summarise_rounds(runs)}`` and writes ``out/rounds.json``."""
@@ -115,7 +115,7 @@ def iter_rounds_on_suite(suite_dir, out, *, datasets=None, first: float = 0.2, e
         yield Progress(k, len(plan), f"{ds} {noise} {seed}")
         truth = {r["case_id"]: r["corrupted"] == "1" for r in read_csv(run_dir / "noisy" / "corruption.csv")}
         res = yield from iter_rounds_experiment(run_dir / "project-relabel", suite_dir / ds / "clean", truth,
-                                                path.parent, first=first, epochs=epochs, threads=threads)
+                                                path.parent, first=first, mode=mode, epochs=epochs, threads=threads)
         res.update(dataset=ds, noise=noise, seed=seed)
         atomic_write(path, json.dumps(res, indent=1))
         runs.append(res)

@@ -115,3 +115,16 @@ def test_trust_and_rescore_from_the_command_line(project, tmp_path):
     assert "re-scored round 2" in out.stdout
     out = curator("trust", "--project", project, ids[4], "--remove")
     assert "untrusted 1 case(s); 2 trusted" in out.stdout
+
+
+def test_round_modes_set_the_training():
+    from curator.core.project.rounds import rescore_config
+
+    base = TrainConfig(epochs=40, lr=2e-3)
+    ft = rescore_config(base)
+    assert (ft.epochs, ft.lr, ft.relabel, ft.pretrain_epochs) == (10, 1e-3, None, 0)
+    rv = rescore_config(base, mode="reviewed", epochs=3)
+    assert (rv.epochs, rv.pretrain_epochs) == (3, 3)  # every epoch on the reviewed cases alone
+    assert rescore_config(base, mode="retrain") == base
+    with pytest.raises(PipelineError, match="unknown re-scoring mode"):
+        rescore_config(base, mode="nope")

@@ -213,7 +213,8 @@ def iter_train_member(
         record = yield from run_.iter_epoch(epoch)
         yield from run_.iter_relabel(epoch, record)
         run_.end_epoch(epoch, record)
-        yield run_.progress(epoch + 1, f"epoch {epoch + 1}/{cfg.epochs} done (loss {record['loss']:.3f})")
+        loss = "no trusted cases to train on" if record["loss"] is None else f"loss {record['loss']:.3f}"
+        yield run_.progress(epoch + 1, f"epoch {epoch + 1}/{cfg.epochs} done ({loss})")
     return run_.finish()
 
 
@@ -294,9 +295,18 @@ class _MemberRun:
         return json.loads(state.get("guard", "{}"))
 
     # -- one epoch -------------------------------------------------------------------------------
+    def pool(self, epoch: int) -> list[int]:
+        """The cases epoch ``epoch`` trains on: during pretraining the trusted ones (none when fewer
+        than two: a batch needs two), else all."""
+        if epoch < self.cfg.pretrain_epochs:
+            return self.trusted_idx if len(self.trusted_idx) >= 2 else []
+        return list(range(len(self.items)))
+
     def _batches(self, epoch: int):
         cfg = self.cfg
-        pool = self.trusted_idx if epoch < cfg.pretrain_epochs and len(self.trusted_idx) >= 2 else range(len(self.items))
+        pool = self.pool(epoch)
+        if not pool:
+            return
         sub = [self.items[j] for j in pool]
         if self.is3d:
             batches = batches_3d(sub, self.labels, cfg.batch_size, cfg.patches_per_volume, self.spec.preprocess.patch,
@@ -378,7 +388,7 @@ class _MemberRun:
                                  "evidence": guard.last.to_json()}
                     yield self.progress(epoch, guard.decision, batch=bi + 1)
         record = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else None,
-                  "seconds": round(time.perf_counter() - t0, 2)}
+                  "seconds": round(time.perf_counter() - t0, 2), "cases": len(self.pool(epoch))}
         if guard is not None and mid_epoch:
             record["started_mid_epoch"] = mid_epoch
         return record

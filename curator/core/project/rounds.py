@@ -49,12 +49,27 @@ class RescoreResult:
     proposals: dict
 
 
-def rescore_config(base: TrainConfig, *, epochs: int | None = None, trusted_weight: float | None = None) -> TrainConfig:
-    """A round's training settings: the batch's, fine-tuned for ``epochs`` (default a quarter of
-    the batch's, at least 2) at half the learning rate, without relabelling (the reviewed labels
-    are the evidence now; relabelling would need its held-out check again) and without pretraining."""
-    return replace(base, epochs=int(epochs or max(2, base.epochs // 4)), lr=base.lr / 2, relabel=None,
-                   pretrain_epochs=0, trusted_weight=base.trusted_weight if trusted_weight is None else trusted_weight)
+MODES = ("finetune", "reviewed", "retrain")
+
+
+def rescore_config(base: TrainConfig, *, mode: str = "finetune", epochs: int | None = None,
+                   trusted_weight: float | None = None) -> TrainConfig:
+    """A round's training settings, from the batch's (``base``).
+
+    ``finetune``: every member goes on from its weights for ``epochs`` (default a quarter of the
+    batch's, at least 2) at half the learning rate, on all its cases, without relabelling (the
+    reviewed labels are the evidence now; relabelling would need its held-out check again).
+    ``reviewed``: the same, on the reviewed cases alone (no more epochs on the masks nobody checked).
+    ``retrain``: the batch's own training from scratch, with the reviewed labels.
+    """
+    if mode not in MODES:
+        raise PipelineError(f"unknown re-scoring mode '{mode}'; choose from {', '.join(MODES)}")
+    weight = base.trusted_weight if trusted_weight is None else trusted_weight
+    if mode == "retrain":
+        return replace(base, epochs=int(epochs or base.epochs), trusted_weight=weight)
+    n = int(epochs or max(2, base.epochs // 4))
+    return replace(base, epochs=n, lr=base.lr / 2, relabel=None, trusted_weight=weight,
+                   pretrain_epochs=n if mode == "reviewed" else 0)
 
 
 def _batch_settings(store) -> tuple[UncertaintyConfig, ProposalConfig | None]:
@@ -71,7 +86,7 @@ def _batch_settings(store) -> tuple[UncertaintyConfig, ProposalConfig | None]:
     return unc, prop
 
 
-def iter_rescore(project_dir, *, epochs: int | None = None, trusted_weight: float | None = None,
+def iter_rescore(project_dir, *, mode: str = "finetune", epochs: int | None = None, trusted_weight: float | None = None,
                  device: str | None = None, threads: int | None = None, executor: str | None = None,
                  executor_options: dict | None = None, reviewer: str | None = None
                  ) -> Generator[Progress, None, RescoreResult]:
@@ -95,7 +110,8 @@ def iter_rescore(project_dir, *, epochs: int | None = None, trusted_weight: floa
         if not evidence and resume is None:
             raise PipelineError("nothing reviewed or trusted yet: a new round would only repeat the last one "
                                 "(keep, accept, edit or trust some cases first)")
-        cfg = rescore_config(TrainConfig.from_json(base_plan["config"]), epochs=epochs, trusted_weight=trusted_weight)
+        cfg = rescore_config(TrainConfig.from_json(base_plan["config"]), mode=mode, epochs=epochs,
+                             trusted_weight=trusted_weight)
         cfg = replace(cfg, device=device or cfg.device, threads=threads if threads is not None else cfg.threads)
         unc_cfg, prop_cfg = _batch_settings(store)
         unc_cfg = replace(unc_cfg, device=cfg.device, threads=cfg.threads)
@@ -111,10 +127,11 @@ def iter_rescore(project_dir, *, epochs: int | None = None, trusted_weight: floa
                 yield Progress(0, 4, f"round {n}: fine-tuning on {len(evidence)} reviewed case(s)")
                 res = yield from iter_train(ds, project.round_dir(n), cfg, cache_dir=project.cache_dir, cases=usable,
                                             executor=runner, evidence=evidence, base_plan=base_plan,
-                                            init_dir=project.current_models_dir)
+                                            init_dir=None if mode == "retrain" else project.current_models_dir)
                 members = res["members"]
                 resume = {"round": n, "evidence": len(evidence), "corrected": corrected,
-                          "reviewed": len(store.review_order()), "epochs": cfg.epochs, "status": "trained"}
+                          "reviewed": len(store.review_order()), "epochs": cfg.epochs, "mode": mode,
+                          "status": "trained"}
                 done = done + [resume]
                 atomic_write(project.rounds_path, json.dumps({"rounds": done}, indent=1))
             n = int(resume["round"])

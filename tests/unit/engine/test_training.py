@@ -501,3 +501,11 @@ def test_a_member_can_start_from_another_members_weights(tmp_path):
         if "running" in k or "num_batches" in k:  # BatchNorm statistics still move in train mode
             continue
         torch.testing.assert_close(a[k].cpu(), b[k].cpu())
+
+
+def test_pretraining_without_two_trusted_cases_trains_nothing_in_those_epochs_and_says_so():
+    items = _items(6, seed=6)
+    cfg = TrainConfig(epochs=2, pretrain_epochs=1, **TINY)
+    res = run(iter_train_member(items, _spec(), cfg, name="m", trusted={"c0"}))
+    assert res.history[0]["cases"] == 0 and res.history[0]["loss"] is None  # never the other cases instead
+    assert res.history[1]["cases"] == 6 and res.history[1]["loss"] is not None
