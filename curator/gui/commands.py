@@ -32,6 +32,9 @@ class PanelCommands:
             "train": act("Train ensemble", self.controller.start_train, "Train the out-of-fold ensemble"),
             "uncertainty": act("Compute uncertainty", self.controller.start_uncertainty, "Uncertainty maps for every case"),
             "batch": act("Batch relabel", self.batch_relabel, "Train, compute uncertainty, propose and rank"),
+            "rescore": act("Re-score from reviews", self.controller.start_rescore,
+                           "A review round: the models learn from the decisions and trusted masks, then re-rank "
+                           "and re-propose the cases still unreviewed"),
             "settings": act("Settings…", self.show_settings, "Training, uncertainty and proposal settings"),
             "shortcuts": act("Keyboard shortcuts", self.show_shortcuts, "All shortcuts"),
             "about": act("About Mask Curator", self.show_about),
@@ -44,7 +47,7 @@ class PanelCommands:
         self.recent_menu = m.addMenu("Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         m.addSeparator()
-        for key in ("train", "uncertainty", "batch", "settings"):
+        for key in ("train", "uncertainty", "batch", "rescore", "settings"):
             m.addAction(self.actions[key])
         m.addSeparator()
         for key in ("shortcuts", "about"):

@@ -21,6 +21,7 @@ from curator.core.jobs import iter_in_process
 from curator.core.project.export import iter_export
 from curator.core.project.pipeline import iter_batch, iter_uncertainty, training_blocker
 from curator.core.project.review import load_case_view
+from curator.core.project.rounds import iter_rescore
 from curator.core.project.session import EVENTS, ReviewSession
 from curator.core.project.store import Store
 from curator.gui.settings import Settings, default_project_for, recent_projects, remember_recent
@@ -151,6 +152,18 @@ class ReviewController(QObject):
         return self._start("Compute uncertainty", _in_process(iter_uncertainty, self.session.project,
                                                               self.session.settings.uncertainty, keep=("failed",)))
 
+    def start_rescore(self) -> bool:
+        """A review round: the models learn from the decisions and trusted cases, then re-rank."""
+        if not self._need_project():
+            return False
+        s = self.session
+        s.flush()
+        t = s.settings.train
+        return self._start("Re-score", _in_process(iter_rescore, s.project.root, trusted_weight=t.trusted_weight,
+                                                   device=t.device, executor=s.settings.executor,
+                                                   executor_options={"address": s.settings.executor_address},
+                                                   reviewer=s.settings.reviewer, keep=("round", "ranked", "evidence")))
+
     def start_export(self, out, **kw) -> bool:
         if not self._need_project():
             return False
@@ -188,6 +201,13 @@ class ReviewController(QObject):
             failed = len(getattr(result, "failed", {}) or {})
             self.status.emit(f"Batch relabel done: {len(result.ranked)} cases ranked"
                              + (f", {failed} failed (see the queue's failed filter)" if failed else ""))
+        elif name == "Re-score":
+            s.forget_read()
+            s.refresh_queue()
+            if s.case is not None:
+                s.goto(s.case.id)  # its proposal may have changed
+            self.status.emit(f"Re-scored (round {result.round}): {len(result.ranked)} cases re-ranked from "
+                             f"{result.evidence} reviewed; the queue shows the new order")
         elif name == "Export":
             self.status.emit(f"Exported to {result.out}: {len(result.changed)} changed, "
                              f"{len(result.excluded)} excluded, {len(result.unchanged)} unchanged")

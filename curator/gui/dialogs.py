@@ -21,6 +21,7 @@ SHORTCUTS = [
     ("G", "Flag the case for an expert"),
     ("R", "Reopen a decided (locked) case"),
     ("T", "Write a note for the case"),
+    ("Shift+T", "Trust the mask (never relabelled or proposed for change), or take the trust back"),
     ("N / Shift+N", "Next / previous case in the queue"),
     ("Ctrl+Z / Ctrl+Shift+Z", "Undo / redo changes to the working mask"),
     ("I", "Remove small islands"),

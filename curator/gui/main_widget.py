@@ -16,6 +16,7 @@ from qtpy.QtCore import Qt, QTimer
 from qtpy.QtGui import QKeySequence
 from qtpy.QtWidgets import QInputDialog, QLabel, QScrollArea, QShortcut, QSplitter, QToolButton, QVBoxLayout, QWidget
 
+from curator.core.project.rounds import describe_rounds
 from curator.gui.colours import MEASURES
 from curator.gui.commands import PanelCommands
 from curator.gui.controller import ReviewController
@@ -175,7 +176,7 @@ class CuratorWidget(PanelCommands, QWidget):
             "H": lambda: c.apply_helper("holes"), "Shift-S": lambda: c.apply_helper("smooth", radius=2.0),
             "Shift-F": lambda: c.apply_helper("between"), "U": self.cycle_measure,
             "PageUp": lambda: self._nudge_threshold(0.05), "PageDown": lambda: self._nudge_threshold(-0.05),
-            "F1": self.show_shortcuts,
+            "Shift-T": c.toggle_trust, "F1": self.show_shortcuts,
         }
 
     def _bind_keys(self) -> None:
@@ -209,6 +210,10 @@ class CuratorWidget(PanelCommands, QWidget):
             excluded = sum(1 for r in rows if r["decision"] == "excluded")
             text = self.queue.count.text() + f"  ·  {fixed} fixed" + (f"  ·  {excluded} excluded" if excluded else "")
             tip = "fixed: accepted or edited masks; excluded cases are left out of the export, not fixed"
+            rescored = describe_rounds(c.project) if c.project is not None else []
+            if rescored:
+                text += f"  ·  round {len(rescored)}"
+                tip += "\n" + "\n".join(rescored)
             rounds = c.store.review_rounds(10)
             if rounds:
                 last = rounds[-1]

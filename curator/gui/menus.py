@@ -34,7 +34,7 @@ def install_menus(window, widget) -> dict[str, QMenu]:
     file_menu.insertAction(first, a["export"])
     file_menu.insertSeparator(first)
     tools = QMenu("&Tools", bar)
-    for key in ("batch", "train", "uncertainty"):
+    for key in ("batch", "rescore", "train", "uncertainty"):
         tools.addAction(a[key])
     tools.addSeparator()
     tools.addAction(a["settings"])

@@ -438,6 +438,17 @@ class ReviewSession:
         self._after_decision(review.flag(self.store, self.view, note=note), f"{self.case.id}: flagged for an expert")
         return True
 
+    def toggle_trust(self) -> bool:
+        """Trust the case's mask, or take the trust back (the store's ``trusted``); decides nothing."""
+        if not self._ready(locked_ok=True):
+            return False
+        trusted = self.case.id not in self.store.trusted()
+        self.store.set_trusted(self.case.id, trusted)
+        self.refresh_queue()
+        self._emit("status", f"{self.case.id}: " + ("mask trusted; Re-score to let the models learn from it"
+                                                      if trusted else "trust taken back"))
+        return True
+
     def reopen(self) -> bool:
         if self.view is None or not self.locked:
             return False
@@ -479,11 +490,11 @@ class ReviewSession:
         self._emit("decision_changed", self.case.id, d)
         self.refresh_queue()
 
-    def _ready(self) -> bool:
+    def _ready(self, *, locked_ok: bool = False) -> bool:
         if self.view is None:
             self._error("open a dataset or project first")
             return False
-        if self.locked:
+        if self.locked and not locked_ok:
             self._error(f"{self.case.id} is locked ({self.view.decision['decision']}); reopen it to change it")
             return False
         return True

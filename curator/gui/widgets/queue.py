@@ -31,7 +31,8 @@ TIPS = ["Rank: 1 is the case most likely to have a wrong mask",
         "Size of the proposed change: pixels the proposal adds or removes, as a share of the given "
         "mask's area (100 % = as many pixels as the mask has; above 100 % the proposal more than "
         "redraws the mask, often a mask that misses most of the object). '–': no proposal",
-        "Review status; 🔒 = decided (Reopen to change), ✎ = an edit in progress is saved as a draft"]
+        "Review status; 🔒 = decided (Reopen to change), ✎ = an edit in progress is saved as a draft, "
+        "✓ = trusted: the mask is known to be right (Shift+T)"]
 
 
 class QueueModel(QAbstractTableModel):
@@ -75,7 +76,8 @@ class QueueModel(QAbstractTableModel):
                 return f"{r['score']:.3f}" if r.get("score") is not None else "–"
             if j == 3:
                 return f"{100 * change:.1f} %" if change is not None else "–"
-            return status + (" 🔒" if r.get("locked") else "") + (" ✎" if r.get("draft") else "")
+            return (status + (" 🔒" if r.get("locked") else "") + (" ✎" if r.get("draft") else "")
+                    + (" ✓" if r.get("trusted") else ""))
         if role == Qt.TextAlignmentRole and j in (0, 2, 3):
             return Qt.AlignRight | Qt.AlignVCenter
         if role == Qt.ForegroundRole and j == 4:
