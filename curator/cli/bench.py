@@ -323,7 +323,7 @@ def _add_bench_rounds(bsub) -> None:
     b.add_argument("--out", required=True, help="work folder (copies of the projects; resumable); rounds.json")
     b.add_argument("--datasets", help="comma list (default: every dataset of the suite folder)")
     b.add_argument("--first", type=float, default=0.2, help="share of the queue reviewed before the round (default 0.2)")
-    b.add_argument("--mode", default="finetune", choices=["finetune", "reviewed", "retrain"],
+    b.add_argument("--mode", default="finetune", choices=["finetune", "retrain"],
                    help="how the round trains (as `curator rescore --mode`)")
     b.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs (default: a quarter of the batch's)")
     b.add_argument("--threads", type=int, default=None, help="torch threads")

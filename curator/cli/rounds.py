@@ -85,10 +85,9 @@ def add_rescore(sub) -> None:
     s = sub.add_parser("rescore", help="a review round: fine-tune the ensemble on the decisions and trusted cases, "
                        "then re-rank and re-propose the unreviewed cases (resumable)")
     s.add_argument("--project", required=True)
-    s.add_argument("--mode", default="finetune", choices=["finetune", "reviewed", "retrain"],
-                   help="finetune: every member goes on from its weights on all its cases (default); reviewed: on "
-                   "the reviewed cases alone; retrain: the batch's training again from scratch, with the reviewed "
-                   "labels (as long as the batch's)")
+    s.add_argument("--mode", default="finetune", choices=["finetune", "retrain"],
+                   help="finetune: every member goes on from its weights (default); retrain: the batch's training "
+                   "again from scratch, with the reviewed labels (as long as the batch's)")
     s.add_argument("--epochs", type=int, default=None, help="training epochs (default: a quarter of the batch's; "
                    "retrain: the batch's)")
     s.add_argument("--trusted-weight", type=float, default=None, metavar="W",

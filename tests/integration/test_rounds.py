@@ -123,8 +123,6 @@ def test_round_modes_set_the_training():
     base = TrainConfig(epochs=40, lr=2e-3)
     ft = rescore_config(base)
     assert (ft.epochs, ft.lr, ft.relabel, ft.pretrain_epochs) == (10, 1e-3, None, 0)
-    rv = rescore_config(base, mode="reviewed", epochs=3)
-    assert (rv.epochs, rv.pretrain_epochs) == (3, 3)  # every epoch on the reviewed cases alone
     assert rescore_config(base, mode="retrain") == base
     with pytest.raises(PipelineError, match="unknown re-scoring mode"):
         rescore_config(base, mode="nope")

@@ -49,7 +49,7 @@ class RescoreResult:
     proposals: dict
 
 
-MODES = ("finetune", "reviewed", "retrain")
+MODES = ("finetune", "retrain")
 
 
 def rescore_config(base: TrainConfig, *, mode: str = "finetune", epochs: int | None = None,
@@ -59,7 +59,6 @@ def rescore_config(base: TrainConfig, *, mode: str = "finetune", epochs: int | N
     ``finetune``: every member goes on from its weights for ``epochs`` (default a quarter of the
     batch's, at least 2) at half the learning rate, on all its cases, without relabelling (the
     reviewed labels are the evidence now; relabelling would need its held-out check again).
-    ``reviewed``: the same, on the reviewed cases alone (no more epochs on the masks nobody checked).
     ``retrain``: the batch's own training from scratch, with the reviewed labels.
     """
     if mode not in MODES:
@@ -68,8 +67,7 @@ def rescore_config(base: TrainConfig, *, mode: str = "finetune", epochs: int | N
     if mode == "retrain":
         return replace(base, epochs=int(epochs or base.epochs), trusted_weight=weight)
     n = int(epochs or max(2, base.epochs // 4))
-    return replace(base, epochs=n, lr=base.lr / 2, relabel=None, trusted_weight=weight,
-                   pretrain_epochs=n if mode == "reviewed" else 0)
+    return replace(base, epochs=n, lr=base.lr / 2, relabel=None, trusted_weight=weight, pretrain_epochs=0)
 
 
 def _batch_settings(store) -> tuple[UncertaintyConfig, ProposalConfig | None]:
