@@ -351,10 +351,23 @@ def propose(given: np.ndarray, mean_prob: np.ndarray, uncertainty: np.ndarray | 
     region_map = np.zeros(index.shape, np.uint16 if n + len(swaps) < 65535 else np.int32)
     regions: list[Region] = []
     final = index.copy()
-    p_max = mean_prob.max(0)
     gate = cfg.region_confidence()
-    objs = ndimage.find_objects(lab)
-    for i, sl in enumerate(objs, start=1):
+    _add_pixel_regions(regions, region_map, final, lab, index, cleaned, mean_prob.max(0), uncertainty,
+                       min_size=min_size, gate=gate, labels=labels)
+    _add_class_regions(regions, region_map, final, swaps, uncertainty, gate=gate, labels=labels)
+    dtype = given.dtype if np.issubdtype(given.dtype, np.integer) and max(labels) <= np.iinfo(given.dtype).max \
+        else np.uint16  # a dataset label (300) beyond this case's uint8 mask
+    lut = np.asarray(labels, dtype=dtype)
+    return Proposal(given, lut[final], region_map, regions)
+
+
+def _add_pixel_regions(regions: list, region_map, final, lab, index, cleaned, p_max, uncertainty, *,
+                       min_size: int, gate: float, labels: list[int]) -> None:
+    """The connected changes of the pixel rules that are large and confident enough, as regions
+    (numbered on from ``regions``; ``region_map`` and ``final`` updated in place)."""
+    from scipy import ndimage
+
+    for i, sl in enumerate(ndimage.find_objects(lab), start=1):
         if sl is None:
             continue
         m = lab[sl] == i
@@ -376,6 +389,11 @@ def propose(given: np.ndarray, mean_prob: np.ndarray, uncertainty: np.ndarray | 
         regions.append(Region(rid, kind, size, labels[f], labels[t], u, confidence,
                               tuple(int(v) for s in sl for v in (s.start, s.stop)),
                               tuple(float(v) for v in coords.mean(0))))
+
+
+def _add_class_regions(regions: list, region_map, final, swaps, uncertainty, *, gate: float,
+                       labels: list[int]) -> None:
+    """The components whose class the models contradict confidently enough, one region each."""
     for ch in swaps:
         if ch.confidence < gate:
             continue
@@ -388,10 +406,6 @@ def propose(given: np.ndarray, mean_prob: np.ndarray, uncertainty: np.ndarray | 
         regions.append(Region(rid, "class", ch.size, labels[ch.from_index], labels[ch.to_index], u, ch.confidence,
                               tuple(int(v) for a, b in zip(lo, hi) for v in (a, b)),
                               tuple(float(v) for v in coords.mean(0))))
-    dtype = given.dtype if np.issubdtype(given.dtype, np.integer) and max(labels) <= np.iinfo(given.dtype).max \
-        else np.uint16  # a dataset label (300) beyond this case's uint8 mask
-    lut = np.asarray(labels, dtype=dtype)
-    return Proposal(given, lut[final], region_map, regions)
 
 
 def _work_box(given: np.ndarray, mean_prob: np.ndarray, cfg: ProposalConfig):

@@ -26,13 +26,15 @@ import numpy as np
 
 from curator.core.engine.augment import random_augment
 from curator.core.engine.device import autocast, resolve_device
-from curator.core.engine.inference import forward_probs, iter_predict
 from curator.core.engine.models import ModelSpec, build_network, load_member, save_member
 from curator.core.engine.prepare import PreparedCase
 from curator.core.engine.relabel import apply_flips, flip_candidates, suspect_cases
 from curator.core.engine.relabel_guard import RelabelGuard, auto_start, drifted
 from curator.core.engine.training_data import (
     TrainError,
+    monitor_dice,
+    pixel_weights,
+    predict_training_items,
     batches_2d,
     batches_3d,
     make_folds,
@@ -42,7 +44,7 @@ from curator.core.engine.training_data import (
     save_relabelled,
     seg_loss,
 )
-from curator.core.jobs import Progress, run
+from curator.core.jobs import Progress
 from curator.core.metrics import foreground_dice
 
 __all__ = ["RelabelConfig", "TrainConfig", "MemberResult", "seg_loss", "make_folds", "iter_train_member",
@@ -163,21 +165,6 @@ class MemberResult:
 
 # ----------------------------------------------------------------------------------------------
 # One member
-
-
-def _predict_training_items(net, items: list[PreparedCase], spec: ModelSpec, rc: RelabelConfig, device, amp):
-    """Mean probabilities and the relabel measure for every training item (TTA, optional MC)."""
-    import torch
-
-    out = {}
-    patch = spec.preprocess.patch if spec.spatial_dims == 3 else None
-    for it in items:
-        x = torch.from_numpy(it.image.astype(np.float32))
-        acc = run(iter_predict([(net, patch)], x, tta=rc.tta, mc=rc.mc, device=device, amp=amp))
-        res = acc.result()
-        out[it.case_id] = (res["mean_prob"].numpy(), res[rc.measure].numpy())
-    net.train()
-    return out
 
 
 def iter_train_member(
@@ -326,7 +313,7 @@ class _MemberRun:
             cid = self.items[j].case_id
             trusted = cid in self.trusted
             parts = [self.items[j].image, self.labels[cid],
-                     _pixel_weights(None if trusted else self.reweight_maps.get(cid), self.labels[cid],
+                     pixel_weights(None if trusted else self.reweight_maps.get(cid), self.labels[cid],
                                     cfg.trusted_weight if trusted else 1.0, weigh)]
             if window is not None:
                 patch = self.spec.preprocess.patch
@@ -408,7 +395,7 @@ class _MemberRun:
             return
         if not ((rc is not None or cfg.reweight) and (epoch + 1) % max(1, rcp.every) == 0):
             return
-        preds = _predict_training_items(self.net, self.items, self.spec, rcp, self.device, self.amp)
+        preds = predict_training_items(self.net, self.items, self.spec, rcp, self.device, self.amp)
         record["mean_uncertainty"] = float(np.mean([u.sum() for _, u in preds.values()]))
         if self.relabel_start is None:
             self.relabel_start = auto_start(self.history + [record], cfg.epochs, rcp.max_auto_start)
@@ -455,7 +442,7 @@ class _MemberRun:
     # -- bookkeeping -----------------------------------------------------------------------------
     def end_epoch(self, epoch: int, record: dict) -> None:
         if self.monitor:
-            record["monitor_dice"] = _monitor_dice(self.net, self.monitor, self.spec, self.device, self.amp)
+            record["monitor_dice"] = monitor_dice(self.net, self.monitor, self.spec, self.device, self.amp)
         self.history.append(record)
         if self.ckpt is not None:
             save_checkpoint(self.ckpt, self.net, self.opt, self.sched, epoch + 1, self.history, self.relabel_start,
@@ -480,30 +467,6 @@ class _MemberRun:
             if self.ckpt is not None and self.ckpt.exists():
                 self.ckpt.unlink()
         return result
-
-
-def _pixel_weights(reweight: np.ndarray | None, labels: np.ndarray, case_weight: float, on: bool) -> np.ndarray | None:
-    """A training case's loss weights: the reweighting map (or ones) times the case's weight; None
-    when no weighting is on."""
-    if not on:
-        return None
-    w = reweight if reweight is not None else np.ones(labels.shape, np.float32)
-    return w * np.float32(case_weight) if case_weight != 1.0 else w
-
-
-def _monitor_dice(net, monitor, spec: ModelSpec, device, amp) -> float:
-    import torch
-
-    net.eval()
-    scores = []
-    patch = spec.preprocess.patch if spec.spatial_dims == 3 else None
-    for it, clean in monitor:
-        x = torch.from_numpy(it.image.astype(np.float32))[None]
-        p = forward_probs(net, x, patch=patch, device=device, amp=amp)[0].cpu().numpy()
-        pred = p.argmax(0)
-        scores.append(foreground_dice(pred, clean))
-    net.train()
-    return float(np.mean(scores))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -14,9 +14,12 @@ from typing import Sequence
 
 import numpy as np
 
+from curator.core.engine.inference import forward_probs, iter_predict
 from curator.core.engine.prepare import PreparedCase
 from curator.core.errors import CuratorError
 from curator.core.io.files import atomic_write
+from curator.core.jobs import run
+from curator.core.metrics import foreground_dice
 
 
 class TrainError(CuratorError):
@@ -178,3 +181,48 @@ def save_relabelled(out_stem: Path, labels: dict, original: dict) -> None:
     summary = {cid: {"flipped": int(np.count_nonzero(v != original[cid])), "pixels": int(v.size)}
                for cid, v in changed.items()}
     atomic_write(out_stem.parent / f"{out_stem.name}.relabelled.json", json.dumps(summary, indent=1))
+
+
+# ----------------------------------------------------------------------------------------------
+# Loss weights and predictions on the training cases
+
+
+def pixel_weights(reweight: np.ndarray | None, labels: np.ndarray, case_weight: float, on: bool) -> np.ndarray | None:
+    """A training case's loss weights: the reweighting map (or ones) times the case's weight; None
+    when no weighting is on."""
+    if not on:
+        return None
+    w = reweight if reweight is not None else np.ones(labels.shape, np.float32)
+    return w * np.float32(case_weight) if case_weight != 1.0 else w
+
+
+def predict_training_items(net, items: list[PreparedCase], spec, rc, device, amp) -> dict:
+    """Mean probabilities and the relabel measure ``rc.measure`` for every training item (TTA,
+    optional MC; ``rc``: the RelabelConfig)."""
+    import torch
+
+    out = {}
+    patch = spec.preprocess.patch if spec.spatial_dims == 3 else None
+    for it in items:
+        x = torch.from_numpy(it.image.astype(np.float32))
+        acc = run(iter_predict([(net, patch)], x, tta=rc.tta, mc=rc.mc, device=device, amp=amp))
+        res = acc.result()
+        out[it.case_id] = (res["mean_prob"].numpy(), res[rc.measure].numpy())
+    net.train()
+    return out
+
+
+def monitor_dice(net, monitor, spec, device, amp) -> float:
+    """Mean foreground Dice of the network's argmax on ``monitor`` ``(case, clean labels)`` pairs (experiments)."""
+    import torch
+
+    net.eval()
+    scores = []
+    patch = spec.preprocess.patch if spec.spatial_dims == 3 else None
+    for it, clean in monitor:
+        x = torch.from_numpy(it.image.astype(np.float32))[None]
+        p = forward_probs(net, x, patch=patch, device=device, amp=amp)[0].cpu().numpy()
+        pred = p.argmax(0)
+        scores.append(foreground_dice(pred, clean))
+    net.train()
+    return float(np.mean(scores))
