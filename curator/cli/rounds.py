@@ -53,14 +53,15 @@ def cmd_rescore(args) -> int:
     from curator.core.project.rounds import iter_rescore
 
     try:
-        job = iter_rescore(args.project, mode=args.mode, epochs=args.epochs, trusted_weight=args.trusted_weight, device=args.device,
-                           threads=args.threads, executor=args.executor, executor_options={"address": args.address},
-                           reviewer=args.reviewer)
+        job = iter_rescore(args.project, mode=args.mode, epochs=args.epochs, trusted_weight=args.trusted_weight,
+                           device=args.device, threads=args.threads, executor=args.executor,
+                           executor_options={"address": args.address}, reviewer=args.reviewer)
         res = progress_runner(args.quiet)(job, "rescore")
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     project = Path(args.project).resolve()
-    print(f"round {res.round}: fine-tuned {len(res.members)} member(s) on {res.evidence} reviewed case(s) "
+    how = "retrained" if args.mode == "retrain" else "fine-tuned"
+    print(f"round {res.round}: {how} {len(res.members)} member(s) on {res.evidence} reviewed case(s) "
           f"({res.corrected} with a corrected mask); re-ranked {len(res.ranked)} case(s): {project / 'ranking.csv'}")
     calib = (res.proposals or {}).get("calibration")
     if calib is not None:
