@@ -154,6 +154,7 @@ def describe_rounds(project) -> list[str]:
     lines = []
     for r in project.rounds():
         state = "" if r.get("status") == "scored" else " (trained; scoring unfinished: run rescore again)"
-        lines.append(f"re-scored round {r['round']} after {r.get('reviewed', '?')} review(s): fine-tuned on "
+        how = "retrained" if r.get("mode") == "retrain" else "fine-tuned"
+        lines.append(f"re-scored round {r['round']} after {r.get('reviewed', '?')} review(s): {how} on "
                      f"{r.get('evidence', '?')} reviewed case(s), {r.get('corrected', '?')} with a corrected mask{state}")
     return lines
