@@ -23,8 +23,8 @@ def cmd_train(args) -> int:
             iter_train(ds, project.models_dir, cfg, cache_dir=project.cache_dir), "train")
     except ValueError as exc:
         raise CliError(str(exc)) from exc
-    print(f"trained {len(result['members'])} member(s) into {project.models_dir}")
-    for cid, why in sorted(result["failed"].items()):
+    print(f"trained {len(result.members)} member(s) into {project.models_dir}")
+    for cid, why in sorted(result.failed.items()):
         print(f"  skipped {cid}: {why}", file=sys.stderr)
     return 0
 
@@ -41,12 +41,12 @@ def cmd_uncertainty(args) -> int:
         result = progress_runner(args.quiet)(iter_uncertainty(project, cfg), "uncertainty")
     except ValueError as exc:
         raise CliError(str(exc)) from exc
-    print(f"uncertainty maps: {len(result['done'])} computed, {len(result['skipped'])} up to date, "
-          f"{len(result['failed'])} failed -> {project.maps_dir}")
-    if result["in_fold"]:
-        print(f"note: {len(result['in_fold'])} case(s) had no held-out model and were scored by models that "
+    print(f"uncertainty maps: {len(result.done)} computed, {len(result.skipped)} up to date, "
+          f"{len(result.failed)} failed -> {project.maps_dir}")
+    if result.in_fold:
+        print(f"note: {len(result.in_fold)} case(s) had no held-out model and were scored by models that "
               "trained on them", file=sys.stderr)
-    for cid, why in sorted(result["failed"].items()):
+    for cid, why in sorted(result.failed.items()):
         print(f"  failed {cid}: {why}", file=sys.stderr)
     return 0
 
@@ -80,7 +80,7 @@ def cmd_batch(args) -> int:
     project = Path(args.project).resolve()
     print(f"ranked {len(res.ranked)} case(s): {project / 'ranking.csv'}; proposals in {project / 'proposals'} "
           f"(each case's status in {project / 'proposals.csv'})")
-    calib = (res.proposals or {}).get("calibration")
+    calib = res.proposals.calibration if res.proposals is not None else None
     if calib is not None:
         print(calib.describe())
     for line in res.relabel_notes:

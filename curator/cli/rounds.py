@@ -63,10 +63,8 @@ def cmd_rescore(args) -> int:
     how = "retrained" if args.mode == "retrain" else "fine-tuned"
     print(f"round {res.round}: {how} {len(res.members)} member(s) on {res.evidence} reviewed case(s) "
           f"({res.corrected} with a corrected mask); re-ranked {len(res.ranked)} case(s): {project / 'ranking.csv'}")
-    calib = (res.proposals or {}).get("calibration")
-    if calib is not None:
-        print(calib.describe())
-    for cid, why in sorted((res.proposals or {}).get("failed", {}).items()):
+    print(res.proposals.calibration.describe())
+    for cid, why in sorted(res.proposals.failed.items()):
         print(f"  {cid}: {why}", file=sys.stderr)
     return 0
 

@@ -33,7 +33,17 @@ from curator.core.io.files import atomic_write
 from curator.core.io.masks import read_labels
 from curator.core.jobs import Progress
 
-__all__ = ["iter_train", "MemberTask", "iter_member_task", "iter_member_tasks"]
+__all__ = ["iter_train", "TrainResult", "MemberTask", "iter_member_task", "iter_member_tasks"]
+
+
+@dataclass
+class TrainResult:
+    """What :func:`iter_train` made: the members' ``.json`` paths (in plan order), the cases that
+    could not be prepared (id -> reason) and the folds."""
+
+    members: list[str]
+    failed: dict[str, str]
+    folds: list
 
 
 @dataclass(frozen=True)
@@ -184,7 +194,7 @@ def _comparable(config: dict) -> dict:
 
 def iter_train(dataset, models_dir, cfg: TrainConfig, *, cache_dir=None, cases: Sequence[str] | None = None,
                executor=None, evidence: dict[str, str | None] | None = None, base_plan: dict | None = None,
-               init_dir=None) -> Generator[Progress, None, dict]:
+               init_dir=None) -> Generator[Progress, None, TrainResult]:
     """Train ``cfg.repeats x cfg.folds`` members on ``dataset``; resumable.
 
     Writes ``models_dir/train.json`` (settings, folds, label values) and ``member-rRfF.{pt,json}``
@@ -196,7 +206,7 @@ def iter_train(dataset, models_dir, cfg: TrainConfig, *, cache_dir=None, cases: 
     the given mask is right) marks those cases trusted and trains on their reviewed masks;
     ``base_plan`` (the batch's ``train.json``) gives the label values, preprocessing and folds, so
     every case stays scored by the members that never trained on it; ``init_dir`` holds the
-    members each new one starts from (same names). Returns ``{"members": [json paths], "failed": {case: reason}, "folds": ...}``.
+    members each new one starts from (same names). Returns a :class:`TrainResult`.
     """
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
@@ -258,4 +268,4 @@ def iter_train(dataset, models_dir, cfg: TrainConfig, *, cache_dir=None, cases: 
         members.update({k: Path(p) for (k, _), p in zip(tasks, paths)})
     members = [members[k] for k in sorted(members)]
     yield Progress(n_members, n_members, f"{n_members} member(s) trained")
-    return {"members": [str(m) for m in members], "failed": failed, "folds": plan["folds"]}
+    return TrainResult([str(m) for m in members], failed, plan["folds"])

@@ -47,7 +47,8 @@ from curator.core.project.folder import Project
 from curator.core.project.scoring import PipelineError, ScoreJob, load_members
 from curator.core.project.store import Store
 
-__all__ = ["UncertaintyConfig", "iter_uncertainty", "PipelineError", "load_members", "training_blocker"]
+__all__ = ["UncertaintyConfig", "UncertaintyResult", "ProposalsResult", "BatchResult", "iter_uncertainty", "iter_proposals",
+           "iter_batch", "rank_cases", "PipelineError", "load_members", "training_blocker"]
 
 
 @dataclass
@@ -66,6 +67,27 @@ class UncertaintyConfig:
         return {"tta": self.tta, "tta_intensity": self.tta_intensity, "mc": self.mc, "models": list(self.models)}
 
 
+@dataclass
+class UncertaintyResult:
+    """What :func:`iter_uncertainty` did: maps computed, up to date, failed (id -> reason), and the
+    cases no held-out member could score (scored by members that trained on them)."""
+
+    done: list[str]
+    skipped: list[str]
+    failed: dict[str, str]
+    in_fold: list[str]
+
+
+@dataclass
+class ProposalsResult:
+    """What :func:`iter_proposals` did, and the batch's calibration of the region gate."""
+
+    done: list[str]
+    skipped: list[str]
+    failed: dict[str, str]
+    calibration: Calibration
+
+
 def _signature(members, cfg: UncertaintyConfig) -> str:
     doc = json.dumps({"members": sorted(m.sha256 for m in members), **cfg.to_json()}, sort_keys=True)
     return hashlib.sha256(doc.encode()).hexdigest()[:16]
@@ -77,8 +99,8 @@ def iter_uncertainty(project, cfg: UncertaintyConfig | None = None, *, cases: Se
     dataset already opened, else it is opened here), scored by ``executor`` (default: here, by
     :class:`curator.core.project.executors.LocalExecutor`).
 
-    Returns ``{"done": [...], "skipped": [...], "failed": {case: reason}, "in_fold": [...]}``;
-    ``in_fold`` lists cases no held-out member could score (scored by members that saw them).
+    Returns an :class:`UncertaintyResult`. (The executors' ``iter_score`` answers per case with the
+    documented ``{"in_fold": bool} | {"failed": why}`` dicts: that is the plugins' contract.)
     """
     cfg = cfg or UncertaintyConfig()
     set_threads(cfg.threads)
@@ -134,7 +156,7 @@ def iter_uncertainty(project, cfg: UncertaintyConfig | None = None, *, cases: Se
         done.append(case.id)
         if res.get("in_fold"):
             in_fold.append(case.id)
-    return {"done": done, "skipped": skipped, "failed": failed, "in_fold": in_fold}
+    return UncertaintyResult(done, skipped, failed, in_fold)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -157,7 +179,7 @@ def iter_proposals(project, store, cfg=None, *, cases: Sequence[str] | None = No
     and the reason kept with every case. (3) The gated proposals: the proposed mask in the dataset's
     own name and format under ``proposals/`` (when ``write_masks``), the change regions under
     ``proposals/.regions/``, the proposal and its regions in the store, ``calibration.json`` and
-    ``proposals.csv`` in the project. Returns ``{"done", "skipped", "failed", "calibration"}``.
+    ``proposals.csv`` in the project. Returns a :class:`ProposalsResult`.
     ``dataset``: the project's dataset already opened, else it is opened here.
     """
     cfg = cfg or ProposalConfig()
@@ -191,7 +213,7 @@ def iter_proposals(project, store, cfg=None, *, cases: Sequence[str] | None = No
         rows.append(row)
     _write_proposals_csv(project.root / "proposals.csv", rows)
     yield Progress(2 * len(todo), 2 * len(todo), "proposals done")
-    return {"done": done, "skipped": skipped, "failed": failed, "calibration": calib}
+    return ProposalsResult(done, skipped, failed, calib)
 
 
 def _candidates(project, case, cfg, ungated, base_id: str, masks: ReadMemo) -> dict | str:
@@ -382,7 +404,7 @@ class BatchResult:
     members: list
     failed: dict
     ranked: list
-    proposals: dict
+    proposals: ProposalsResult | None
     relabel_notes: list = None  # per member: whether relabelling acted, and on what evidence
 
     def __post_init__(self):
@@ -464,16 +486,16 @@ def _iter_batch_steps(ds, project, store, executor, train_cfg, unc_cfg, proposal
         yield Progress(0, 4, "training the ensemble")
         res = yield from iter_train(ds, project.models_dir, train_cfg, cache_dir=project.cache_dir,
                                     executor=executor, evidence=store.evidence())
-        members = res["members"]
-        for cid, why in res["failed"].items():
+        members = res.members
+        for cid, why in res.failed.items():
             store.set_failed(cid, why)
     yield Progress(1, 4, "computing uncertainty")
     unc = yield from iter_uncertainty(project, unc_cfg, dataset=ds, executor=executor)
-    for cid, why in unc["failed"].items():
+    for cid, why in unc.failed.items():
         store.set_failed(cid, why)
     yield Progress(2, 4, "proposing corrections")
     props = yield from iter_proposals(project, store, proposal_cfg, dataset=ds)
-    for cid, why in props["failed"].items():
+    for cid, why in props.failed.items():
         store.set_failed(cid, why)
     yield Progress(3, 4, "ranking")
     ranked = rank_cases(project, store)

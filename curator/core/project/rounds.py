@@ -32,7 +32,8 @@ from curator.core.io.files import atomic_write
 from curator.core.jobs import Progress
 from curator.core.project.executors import ExecutorError, executor_class
 from curator.core.project.folder import Project
-from curator.core.project.pipeline import UncertaintyConfig, iter_proposals, iter_uncertainty, rank_cases
+from curator.core.project.pipeline import (ProposalsResult, UncertaintyConfig, iter_proposals, iter_uncertainty,
+                                           rank_cases)
 from curator.core.project.scoring import PipelineError
 from curator.core.project.store import Store
 
@@ -46,7 +47,7 @@ class RescoreResult:
     corrected: int  # of them, trained on a decided mask instead of the given one
     members: list
     ranked: list
-    proposals: dict
+    proposals: ProposalsResult
 
 
 MODES = ("finetune", "retrain")
@@ -126,7 +127,7 @@ def iter_rescore(project_dir, *, mode: str = "finetune", epochs: int | None = No
                 res = yield from iter_train(ds, project.round_dir(n), cfg, cache_dir=project.cache_dir, cases=usable,
                                             executor=runner, evidence=evidence, base_plan=base_plan,
                                             init_dir=None if mode == "retrain" else project.current_models_dir)
-                members = res["members"]
+                members = res.members
                 resume = {"round": n, "evidence": len(evidence), "corrected": corrected,
                           "reviewed": len(store.review_order()), "epochs": cfg.epochs, "mode": mode,
                           "status": "trained"}
@@ -135,7 +136,7 @@ def iter_rescore(project_dir, *, mode: str = "finetune", epochs: int | None = No
             n = int(resume["round"])
             yield Progress(1, 4, f"round {n}: computing uncertainty")
             unc = yield from iter_uncertainty(project, unc_cfg, dataset=ds, executor=runner)
-        for cid, why in unc["failed"].items():
+        for cid, why in unc.failed.items():
             store.set_failed(cid, why)
         yield Progress(2, 4, f"round {n}: proposing corrections")
         props = yield from iter_proposals(project, store, prop_cfg, dataset=ds)
