@@ -208,11 +208,11 @@ class CuratorWidget(PanelCommands, QWidget):
             rows = c.store.queue() if c.filter else c.rows
             fixed = sum(1 for r in rows if r["decision"] in ("accepted", "edited"))
             excluded = sum(1 for r in rows if r["decision"] == "excluded")
-            text = self.queue.count.text() + f"  ·  {fixed} fixed" + (f"  ·  {excluded} excluded" if excluded else "")
-            tip = "fixed: accepted or edited masks; excluded cases are left out of the export, not fixed"
             rescored = describe_rounds(c.project) if c.project is not None else []
+            text = self.queue.count.text() + (f"  ·  round {len(rescored)}" if rescored else "")
+            text += f"  ·  {fixed} fixed" + (f"  ·  {excluded} excluded" if excluded else "")
+            tip = "fixed: accepted or edited masks; excluded cases are left out of the export, not fixed"
             if rescored:
-                text += f"  ·  round {len(rescored)}"
                 tip += "\n" + "\n".join(rescored)
             rounds = c.store.review_rounds(10)
             if rounds:
