@@ -21,11 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from curator.core.curation.decisions import Decision, DecisionError, decided_mask
-from curator.core.io.files import atomic_path, safe_name
+from curator.core.io.files import atomic_path, atomic_write, safe_name
 from curator.core.io.masks import read_labels
 
 __all__ = ["regions_path", "candidates_path", "load_proposal_arrays", "save_proposal", "withhold_proposal",
-           "read_labels", "save_mask_version", "decision_files", "final_mask"]
+           "read_labels", "save_mask_version", "decision_files", "final_mask", "proposal_row",
+           "write_proposals_csv"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -125,3 +126,25 @@ def final_mask(store, case_id: str, given: np.ndarray, *, take_proposal: bool = 
     if kind == "unreviewed":
         return "proposal (unreviewed)", proposal
     return kind, decided_mask(d, given, proposal=proposal, regions=regions, decided=decided)
+
+
+def proposal_row(case_id: str, p: dict | None, withheld: str | None) -> list:
+    """One row of ``proposals.csv``: proposed, no change, or withheld and why."""
+    p = p or {}
+    n = len(p.get("regions") or [])
+    status = "withheld" if withheld else ("proposed" if n else "no change")
+    gate = (p.get("config") or {}).get("region_confidence")
+    return [case_id, status, n, int(p.get("added") or 0), int(p.get("removed") or 0),
+            "" if gate is None else f"{gate:g}", withheld or ""]
+
+
+def write_proposals_csv(path: Path, rows: list[list]) -> None:
+    """``proposals.csv`` beside ``ranking.csv``: what was proposed for each case, or why not."""
+    import csv
+    import io as _io
+
+    buf = _io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["case_id", "status", "regions", "pixels_added", "pixels_removed", "region_confidence", "reason"])
+    w.writerows(sorted(rows))
+    atomic_write(path, buf.getvalue())

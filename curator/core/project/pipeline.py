@@ -41,7 +41,8 @@ from curator.core.engine.uncertainty import load_maps
 from curator.core.io.files import atomic_path, atomic_write
 from curator.core.io.types import ReadError
 from curator.core.jobs import Progress
-from curator.core.project.artifacts import candidates_path, regions_path, save_proposal, withhold_proposal
+from curator.core.project.artifacts import (candidates_path, proposal_row, regions_path, save_proposal,
+                                            withhold_proposal, write_proposals_csv)
 from curator.core.project.executors import ExecutorError, LocalExecutor, executor_class
 from curator.core.project.folder import Project
 from curator.core.project.scoring import PipelineError, ScoreJob, load_members
@@ -211,7 +212,7 @@ def iter_proposals(project, store, cfg=None, *, cases: Sequence[str] | None = No
             yield Progress(len(todo) + i, 2 * len(todo), warning)
         (skipped if status == "skipped" else done).append(case.id)
         rows.append(row)
-    _write_proposals_csv(project.root / "proposals.csv", rows)
+    write_proposals_csv(project.root / "proposals.csv", rows)
     yield Progress(2 * len(todo), 2 * len(todo), "proposals done")
     return ProposalsResult(done, skipped, failed, calib)
 
@@ -290,7 +291,7 @@ def _gated_proposal(project, store, cfg, case, rec: dict, calib: Calibration, *,
     prev_withheld = (prev or {}).get("config", {}) or {}
     if prev is not None and prev.get("run_id") == run_id and (prev_withheld.get("withheld")
                                                               or regions_path(project, case.id).exists()):
-        return "skipped", _proposal_row(case.id, prev, prev_withheld.get("withheld")), None
+        return "skipped", proposal_row(case.id, prev, prev_withheld.get("withheld")), None
     store.set_scores(case.id, {**rec["scores"], "change": 0.0}, run_id)
     if not withheld:
         with np.load(candidates_path(project, case.id)) as z:
@@ -300,7 +301,7 @@ def _gated_proposal(project, store, cfg, case, rec: dict, calib: Calibration, *,
     if withheld:
         config["withheld"] = withheld
         withhold_proposal(project, store, case.id, config=config, run_id=run_id)
-        return "done", _proposal_row(case.id, store.proposal(case.id), withheld), None
+        return "done", proposal_row(case.id, store.proposal(case.id), withheld), None
     mask_path, warning = None, None
     if masks is not None:
         try:
@@ -312,7 +313,7 @@ def _gated_proposal(project, store, cfg, case, rec: dict, calib: Calibration, *,
     save_proposal(project, store, case.id, prop, path=mask_path, regions=[r.to_json() for r in prop.regions],
                   config=config, run_id=run_id)
     store.set_failed(case.id, None)
-    return "done", _proposal_row(case.id, store.proposal(case.id), None), warning
+    return "done", proposal_row(case.id, store.proposal(case.id), None), warning
 
 
 def _read_candidates(path: Path, run_id: str) -> dict | None:
@@ -325,27 +326,6 @@ def _read_candidates(path: Path, run_id: str) -> dict | None:
     except Exception:  # damaged or from an older version: recompute
         return None
     return rec if rec.get("run_id") == run_id else None
-
-
-def _proposal_row(case_id: str, p: dict | None, withheld: str | None) -> list:
-    p = p or {}
-    n = len(p.get("regions") or [])
-    status = "withheld" if withheld else ("proposed" if n else "no change")
-    gate = (p.get("config") or {}).get("region_confidence")
-    return [case_id, status, n, int(p.get("added") or 0), int(p.get("removed") or 0),
-            "" if gate is None else f"{gate:g}", withheld or ""]
-
-
-def _write_proposals_csv(path: Path, rows: list[list]) -> None:
-    """``proposals.csv`` beside ``ranking.csv``: what was proposed for each case, or why not."""
-    import csv
-    import io as _io
-
-    buf = _io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["case_id", "status", "regions", "pixels_added", "pixels_removed", "region_confidence", "reason"])
-    w.writerows(sorted(rows))
-    atomic_write(path, buf.getvalue())
 
 
 def known_masks(store) -> dict[str, int]:
