@@ -140,7 +140,7 @@ def run_scenario(name: str, *, device: str = "auto", passes: int | None = None, 
         acc = run(iter_predict(members, x, tta=tta, device=dev, amp=amp), events.append)
         res = acc.result()
         maps = UncertaintyMaps({k: v.numpy() for k, v in res.items()}, {"orig_shape": list(shape), "labels": [0, 1, 2]})
-        maps.at_original("variance")  # back on the original grid, as the review needs (timed)
+        full = maps.at_original("variance")  # back on the original grid, as the review needs
         if dev.type == "cuda":
             torch.cuda.synchronize()
         elapsed = time.perf_counter() - t0
