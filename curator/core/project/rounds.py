@@ -74,14 +74,13 @@ def rescore_config(base: TrainConfig, *, mode: str = "finetune", epochs: int | N
 def _batch_settings(store) -> tuple[UncertaintyConfig, ProposalConfig | None]:
     """The uncertainty and proposal settings of the project's last batch."""
     unc, prop = UncertaintyConfig(), None
-    for entry in reversed(store.audit_log()):
-        if entry["action"] == "batch:start":
-            d = entry["detail"].get("uncertainty") or {}
-            unc = UncertaintyConfig(tta=d.get("tta", unc.tta), tta_intensity=d.get("tta_intensity", False),
-                                    mc=d.get("mc", 0), models=tuple(d.get("models") or ()))
-            if entry["detail"].get("proposals"):
-                prop = ProposalConfig.from_json(entry["detail"]["proposals"])
-            break
+    detail = store.last_log("batch:start")
+    if detail is not None:
+        d = detail.get("uncertainty") or {}
+        unc = UncertaintyConfig(tta=d.get("tta", unc.tta), tta_intensity=d.get("tta_intensity", False),
+                                mc=d.get("mc", 0), models=tuple(d.get("models") or ()))
+        if detail.get("proposals"):
+            prop = ProposalConfig.from_json(detail["proposals"])
     return unc, prop
 
 

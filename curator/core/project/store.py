@@ -400,6 +400,11 @@ class Store:
                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                    (_now(), who, case_id, action, json.dumps(detail), added, removed, model_run))
 
+    def last_log(self, action: str) -> dict | None:
+        """The ``detail`` of the latest audit entry of ``action`` (e.g. ``batch:start``), or None."""
+        r = self.db.execute("SELECT detail FROM audit WHERE action = ? ORDER BY id DESC LIMIT 1", (action,)).fetchone()
+        return json.loads(r[0] or "{}") if r is not None else None
+
     def audit_log(self, case_id: str | None = None) -> list[dict]:
         q = "SELECT * FROM audit" + (" WHERE case_id = ?" if case_id else "") + " ORDER BY id"
         rows = self.db.execute(q, (case_id,) if case_id else ())
