@@ -285,7 +285,9 @@ def test_ph2_batch_from_the_menu_review_top_ten_and_export(curator_widget, ph2, 
 
     viewer, widget = curator_widget
     c = widget.controller
-    c.settings.train = replace(c.settings.train, epochs=2, size=48)
+    # the whole journey on all 200 real cases; small models keep it to about a minute on 2 cores
+    c.settings.train = replace(c.settings.train, epochs=2, size=48, channels=(8, 16, 32), folds=3)
+    c.settings.uncertainty = replace(c.settings.uncertainty, tta=2)
     assert widget.open_dataset(ph2, tmp_path / "ph2proj")
     assert len(c.rows) == 200
     widget.actions["batch"].trigger()
