@@ -68,7 +68,9 @@ def add_train_options(s) -> None:
     s.add_argument("--size", type=int, default=128, help="2D working size in pixels (default 128)")
     s.add_argument("--spacing", help="3D working spacing x,y,z in mm (default: from the data)")
     s.add_argument("--patch", default="32,96,96", help="3D patch D,H,W in voxels (default 32,96,96)")
-    s.add_argument("--batch-size", type=int, default=16)
+    s.add_argument("--batch-size", type=int, default=16, help="the most cases (3D: patches) per step (default 16)")
+    s.add_argument("--min-steps", type=int, default=6, metavar="N", help="an epoch takes at least N steps: small "
+                   "folds train in smaller batches, down to 4 (default 6; 0 = always --batch-size)")
     s.add_argument("--lr", type=float, default=2e-3, help="learning rate (AdamW, cosine schedule)")
     s.add_argument("--loss", default="dicece", choices=["dicece", "ce", "dice", "gce", "sce"],
                    help="dicece: Dice + cross-entropy (default); ce: cross-entropy (BCE for one object class); "
@@ -112,7 +114,7 @@ def train_config(args):
             opts.update(parse_relabel_options(args.relabel_options))
         relabel = RelabelConfig(**{k: v for k, v in opts.items() if v is not None or k == "band"})
     cfg = TrainConfig(
-        folds=args.folds, repeats=args.repeats, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        folds=args.folds, repeats=args.repeats, epochs=args.epochs, batch_size=args.batch_size, min_steps=args.min_steps, lr=args.lr,
         loss=args.loss, size=args.size, seed=args.seed, device=args.device, amp=not args.no_amp, threads=args.threads,
         relabel=relabel, channels=tuple(int(c) for c in args.channels.split(",")), dropout=args.dropout,
         spacing=tuple(float(v) for v in args.spacing.split(",")) if args.spacing else None,

@@ -189,6 +189,7 @@ def _comparable(config: dict) -> dict:
     d = json.loads(json.dumps(config))
     for k in ("device", "amp", "threads"):
         d.pop(k, None)
+    d.setdefault("min_steps", 0)  # runs saved before the option trained with batch_size throughout
     return d
 
 

@@ -14,7 +14,7 @@ from curator.core.engine.prepare import PreparedCase
 from curator.core.engine.preprocess import PreprocessSpec
 from curator.core.engine.relabel import apply_flips, boundary_band, flip_candidates, suspect_cases
 from curator.core.engine.relabel_guard import auto_start, drifted
-from curator.core.engine.training import RelabelConfig, TrainConfig, iter_train_member
+from curator.core.engine.training import RelabelConfig, TrainConfig, batch_for, iter_train_member
 from curator.core.engine.training_data import LOSSES, make_folds, seg_loss
 
 TINY = dict(channels=(4, 8, 16), batch_size=4, size=32, threads=1, augment=True)
@@ -116,6 +116,23 @@ def test_training_learns_a_trivial_task():
     res = run(iter_train_member(items, _spec(), cfg, monitor=[(it, it.labels) for it in items[:3]]))
     assert res.history[-1]["monitor_dice"] > 0.8
     assert res.history[-1]["loss"] < res.history[0]["loss"]
+
+
+def test_small_folds_train_in_smaller_batches_so_an_epoch_has_min_steps(tmp_path):
+    cfg = TrainConfig()
+    assert (cfg.batch_size, cfg.min_steps) == (16, 6)
+    assert [batch_for(n, cfg) for n in (10, 26, 48, 60, 95, 96, 1600)] == [4, 4, 8, 10, 15, 16, 16]
+    assert batch_for(26, TrainConfig(min_steps=0)) == 16  # off: batch_size throughout
+    assert batch_for(26, TrainConfig(batch_size=2)) == 2  # never above batch_size
+    # a saved config without the option (trained before it existed) reads back as off
+    old = {k: v for k, v in TrainConfig().to_json().items() if k != "min_steps"}
+    assert TrainConfig.from_json(old).min_steps == 0
+    items = _items(12)
+    cfg = TrainConfig(epochs=1, **{**TINY, "batch_size": 8})
+    events = []
+    run(iter_train_member(items, _spec(), cfg, name="m", out_stem=tmp_path / "m"), events.append)
+    assert events[-1].total == 3  # 12 cases, batches of 4 (12 // 6 = 2, raised to the floor of 4)
+    assert json.loads((tmp_path / "m.json").read_text())["info"]["batch"] == 4
 
 
 def test_resume_after_interruption_continues_from_the_last_epoch(tmp_path):
