@@ -56,7 +56,10 @@ class Settings:
         if p.exists():
             try:
                 d = json.loads(p.read_text())
-                self.train = TrainConfig.from_json(d.get("train", {})) if d.get("train") else self.train
+                # settings saved before min_steps existed get today's default (a saved *run* without it
+                # reads back as 0, the training it had)
+                self.train = (TrainConfig.from_json({"min_steps": TrainConfig().min_steps, **d["train"]})
+                              if d.get("train") else self.train)
                 u = d.get("uncertainty") or {}
                 self.uncertainty = UncertaintyConfig(**{k: v for k, v in u.items() if k in UncertaintyConfig.__dataclass_fields__ and k != "models"})
                 self.proposal = ProposalConfig.from_json(d.get("proposal", {})) if d.get("proposal") else self.proposal

@@ -30,3 +30,16 @@ def test_batch_runs_on_the_executor_chosen_in_settings(curator_widget, demo_data
     monkeypatch.setattr(c, "_start", lambda name, job: job.close() or True)  # the job is not run here
     assert c.start_batch(demo_data / "derm")
     assert seen["executor"] == "ray" and seen["executor_options"] == {"address": "auto"}
+
+
+def test_settings_saved_before_an_option_existed_get_its_default(monkeypatch, tmp_path):
+    import json
+
+    from curator.core.engine.training import TrainConfig
+    from curator.gui.settings import Settings
+
+    monkeypatch.setattr(Settings, "path", lambda self: tmp_path / "settings.json")
+    old = {k: v for k, v in TrainConfig(epochs=12).to_json().items() if k != "min_steps"}
+    (tmp_path / "settings.json").write_text(json.dumps({"train": old}))
+    s = Settings().load()
+    assert s.train.epochs == 12 and s.train.min_steps == TrainConfig().min_steps == 6
