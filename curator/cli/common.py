@@ -114,7 +114,8 @@ def train_config(args):
             opts.update(parse_relabel_options(args.relabel_options))
         relabel = RelabelConfig(**{k: v for k, v in opts.items() if v is not None or k == "band"})
     cfg = TrainConfig(
-        folds=args.folds, repeats=args.repeats, epochs=args.epochs, batch_size=args.batch_size, min_steps=args.min_steps, lr=args.lr,
+        folds=args.folds, repeats=args.repeats, epochs=args.epochs, batch_size=args.batch_size,
+        min_steps=args.min_steps, lr=args.lr,
         loss=args.loss, size=args.size, seed=args.seed, device=args.device, amp=not args.no_amp, threads=args.threads,
         relabel=relabel, channels=tuple(int(c) for c in args.channels.split(",")), dropout=args.dropout,
         spacing=tuple(float(v) for v in args.spacing.split(",")) if args.spacing else None,
