@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from curator.core.curation.proposals import ProposalConfig, apply_regions, propose
-from curator.core.curation.ranking import case_scores, combine, rank_order, read_ranking, review_rounds, shape_descriptors, softmin_quality, write_ranking
+from curator.core.curation.ranking import boundary_distance, case_scores, combine, rank_order, read_ranking, review_rounds, shape_descriptors, softmin_quality, write_ranking
 
 
 def _disc(shape=(120, 120), c=(60, 60), r=30):
@@ -247,3 +247,21 @@ def test_edge_scores_of_a_case():
     right = edge_scores(img, disc, disc)
     assert wrong["edges"] > 0.5 and right["edges"] == 0.0
     assert wrong["edge_fit"] > right["edge_fit"]  # higher = more likely wrong
+
+
+def test_boundary_distance_is_the_mean_outline_distance_over_the_radius_with_spacing():
+    square = np.zeros((60, 80), bool)
+    square[10:30, 10:30] = True
+    moved = np.roll(square, 6, axis=1)  # the outline moves 6 px along x
+    brute = []
+    ea, eb = [np.argwhere(m & ~np.pad(m, 1)[2:, 1:-1] | m & ~np.pad(m, 1)[:-2, 1:-1]
+                          | m & ~np.pad(m, 1)[1:-1, 2:] | m & ~np.pad(m, 1)[1:-1, :-2]) for m in (moved, square)]
+    for src, dst, sp in ((ea, eb, (1.0, 1.0)), (ea, eb, (2.0, 0.5))):
+        d = np.sqrt((((src[:, None] - dst[None]) * sp) ** 2).sum(-1))
+        brute.append(0.5 * (d.min(1).mean() + d.min(0).mean()))
+    r = np.sqrt(square.sum() / np.pi)
+    assert boundary_distance(moved, square) == pytest.approx(brute[0] / r)
+    assert boundary_distance(moved, square, spacing=(2.0, 0.5)) == pytest.approx(brute[1] / r)
+    assert boundary_distance(square, square) == 0.0
+    assert boundary_distance(square, np.zeros_like(square)) == 1.0
+    assert boundary_distance(np.zeros_like(square), np.zeros_like(square)) == 0.0
