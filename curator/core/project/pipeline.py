@@ -20,6 +20,7 @@ from curator.core.curation.calibration import Calibration, calibrate_gate, repla
 from curator.core.curation.proposals import ProposalConfig, gate_regions, propose
 from curator.core.curation.ranking import (
     COMPONENTS,
+    SCORES_VERSION,
     adaptive_weights,
     case_scores,
     combine,
@@ -224,7 +225,7 @@ def _candidates(project, case, cfg, ungated, base_id: str, masks: ReadMemo) -> d
         maps = load_maps(project.map_path(case.id))
     except Exception as exc:
         return f"unreadable uncertainty maps ({exc})"
-    cand_id = f"{maps.meta.get('signature', '')}-{base_id}"
+    cand_id = f"{maps.meta.get('signature', '')}-{base_id}-s{SCORES_VERSION}"
     cp = candidates_path(project, case.id)
     rec = _read_candidates(cp, cand_id)
     if rec is not None:

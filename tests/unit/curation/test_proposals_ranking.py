@@ -220,18 +220,19 @@ def test_edge_scores_weigh_in_as_the_models_weaken():
     # the agreement of the half judged correct (lowest softmin), not of the cases the models contradict
     assert reference_agreement([0.1, 0.2, 0.9, 0.8], [0.95, 0.9, 0.3, 0.2]) == pytest.approx(0.925)
     strong, mid, weak = adaptive_weights(0.96), adaptive_weights(0.85), adaptive_weights(0.5)
-    assert strong["edges"] == strong["edge_fit"] == 0.0
-    assert mid["edges"] == pytest.approx(0.5 * DEFAULT_WEIGHTS["softmin"])
-    assert weak["edges"] == weak["edge_fit"] == DEFAULT_WEIGHTS["softmin"]
-    assert adaptive_weights(float("nan"))["edges"] == 0.0  # no agreement measured: the models' scores alone
+    sm = DEFAULT_WEIGHTS["softmin"]
+    assert strong["edges"] == 0.0 and strong["edge_fit"] == sm  # the model-free fit always counts
+    assert mid["edges"] == pytest.approx(0.5 * sm) and mid["edge_fit"] == pytest.approx(1.5 * sm)
+    assert weak["edges"] == sm and weak["edge_fit"] == 2 * sm
+    nan = adaptive_weights(float("nan"))  # no agreement measured: the models' edge preference not used
+    assert nan["edges"] == 0.0 and nan["edge_fit"] == sm
     assert all(strong[k] == v for k, v in DEFAULT_WEIGHTS.items())
     # the batch says which weights it used, and why
     from curator.core.curation.ranking import describe_weights
 
-    assert describe_weights({"agreement": 0.85, "weights": mid}).endswith("image-edge scores weigh 0.50 of softmin "
-                                                                         "(they weigh in as the models weaken)")
-    assert "Dice 0.96" in describe_weights({"agreement": 0.96, "weights": strong})
-    assert "not used" in describe_weights({"agreement": 0.96, "weights": strong})
+    line = describe_weights({"agreement": 0.85, "weights": mid})
+    assert "Dice 0.85" in line and "edges weighs 1.50 of softmin" in line and "the image 0.50" in line
+    assert "the image 0.00" in describe_weights({"agreement": 0.96, "weights": strong})
     assert "could not be measured" in describe_weights({"agreement": float("nan"), "weights": strong})
     assert describe_weights(None) is None
 

@@ -29,7 +29,35 @@ def test_the_true_outline_is_preferred_over_wrong_ones():
         assert edge_preference(g, wrong, truth) > 0.5  # the truth lies on much stronger edges
         assert edge_preference(g, truth, wrong) < -0.5
     assert edge_preference(g, truth, truth) is None  # nothing differs
-    assert edge_alignment(g, truth) > 2 * edge_alignment(g, tri)
+    assert edge_alignment(image, truth, channels_first=True) > 2 * edge_alignment(image, tri, channels_first=True)
+    assert edge_alignment(image, shifted, channels_first=True) < 0.5 * edge_alignment(image, truth, channels_first=True)
+
+
+def test_edge_alignment_judges_by_the_objects_scale_not_the_edges_strength():
+    """A correctly drawn outline on a faint, blurred border scores as high as one on a sharp
+    border; an outline drawn a fifth of the radius outside scores low on both. The same scene
+    at four times the resolution (the shrunk-image path) gives about the same values."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(1)
+
+    def scene(n, contrast, blur):
+        yy, xx = np.mgrid[:n, :n]
+        r = 0.3 * n
+        disc = ((yy - n / 2) ** 2 + (xx - n / 2) ** 2) < r ** 2
+        wide = ((yy - n / 2) ** 2 + (xx - n / 2) ** 2) < (1.2 * r) ** 2
+        img = ndimage.gaussian_filter(disc * contrast, blur * n / 100) + rng.normal(0, 0.01, disc.shape)
+        return img.astype(np.float32), disc.astype(np.uint8), wide.astype(np.uint8)
+
+    sharp, truth, wide = scene(100, 1.0, 0.5)
+    faint = scene(100, 0.1, 2.0)[0]
+    for img in (sharp, faint):
+        assert edge_alignment(img, truth) > 0.85 and edge_alignment(img, wide) < 0.5
+    assert abs(edge_alignment(sharp, truth) - edge_alignment(faint, truth)) < 0.1
+    big, big_truth, big_wide = scene(400, 1.0, 0.5)
+    assert abs(edge_alignment(big, big_truth) - edge_alignment(sharp, truth)) < 0.1
+    assert abs(edge_alignment(big, big_wide) - edge_alignment(sharp, wide)) < 0.1
+    assert np.isnan(edge_alignment(sharp, np.zeros_like(truth)))
 
 
 def test_boundary_marks_both_sides_of_every_outline():
