@@ -196,8 +196,8 @@ def describe_weights(state: dict | None) -> str | None:
     w, q = state["weights"], state.get("agreement")
     sm = max(float(w.get("softmin", 1.0)), 1e-9)
     edge, fit = float(w.get("edges", 0.0)) / sm, float(w.get("edge_fit", 0.0)) / sm
-    how = (f"the outline's fit to the image's edges weighs {fit:.2f} of softmin, the models' outline against "
-           f"the image {edge:.2f} (image-edge scores weigh more as the models weaken)")
+    how = (f"the mask outline's fit to the image's edges weighs {fit:.2f} of softmin, the models' outline "
+           f"against the mask's on the image's edges {edge:.2f} (image-edge scores weigh more as the models weaken)")
     if q is None or not np.isfinite(q):
         return f"ranking: the models' agreement with the masks could not be measured; {how}"
     return f"ranking: the models reach Dice {q:.2f} on the cases judged correct; {how}"

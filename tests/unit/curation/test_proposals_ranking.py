@@ -231,8 +231,8 @@ def test_edge_scores_weigh_in_as_the_models_weaken():
     from curator.core.curation.ranking import describe_weights
 
     line = describe_weights({"agreement": 0.85, "weights": mid})
-    assert "Dice 0.85" in line and "edges weighs 1.50 of softmin" in line and "the image 0.50" in line
-    assert "the image 0.00" in describe_weights({"agreement": 0.96, "weights": strong})
+    assert "Dice 0.85" in line and "edges weighs 1.50 of softmin" in line and "image's edges 0.50" in line
+    assert "image's edges 0.00" in describe_weights({"agreement": 0.96, "weights": strong})
     assert "could not be measured" in describe_weights({"agreement": float("nan"), "weights": strong})
     assert describe_weights(None) is None
 
