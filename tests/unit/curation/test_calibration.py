@@ -27,13 +27,13 @@ def _records(n_clean=30, n_wrong=12, clean_fail_conf=0.93, seed=0, agreement=0.9
 def test_gate_is_the_lowest_level_that_keeps_false_changes_under_target():
     calib = calibrate_gate(_records())
     assert calib.withheld is None
-    # the clean cases' failures at 0.93 are gated out from 0.94 on; two levels of margin above that
-    assert calib.false_change[0.92] > 0.005 >= calib.false_change[0.94] and calib.gate == 0.96
-    assert "region confidence of 0.96" in calib.describe()
+    # the clean cases' failures at 0.93 are gated out from 0.94 on; three levels of margin above that
+    assert calib.false_change[0.92] > 0.005 >= calib.false_change[0.94] and calib.gate == 0.97
+    assert "region confidence of 0.97" in calib.describe()
     assert calibrate_gate(_records(), margin=0).gate == 0.94
-    assert calibrate_gate(_records(), margin=1).gate == 0.95
+    assert calibrate_gate(_records(), margin=2).gate == 0.96
     # a dataset whose models fail less confidently gets a lower gate: the gate follows the data
-    assert calibrate_gate(_records(clean_fail_conf=0.82)).gate == 0.92
+    assert calibrate_gate(_records(clean_fail_conf=0.82)).gate == 0.94
 
 
 def test_withheld_when_too_few_cases_weak_models_or_no_safe_level():
@@ -61,8 +61,8 @@ def test_masks_reviewers_vouched_for_are_the_reference_first_and_masks_found_wro
     for r in recs[:10]:
         r["known"] = 1
         r["regions"] = [(0.97, 80)]
-    assert calibrate_gate(_records()).gate == 0.96
-    assert calibrate_gate(recs).gate > 0.97
+    assert calibrate_gate(_records()).gate == 0.97
+    assert calibrate_gate(recs).gate > 0.98
 
 
 def test_false_change_counts_regions_at_or_above_the_gate():
