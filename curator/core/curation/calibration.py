@@ -15,8 +15,8 @@ of each batch from the batch's own cases:
   mask's pixels by default): the reference half is the cleanest-looking half, and the correct masks
   ranked higher, which the models doubt more, carry more confident false changes. On PH2 over four
   seeds of the development suite, correct masks lost or gained 1.3 % of their pixels at two levels
-  (one large lesion 50-58 % in two runs), 0.8 % at three, which keep 79 % of PH2's repair
-  (docs/results.md, "Three levels of margin");
+  (one large lesion 50-58 % in two runs), 0.8 % at three, which keep 79 % of PH2's repair; on two
+  further seeds 2.6 % and 1.6 % (docs/results.md, "Three levels of margin");
 * a proposal that would replace a mask rather than correct it (Dice to it under 0.4: another
   object, or the same one several times too large) is not offered for that case;
 * **withheld**: when no gate meets the target, when the models agree poorly with the reference
