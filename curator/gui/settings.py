@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from curator.core.curation.proposals import ProposalConfig
-from curator.core.engine.training import RelabelConfig, TrainConfig
+from curator.core.engine.training import SAVED_BEFORE, RelabelConfig, TrainConfig
 from curator.core.io.files import atomic_write
 from curator.core.project.pipeline import UncertaintyConfig
 
@@ -56,9 +56,10 @@ class Settings:
         if p.exists():
             try:
                 d = json.loads(p.read_text())
-                # settings saved before min_steps existed get today's default (a saved *run* without it
-                # reads back as 0, the training it had)
-                self.train = (TrainConfig.from_json({"min_steps": TrainConfig().min_steps, **d["train"]})
+                # settings saved before a setting existed get today's default (a saved *run* without
+                # it reads back as the training it had: SAVED_BEFORE)
+                today = TrainConfig()
+                self.train = (TrainConfig.from_json({**{k: getattr(today, k) for k in SAVED_BEFORE}, **d["train"]})
                               if d.get("train") else self.train)
                 u = d.get("uncertainty") or {}
                 self.uncertainty = UncertaintyConfig(**{k: v for k, v in u.items() if k in UncertaintyConfig.__dataclass_fields__ and k != "models"})

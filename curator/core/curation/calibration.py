@@ -13,10 +13,8 @@ of each batch from the batch's own cases:
   that confident would change is an empirical estimate of the false-change rate on correct masks;
 * the gate is three levels above the lowest one whose estimate stays under ``target`` (0.5 % of a
   mask's pixels by default): the reference half is the cleanest-looking half, and the correct masks
-  ranked higher, which the models doubt more, carry more confident false changes. On PH2 over four
-  seeds of the development suite, correct masks lost or gained 1.3 % of their pixels at two levels
-  (one large lesion 50-58 % in two runs), 0.8 % at three, which keep 79 % of PH2's repair; on two
-  further seeds 2.6 % and 1.6 % (docs/results.md, "Three levels of margin");
+  ranked higher, which the models doubt more, carry more confident false changes (how many levels,
+  and what each costs in repair: docs/results.md, "Three levels of margin");
 * a proposal that would replace a mask rather than correct it (Dice to it under 0.4: another
   object, or the same one several times too large) is not offered for that case;
 * **withheld**: when no gate meets the target, when the models agree poorly with the reference

@@ -180,8 +180,8 @@ def adaptive_weights(agreement: float, base: dict | None = None, *, trusted: flo
     weaken, by ``e``: 0 from ``trusted`` up, 1 from ``weak`` down, linear between. ``edges`` (the
     models' outline against the mask's, on the image) weighs ``e`` times softmin; ``edge_fit``
     (the mask's outline against the image alone, model-free) weighs ``1 + e`` times softmin: it
-    does not depend on the models at all, and ranked wrong masks at least as well as softmin on six
-    of the suite's seven datasets (docs/results.md, "The outline's fit to the image's edges")."""
+    does not depend on the models at all (the rules compared: docs/results.md, "The outline's fit
+    to the image's edges")."""
     w = dict(base or DEFAULT_WEIGHTS)
     e = float(np.clip((trusted - agreement) / (trusted - weak), 0.0, 1.0)) if np.isfinite(agreement) else 0.0
     w["edges"] = e * w.get("softmin", 1.0)

@@ -27,7 +27,7 @@ from curator.core.data.memo import ReadMemo
 from curator.core.engine.device import resolve_device, set_threads
 from curator.core.engine.prepare import choose_spec, iter_prepare, scan_labels
 from curator.core.engine.preprocess import PreprocessSpec, labels_to_index
-from curator.core.engine.training import TrainConfig, build_spec, iter_train_member
+from curator.core.engine.training import SAVED_BEFORE, TrainConfig, build_spec, iter_train_member
 from curator.core.engine.training_data import TrainError, make_folds, save_relabelled
 from curator.core.io.files import atomic_write
 from curator.core.io.masks import read_labels
@@ -186,10 +186,9 @@ def _init_member(init_dir, name: str) -> str | None:
 
 def _comparable(config: dict) -> dict:
     """Settings that change the models (not where or how fast they are computed), JSON-normalised."""
-    d = json.loads(json.dumps(config))
+    d = {**SAVED_BEFORE, **json.loads(json.dumps(config))}
     for k in ("device", "amp", "threads"):
         d.pop(k, None)
-    d.setdefault("min_steps", 0)  # runs saved before the option trained with batch_size throughout
     return d
 
 

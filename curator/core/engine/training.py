@@ -47,8 +47,8 @@ from curator.core.engine.training_data import (
 from curator.core.jobs import Progress
 from curator.core.metrics import foreground_dice
 
-__all__ = ["RelabelConfig", "TrainConfig", "batch_for", "MemberResult", "seg_loss", "make_folds", "iter_train_member",
-           "build_spec", "TrainError"]
+__all__ = ["RelabelConfig", "TrainConfig", "SAVED_BEFORE", "batch_for", "MemberResult", "seg_loss", "make_folds",
+           "iter_train_member", "build_spec", "TrainError"]
 
 
 @dataclass
@@ -103,6 +103,11 @@ class RelabelConfig:
         return asdict(self)
 
 
+# What a training config saved before a setting existed trained with, where that differs from
+# today's default: such a config reads back (and resumes) as the training it had.
+SAVED_BEFORE = {"min_steps": 0}  # always batch_size
+
+
 @dataclass
 class TrainConfig:
     """Settings for training an ensemble (all saved with the models)."""
@@ -149,8 +154,7 @@ class TrainConfig:
                 kw[k] = tuple(kw[k])
         if kw.get("relabel"):
             kw["relabel"] = RelabelConfig(**kw["relabel"])
-        kw.setdefault("min_steps", 0)  # saved before min_steps existed: always batch_size (resumes the same)
-        return cls(**kw)
+        return cls(**{**SAVED_BEFORE, **kw})
 
 
 MIN_BATCH = 4  # batch_for never goes under this (nor over batch_size)
