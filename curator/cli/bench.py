@@ -185,6 +185,9 @@ def cmd_bench_rounds(args) -> int:
     for row in res["summary"]:
         print(f"{row['dataset']:<12} {row['runs']:>4} " + " ".join(
             f"{row[f'{m} with']:7.3f}/{row[f'{m} without']:<8.3f}" for m in METRICS))
+    p = res["paired"]
+    print(f"paired by run, {p['metric']} with - without: {p['mean']:+.3f} (standard error {p['se']:.3f}; "
+          f"{p['better']} better, {p['equal']} equal, {p['worse']} worse of {p['runs']} runs)")
     print(f"results: {Path(args.out) / 'rounds.json'}")
     return 0
 

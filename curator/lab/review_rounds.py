@@ -29,7 +29,7 @@ from curator.core.project.folder import Project
 from curator.core.project.rounds import iter_rescore
 from curator.core.project.store import Store
 
-__all__ = ["iter_rounds_experiment", "iter_rounds_on_suite", "summarise_rounds", "found_share"]
+__all__ = ["iter_rounds_experiment", "iter_rounds_on_suite", "summarise_rounds", "paired_difference", "found_share"]
 
 
 def found_share(order: list[str], truth: dict[str, bool], reviewed: int) -> float:
@@ -101,7 +101,8 @@ def iter_rounds_on_suite(suite_dir, out, *, datasets=None, first: float = 0.2, m
                          epochs: int | None = None, threads: int | None = None) -> Generator[Progress, None, dict]:
     """:func:`iter_rounds_experiment` on every finished run of a suite folder (``curator bench
     suite``; its relabelling-on projects), one ``rounds.json`` per run under ``out``; resumable.
-    Returns ``{"runs": [...], "summary": summarise_rounds(runs)}`` and writes ``out/rounds.json``."""
+    Returns ``{"runs": [...], "summary": summarise_rounds(runs), "paired": paired_difference(runs)}``
+    and writes ``out/rounds.json``."""
     suite_dir, out = Path(suite_dir), Path(out)
     plan = sorted(p for p in suite_dir.glob("*/*/seed*") if (p / "result.json").exists()
                   and (p / "project-relabel").is_dir() and (datasets is None or p.parts[-3] in datasets))
@@ -119,7 +120,7 @@ def iter_rounds_on_suite(suite_dir, out, *, datasets=None, first: float = 0.2, m
         res.update(dataset=ds, noise=noise, seed=seed)
         atomic_write(path, json.dumps(res, indent=1))
         runs.append(res)
-    result = {"first": first, "runs": runs, "summary": summarise_rounds(runs)}
+    result = {"first": first, "runs": runs, "summary": summarise_rounds(runs), "paired": paired_difference(runs)}
     atomic_write(out / "rounds.json", json.dumps(result, indent=1))
     return result
 
@@ -145,3 +146,17 @@ def summarise_rounds(runs: list[dict]) -> list[dict]:
         rows[-1]["worst dataset: next share, with - without"] = min(
             r["next_share_of_remaining with"] - r["next_share_of_remaining without"] for r in per)
     return rows
+
+
+def paired_difference(runs: list[dict], metric: str = "next_share_of_remaining") -> dict:
+    """Run by run, ``metric`` with the round minus without it: the mean, its standard error and how
+    many runs got better, stayed equal or got worse (runs where the metric is undefined, such as no
+    wrong mask left to find, are left out). A mean within a standard error or two of zero is no
+    evidence either way: at 20-100 cases a run's share moves by a whole case's worth."""
+    d = np.array([r["with"][metric] - r["without"][metric] for r in runs
+                  if np.isfinite(r["with"][metric]) and np.isfinite(r["without"][metric])], float)
+    n = int(d.size)
+    return {"metric": metric, "runs": n, "mean": float(d.mean()) if n else float("nan"),
+            "se": float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan"),
+            "better": int(np.count_nonzero(d > 0)), "equal": int(np.count_nonzero(d == 0)),
+            "worse": int(np.count_nonzero(d < 0))}

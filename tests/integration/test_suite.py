@@ -51,6 +51,8 @@ def test_bench_suite_quick_writes_the_table_and_resumes(shared_data, tmp_path):
             assert 0.0 <= share <= 1.0
     assert [row["dataset"] for row in doc["summary"]] == ["chaos", "ph2", "mean"]
     assert "mean" in rounds.stdout and "found@30" in rounds.stdout
+    assert "paired by run" in rounds.stdout and doc["paired"]["runs"] <= 2
+    assert doc["paired"]["better"] + doc["paired"]["equal"] + doc["paired"]["worse"] == doc["paired"]["runs"]
     # the suite's own projects were copied, not changed
     for d in ("ph2", "chaos"):
         assert not (out / d / "li-a0.3-b0.5" / "seed0" / "project-relabel" / "models" / "round-1").exists()
